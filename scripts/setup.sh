@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs every Debian (bookworm) package fusproxy needs to build, test and benchmark.
+# Safe to re-run: when everything is present it changes nothing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config ccache git ca-certificates
+  libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libboost-url1.81-dev
+  libssl-dev librapidxml-dev libspdlog-dev catch2 zlib1g-dev libdeflate-dev
+  # real clients and tools the tests and benchmarks drive
+  curl wget aria2 openssl python3 python3-cryptography procps
+)
+if [[ "${FUSPROXY_SETUP_BENCH:-0}" == 1 ]]; then
+  packages+=(hyperfine wrk nginx-light time)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+sudo=()
+[[ $(id -u) -ne 0 ]] && sudo=(sudo)
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
