@@ -3,6 +3,6 @@
 // (argv[0] is the sub-command's name) and returns the process exit code.
 namespace fusproxy::cli {
 
-int run_decrypt(int argc, char** argv);
+
 
 }  // namespace fusproxy::cli

@@ -17,7 +17,7 @@ void print_usage() {
 
 int main(int argc, char** argv) {
   const std::string_view cmd = argc > 1 ? argv[1] : "";
-  if (cmd == "decrypt") return fusproxy::cli::run_decrypt(argc - 1, argv + 1);
+
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     print_usage();
     return 0;
