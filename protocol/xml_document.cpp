@@ -30,9 +30,12 @@ bool istarts_with(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
 }
 
-bool icontains(std::string_view text, std::string_view needle) {
-  return std::search(text.begin(), text.end(), needle.begin(), needle.end(),
-                     [](char a, char b) { return lower(a) == lower(b); }) != text.end();
+// Whether "<html" (any case) occurs: a memchr-speed hop from '<' to '<'.
+bool contains_html_tag(std::string_view text) {
+  for (auto at = text.find('<'); at != std::string_view::npos; at = text.find('<', at + 1)) {
+    if (istarts_with(text.substr(at), "<html")) return true;
+  }
+  return false;
 }
 
 // A web firewall or error page: "<!DOCTYPE html" or "<html" at the start (after whitespace
@@ -40,8 +43,7 @@ bool icontains(std::string_view text, std::string_view needle) {
 bool looks_like_html(std::string_view text) {
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   text = trim(text);
-  return istarts_with(text, "<!doctype html") || istarts_with(text, "<html") ||
-         icontains(text, "<html");
+  return istarts_with(text, "<!doctype html") || contains_html_tag(text);
 }
 
 enum class shape { ok, too_deep, too_many_elements };
