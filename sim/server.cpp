@@ -133,12 +133,16 @@ struct simulator::impl : std::enable_shared_from_this<impl> {
   net::awaitable<bool> write_download(beast::tcp_stream& stream, answer& a, bool keep_alive,
                                       std::vector<std::uint8_t>& buffer);
 
+  // Runs `f` on the blocking pool and resumes the caller on its own executor. (Written
+  // without a capturing lambda coroutine and awaited from a named variable: GCC 12
+  // mis-destroys temporaries around co_await otherwise.)
   template <class F>
-  net::awaitable<std::invoke_result_t<F>> offload(F f) {
-    using R = std::invoke_result_t<F>;
-    co_return co_await net::co_spawn(
-        blocking.get_executor(),
-        [f = std::move(f)]() mutable -> net::awaitable<R> { co_return f(); }, net::use_awaitable);
+  static net::awaitable<std::invoke_result_t<F>> call(F f) {
+    co_return f();
+  }
+  template <class F>
+  auto offload(F f) {
+    return net::co_spawn(blocking.get_executor(), call(std::move(f)), net::use_awaitable);
   }
 };
 
@@ -211,20 +215,26 @@ net::awaitable<void> simulator::impl::serve(
 
     answer a = core.handle(view);
     if (a.deferred == deferred_work::plain_sha256) {
+      auto* core_ptr = &core;
       auto name = a.deferred_build;
-      a = co_await offload([this, name] { return core.finish_sha256(name); });
+      auto work = offload([core_ptr, name] { return core_ptr->finish_sha256(name); });
+      answer computed = co_await std::move(work);
+      a = std::move(computed);
     } else if (a.deferred == deferred_work::content_md5) {
       auto* core_ptr = &core;
       auto* answer_ptr = &a;
-      co_await offload([core_ptr, answer_ptr] { core_ptr->add_content_md5(*answer_ptr); });
+      auto work = offload([core_ptr, answer_ptr] { core_ptr->add_content_md5(*answer_ptr); });
+      co_await std::move(work);
     }
     if (a.first_byte_delay.count() > 0) {
       net::steady_timer timer(stream->get_executor(), a.first_byte_delay);
       co_await timer.async_wait(use_tuple);
     }
-    const bool ok = a.download ? co_await write_download(*stream, a, keep_alive, body_buffer)
-                               : co_await write_answer(*stream, a, keep_alive,
-                                                       req.method() == http::verb::head);
+    bool ok = false;
+    if (a.download)
+      ok = co_await write_download(*stream, a, keep_alive, body_buffer);
+    else
+      ok = co_await write_answer(*stream, a, keep_alive, req.method() == http::verb::head);
     core.stats().count_request(a.route, a.status, a.fus_status);
     if (!ok || !keep_alive || a.close) break;
   }
