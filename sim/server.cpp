@@ -71,8 +71,9 @@ class pacer {
     if (bps == 0) return body_chunk;
     return static_cast<std::size_t>(std::clamp<std::uint64_t>(bps / 20, 4096, body_chunk));
   }
-  // How long to wait before sending the next chunk.
-  std::chrono::steady_clock::duration wait(std::uint64_t bps) {
+  // How long to wait before sending the next `n` bytes: a chunk goes out when the bucket
+  // holds it, so the rate over the body is exactly `bps` (no initial burst).
+  std::chrono::steady_clock::duration wait(std::uint64_t bps, std::uint64_t n) {
     const auto now = std::chrono::steady_clock::now();
     if (bps != rate_) {
       rate_ = bps;
@@ -81,10 +82,11 @@ class pacer {
     }
     if (rate_ == 0) return {};
     const auto due = start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                  std::chrono::duration<double>(double(sent_) / double(rate_)));
+                                  std::chrono::duration<double>(double(sent_ + n) / double(rate_)));
     if (due > now) return due - now;
     if (now - due > 200ms) {  // the client fell behind: no catch-up burst
-      start_ = now;
+      start_ = now - std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                         std::chrono::duration<double>(double(n) / double(rate_)));
       sent_ = 0;
     }
     return {};
@@ -281,7 +283,7 @@ net::awaitable<bool> simulator::impl::write_download(beast::tcp_stream& stream, 
     const auto n =
         static_cast<std::size_t>(std::min<std::uint64_t>(pace.chunk_for(bps), limit - sent));
     plan.image->read_encrypted(plan.begin + sent, std::span<std::uint8_t>(buffer.data(), n));
-    if (const auto delay = pace.wait(bps); delay.count() > 0) {
+    if (const auto delay = pace.wait(bps, n); delay.count() > 0) {
       timer.expires_after(delay);
       co_await timer.async_wait(use_tuple);
     }

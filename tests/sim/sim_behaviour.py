@@ -211,6 +211,43 @@ def bind_refused(binary):
         check(sim.get_json("/_sim/stats")["requests_total"] == 0, "stats on a fresh simulator")
 
 
+EUX_CATALOGUE = {"models": [{"model": "SM-S911B", "region": "EUX", "in_fota": True, "builds": [{
+    "version": "S911BXXS8DYD1/S911BOXM8DYD1/S911BXXS8DYD1/S911BXXS8DYD1", "os": "V(Android 15)",
+    "beta": False, "hosted": True, "answers_with_newest": False, "encryption": "enc4",
+    "binary_name": "SM-S911B_2_20250410123456_k3j9x0pq2w_fac.zip.enc4", "model_path": "/neofus/9/",
+    "logic_value": "q8w7e6r5t4y3u2i1", "model_type": "9", "last_modified": "20250410124000",
+    "description": "https://doc.samsungmobile.com/SM-S911B/EUX/doc.html", "plain_size": 200000,
+    "seed": 7}]}]}
+
+
+@case
+def multi_csc_and_catalogue_file(binary):
+    import json
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(EUX_CATALOGUE, f)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as bad:
+        bad.write('{"models": [{"model": 5}]}')
+    try:
+        p = subprocess.run([binary, "--catalogue", bad.name], capture_output=True, timeout=10)
+        check(p.returncode != 0 and b"--catalogue" in p.stderr, f"a bad catalogue is refused: {p.stderr!r}")
+        with Sim(binary, "--catalogue", f.name) as sim:
+            b = pick(sim, region="EUX")
+            c = FusClient(sim, "legacy")
+            c.generate_nonce()
+            a = c.inform(b["model"], "EUX", b["version"], extras=False)
+            check(a.status() == "400", f"legacy EUX without DEVICE_AID_CODE & co: {a.status()}")
+            a = c.inform(b["model"], "EUX", b["version"])
+            check(a.status() == "200", f"legacy EUX with the extras: {a.status()}")
+            s = FusClient(sim, "smart2")
+            s.generate_nonce()
+            check(s.inform(b["model"], "EUX", b["version"]).status() == "200", "smart2 EUX needs no extras")
+            check(len(sim.get_json("/_sim/builds")["builds"]) == 1, "the file replaces the built-in catalogue")
+    finally:
+        os.unlink(f.name)
+        os.unlink(bad.name)
+
+
 # ------------------------------------------------------------------------------ faults
 
 @case
