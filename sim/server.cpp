@@ -17,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -198,8 +199,18 @@ net::awaitable<void> simulator::impl::serve(
     parser.header_limit(16 * 1024);
     parser.body_limit(1 << 20);
     stream->expires_after(idle_timeout);
-    auto [ec, n] = co_await http::async_read(*stream, read_buffer, parser, use_tuple);
+    auto [ec, n] = co_await http::async_read_header(*stream, read_buffer, parser, use_tuple);
     if (ec) break;  // closed, timed out or garbage: drop the connection
+    if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+      // curl sends this before a POST body over 1 KiB and would otherwise wait a second.
+      static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+      auto [wec, wn] = co_await net::async_write(*stream, net::buffer(go_on), use_tuple);
+      if (wec) break;
+    }
+    if (!parser.is_done()) {
+      auto [bec, bn] = co_await http::async_read(*stream, read_buffer, parser, use_tuple);
+      if (bec) break;
+    }
     auto& req = parser.get();
     const bool keep_alive = req.keep_alive();
 
