@@ -15,13 +15,11 @@ class unavailable_firmware_service final : public firmware_service {
     co_return unavailable();
   }
   boost::asio::awaitable<service_result<firmware_metadata>> metadata(
-      const std::string&, const std::string&, const version_ref&,
-      const request_context&) override {
+      const std::string&, const std::string&, const version_ref&, const request_context&) override {
     co_return unavailable();
   }
   boost::asio::awaitable<service_result<std::vector<zip_member>>> files(
-      const std::string&, const std::string&, const version_ref&,
-      const request_context&) override {
+      const std::string&, const std::string&, const version_ref&, const request_context&) override {
     co_return unavailable();
   }
   boost::asio::awaitable<service_result<download_representation>> open_download(

@@ -29,8 +29,7 @@ class body_sink {
       std::span<const std::byte> bytes) = 0;
   // Writes [offset, offset + length) of an open file (a cache hit). Today: pread + write;
   // the hook exists so that plain-TCP connections can use sendfile(2) later.
-  virtual boost::asio::awaitable<boost::system::error_code> write_file(int fd,
-                                                                       std::uint64_t offset,
+  virtual boost::asio::awaitable<boost::system::error_code> write_file(int fd, std::uint64_t offset,
                                                                        std::uint64_t length) = 0;
   // Bytes still expected by the client (Content-Length minus what was written).
   virtual std::uint64_t remaining() const = 0;

@@ -50,7 +50,7 @@ struct version_info {
 struct version_list {
   std::string model;
   std::string region;
-  std::string latest;  // 4-part, "" when none
+  std::string latest;                  // 4-part, "" when none
   std::vector<version_info> versions;  // newest first
   freshness fresh;
 };
@@ -63,14 +63,14 @@ struct firmware_files {
 struct firmware_metadata {
   std::string model;
   std::string region;
-  std::string version;     // 4-part with '/'
+  std::string version;  // 4-part with '/'
   std::string os_version;
-  std::string filename;        // upstream name, e.g. SM-A207F_2_…_fac.zip.enc4
-  std::string plain_filename;  // without .enc4 / .enc2
-  std::string encryption;      // "enc4" or "enc2"
-  std::uint64_t size = 0;      // encrypted bytes
-  std::uint64_t plain_size = 0;  // exact decrypted bytes
-  std::uint32_t crc32 = 0;       // of the encrypted file, as upstream says
+  std::string filename;           // upstream name, e.g. SM-A207F_2_…_fac.zip.enc4
+  std::string plain_filename;     // without .enc4 / .enc2
+  std::string encryption;         // "enc4" or "enc2"
+  std::uint64_t size = 0;         // encrypted bytes
+  std::uint64_t plain_size = 0;   // exact decrypted bytes
+  std::uint32_t crc32 = 0;        // of the encrypted file, as upstream says
   std::time_t last_modified = 0;  // UTC
   std::string changelog_url;
   firmware_files files;

@@ -10,9 +10,8 @@ namespace fusproxy::server::http {
 namespace {
 
 constexpr std::array<const char*, 7> day_names = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-constexpr std::array<const char*, 7> long_day_names = {"Sunday",   "Monday", "Tuesday",
-                                                       "Wednesday", "Thursday", "Friday",
-                                                       "Saturday"};
+constexpr std::array<const char*, 7> long_day_names = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                                       "Thursday", "Friday", "Saturday"};
 constexpr std::array<const char*, 12> month_names = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
@@ -40,7 +39,9 @@ void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) 
   y += m <= 2;
 }
 
-bool is_leap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool is_leap(std::int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 unsigned days_in_month(std::int64_t y, unsigned m) {
   static constexpr unsigned days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -204,7 +205,9 @@ bool strong_match(const entity_tag& a, const entity_tag& b) {
   return !a.weak && !b.weak && a.opaque == b.opaque;
 }
 
-bool weak_match(const entity_tag& a, const entity_tag& b) { return a.opaque == b.opaque; }
+bool weak_match(const entity_tag& a, const entity_tag& b) {
+  return a.opaque == b.opaque;
+}
 
 bool etag_list_matches(std::string_view header, const entity_tag& current, bool strong) {
   if (trim_ows(header) == "*") return true;
@@ -320,10 +323,13 @@ response_plan plan_response(const request_conditions& req, const validators& rep
   if (req.if_range && !if_range_holds(*req.if_range, rep)) return {answer::full, {}};
   const auto range = parse_range(*req.range, size);
   switch (range.kind) {
-    case range_kind::single: return {answer::partial, range.range};
-    case range_kind::unsatisfiable: return {answer::range_not_satisfiable, {}};
+    case range_kind::single:
+      return {answer::partial, range.range};
+    case range_kind::unsatisfiable:
+      return {answer::range_not_satisfiable, {}};
     case range_kind::none:
-    case range_kind::ignored: break;
+    case range_kind::ignored:
+      break;
   }
   return {answer::full, {}};
 }

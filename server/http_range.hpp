@@ -73,7 +73,7 @@ std::string unsatisfied_content_range(std::uint64_t size);
 
 // What the server knows about the representation.
 struct validators {
-  std::string_view etag;                   // as sent, quoted: "\"abc\"" (strong); may be empty
+  std::string_view etag;                     // as sent, quoted: "\"abc\"" (strong); may be empty
   std::optional<std::time_t> last_modified;  // treated as strong: builds are immutable
 };
 

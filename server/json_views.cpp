@@ -59,12 +59,11 @@ std::string metadata_json(const firmware_metadata& m) {
       {"crc32", static_cast<std::uint64_t>(m.crc32)},
       {"last_modified", iso8601_utc(m.last_modified)},
       {"changelog_url", m.changelog_url},
-      {"files",
-       boost::json::object{{"bl", m.files.bl},
-                           {"ap", m.files.ap},
-                           {"cp", m.files.cp},
-                           {"csc", m.files.csc},
-                           {"home_csc", m.files.home_csc}}},
+      {"files", boost::json::object{{"bl", m.files.bl},
+                                    {"ap", m.files.ap},
+                                    {"cp", m.files.cp},
+                                    {"csc", m.files.csc},
+                                    {"home_csc", m.files.home_csc}}},
       {"download_url", firmware_path(m.model, m.region, m.version, "download")},
   };
   return boost::json::serialize(o);

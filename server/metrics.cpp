@@ -40,17 +40,20 @@ std::string server_metrics::render() const {
         "counter", static_cast<double>(header_timeouts.load()));
 
   std::lock_guard lock(mutex_);
-  gauge("fusproxy_response_body_bytes_total", "Response body bytes written to clients.",
-        "counter", static_cast<double>(bytes_sent_));
-  out += "# HELP fusproxy_http_requests_total HTTP requests answered, by route and status.\n"
-         "# TYPE fusproxy_http_requests_total counter\n";
+  gauge("fusproxy_response_body_bytes_total", "Response body bytes written to clients.", "counter",
+        static_cast<double>(bytes_sent_));
+  out +=
+      "# HELP fusproxy_http_requests_total HTTP requests answered, by route and status.\n"
+      "# TYPE fusproxy_http_requests_total counter\n";
   for (const auto& [key, n] : requests_) {
-    std::snprintf(line, sizeof line, "fusproxy_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
+    std::snprintf(line, sizeof line,
+                  "fusproxy_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
                   key.first.c_str(), key.second, static_cast<unsigned long long>(n));
     out += line;
   }
-  out += "# HELP fusproxy_http_request_duration_seconds Time to answer a request, by route.\n"
-         "# TYPE fusproxy_http_request_duration_seconds histogram\n";
+  out +=
+      "# HELP fusproxy_http_request_duration_seconds Time to answer a request, by route.\n"
+      "# TYPE fusproxy_http_request_duration_seconds histogram\n";
   for (const auto& [route, h] : durations_) {
     for (std::size_t i = 0; i < buckets.size(); ++i) {
       std::snprintf(line, sizeof line,

@@ -13,8 +13,7 @@ namespace fusproxy::server {
 class server_metrics {
  public:
   // One finished request: its route label, status, body bytes written and duration.
-  void count_request(std::string_view route, unsigned status, std::uint64_t bytes,
-                     double seconds);
+  void count_request(std::string_view route, unsigned status, std::uint64_t bytes, double seconds);
 
   std::atomic<std::int64_t> connections_active{0};
   std::atomic<std::uint64_t> connections_total{0};

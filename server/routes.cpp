@@ -8,7 +8,9 @@
 namespace fusproxy::server {
 namespace {
 
-bool is_upper_alnum(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+bool is_upper_alnum(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
 
 std::string to_upper(std::string_view s) {
   std::string out(s);
@@ -17,7 +19,9 @@ std::string to_upper(std::string_view s) {
   return out;
 }
 
-bool all_upper_alnum(std::string_view s) { return std::all_of(s.begin(), s.end(), is_upper_alnum); }
+bool all_upper_alnum(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), is_upper_alnum);
+}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -26,7 +30,9 @@ int hex_value(char c) {
   return -1;
 }
 
-request_error bad(std::string message) { return {api_error::bad_request, std::move(message)}; }
+request_error bad(std::string message) {
+  return {api_error::bad_request, std::move(message)};
+}
 request_error not_found(std::string_view path) {
   return {api_error::not_found, "no route for " + std::string(path)};
 }
@@ -138,11 +144,16 @@ boost::system::result<route, request_error> parse_target(std::string_view target
   route r;
   if (segments.size() == 1) {
     const auto& s = segments[0];
-    if (s.empty()) r.kind = route_kind::index;
-    else if (s == "healthz") r.kind = route_kind::healthz;
-    else if (s == "readyz") r.kind = route_kind::readyz;
-    else if (s == "metrics") r.kind = route_kind::metrics;
-    else return not_found(path);
+    if (s.empty())
+      r.kind = route_kind::index;
+    else if (s == "healthz")
+      r.kind = route_kind::healthz;
+    else if (s == "readyz")
+      r.kind = route_kind::readyz;
+    else if (s == "metrics")
+      r.kind = route_kind::metrics;
+    else
+      return not_found(path);
     return r;
   }
   if (segments.size() == 2 && segments[0] == "api" && segments[1] == "status") {
@@ -163,11 +174,16 @@ boost::system::result<route, request_error> parse_target(std::string_view target
   }
   // Check the route's shape before the version so that /firmware/M/R/V/nonsense is a 404.
   const std::size_t n = segments.size();
-  if (n == 4) r.kind = route_kind::metadata;
-  else if (n == 5 && segments[4] == "download") r.kind = route_kind::download;
-  else if (n == 5 && segments[4] == "files") r.kind = route_kind::files;
-  else if (n >= 6 && segments[4] == "files") r.kind = route_kind::file;
-  else return not_found(path);
+  if (n == 4)
+    r.kind = route_kind::metadata;
+  else if (n == 5 && segments[4] == "download")
+    r.kind = route_kind::download;
+  else if (n == 5 && segments[4] == "files")
+    r.kind = route_kind::files;
+  else if (n >= 6 && segments[4] == "files")
+    r.kind = route_kind::file;
+  else
+    return not_found(path);
 
   auto version = normalize_version(segments[3]);
   if (!version)
@@ -183,9 +199,8 @@ boost::system::result<route, request_error> parse_target(std::string_view target
       if (i > 5) name += '/';
       name += segments[i];
     }
-    if (name.size() > 255 || std::any_of(name.begin(), name.end(), [](unsigned char c) {
-          return c < 0x20 || c == 0x7f;
-        }))
+    if (name.size() > 255 || std::any_of(name.begin(), name.end(),
+                                         [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
       return bad("malformed file name");
     r.file_name = std::move(name);
   }
@@ -199,9 +214,12 @@ boost::system::result<route, request_error> parse_target(std::string_view target
       const auto key = pair.substr(0, eq);
       const auto value = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
       if (key == "encrypted") {
-        if (value == "1" || value == "true" || value.empty()) r.encrypted = true;
-        else if (value == "0" || value == "false") r.encrypted = false;
-        else return bad("encrypted takes 1 or 0");
+        if (value == "1" || value == "true" || value.empty())
+          r.encrypted = true;
+        else if (value == "0" || value == "false")
+          r.encrypted = false;
+        else
+          return bad("encrypted takes 1 or 0");
       }
       if (amp == std::string_view::npos) break;
       q.remove_prefix(amp + 1);
@@ -214,10 +232,12 @@ bool method_allowed(route_kind, std::string_view method) {
   return method == "GET" || method == "HEAD";
 }
 
-std::string_view allowed_methods(route_kind) { return "GET, HEAD"; }
+std::string_view allowed_methods(route_kind) {
+  return "GET, HEAD";
+}
 
-std::string firmware_path(std::string_view model, std::string_view region,
-                          std::string_view version, std::string_view suffix) {
+std::string firmware_path(std::string_view model, std::string_view region, std::string_view version,
+                          std::string_view suffix) {
   std::string out = "/firmware/";
   out += model;
   out += '/';
@@ -233,16 +253,26 @@ std::string firmware_path(std::string_view model, std::string_view region,
 
 std::string_view route_label(route_kind kind) {
   switch (kind) {
-    case route_kind::index: return "index";
-    case route_kind::api_status: return "api_status";
-    case route_kind::healthz: return "healthz";
-    case route_kind::readyz: return "readyz";
-    case route_kind::metrics: return "metrics";
-    case route_kind::versions: return "versions";
-    case route_kind::metadata: return "metadata";
-    case route_kind::download: return "download";
-    case route_kind::files: return "files";
-    case route_kind::file: return "file";
+    case route_kind::index:
+      return "index";
+    case route_kind::api_status:
+      return "api_status";
+    case route_kind::healthz:
+      return "healthz";
+    case route_kind::readyz:
+      return "readyz";
+    case route_kind::metrics:
+      return "metrics";
+    case route_kind::versions:
+      return "versions";
+    case route_kind::metadata:
+      return "metadata";
+    case route_kind::download:
+      return "download";
+    case route_kind::files:
+      return "files";
+    case route_kind::file:
+      return "file";
   }
   return "other";
 }

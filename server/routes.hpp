@@ -76,8 +76,8 @@ std::optional<std::string> percent_decode(std::string_view text);
 // The versioned path of a build's routes, e.g.
 // /firmware/SM-A207F/SER/A207FXXU2CUI2_A207FOXM2CUI2_A207FXXU2CUI2_A207FXXU2CUI2/download.
 // `version` is the 4-part form with '/' (or already with '_').
-std::string firmware_path(std::string_view model, std::string_view region,
-                          std::string_view version, std::string_view suffix = "");
+std::string firmware_path(std::string_view model, std::string_view region, std::string_view version,
+                          std::string_view suffix = "");
 // Short name of a route kind for logs and metrics labels ("download", "metadata", …).
 std::string_view route_label(route_kind kind);
 

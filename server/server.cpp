@@ -141,12 +141,11 @@ class stream_sink final : public body_sink {
       : stream_(stream), remaining_(length), progress_(progress) {}
 
   net::awaitable<boost::system::error_code> write(std::span<const std::byte> bytes) override {
-    if (bytes.size() > remaining_)
-      co_return make_error_code(boost::system::errc::value_too_large);
+    if (bytes.size() > remaining_) co_return make_error_code(boost::system::errc::value_too_large);
     // The timeout bounds each write's progress: a client that stops reading is cut.
     stream_.expires_after(progress_);
-    auto [ec, n] = co_await net::async_write(stream_, net::buffer(bytes.data(), bytes.size()),
-                                             use_tuple);
+    auto [ec, n] =
+        co_await net::async_write(stream_, net::buffer(bytes.data(), bytes.size()), use_tuple);
     remaining_ -= n;
     written_ += n;
     co_return ec;
@@ -422,12 +421,13 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
           co_return;
         }
         if (ec == bhttp::error::header_limit) {
-          co_await send_bare(stream, error_reply(api_error::header_too_large,
-                                                 "request header too large"));
+          co_await send_bare(stream,
+                             error_reply(api_error::header_too_large, "request header too large"));
         } else if (ec == bhttp::error::body_limit) {
-          co_await send_bare(stream, error_reply(api_error::payload_too_large,
-                                                 "request body too large"));
-        } else if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
+          co_await send_bare(stream,
+                             error_reply(api_error::payload_too_large, "request body too large"));
+        } else if (ec.category() ==
+                       bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
                    ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
           co_await send_bare(stream, error_reply(api_error::bad_request, "malformed HTTP request"));
         }
@@ -477,7 +477,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     res.set("X-Request-Id", request_id);
   }
 
-  net::awaitable<outcome> send_reply(connection& conn, const bhttp::request<bhttp::string_body>& req,
+  net::awaitable<outcome> send_reply(connection& conn,
+                                     const bhttp::request<bhttp::string_body>& req,
                                      const std::string& request_id, reply r) {
     outcome out;
     out.keep_alive = req.keep_alive() && !r.close && !shutting_down;
@@ -559,8 +560,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
                                    const boost::system::result<route, request_error>& parsed,
                                    const request_context& ctx) {
     const auto& rid = ctx.request_id;
-    const bool health = parsed && (parsed->kind == route_kind::healthz ||
-                                   parsed->kind == route_kind::readyz);
+    const bool health =
+        parsed && (parsed->kind == route_kind::healthz || parsed->kind == route_kind::readyz);
     if (health) {
       if (!method_allowed(parsed->kind, req.method_string())) {
         auto r = error_reply(api_error::method_not_allowed, "use GET or HEAD");
@@ -576,8 +577,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       r.headers.emplace_back("Retry-After", "1");
       co_return co_await send_reply(conn, req, rid, std::move(r));
     }
-    if (!cfg.token.empty() &&
-        !bearer_token_matches(req[bhttp::field::authorization], cfg.token)) {
+    if (!cfg.token.empty() && !bearer_token_matches(req[bhttp::field::authorization], cfg.token)) {
       auto r = error_reply(api_error::unauthorized, "missing or wrong bearer token");
       r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"fusproxy\"");
       co_return co_await send_reply(conn, req, rid, std::move(r));
@@ -602,7 +602,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
 
     switch (rt.kind) {
       case route_kind::healthz:
-      case route_kind::readyz: break;  // answered above
+      case route_kind::readyz:
+        break;  // answered above
       case route_kind::metrics: {
         reply r;
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -625,7 +626,9 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       }
       case route_kind::versions: {
         auto res = co_await firmware.versions(rt.model, rt.region, ctx);
-        if (!res) co_return co_await send_reply(conn, req, rid, service_error_reply(res.error(), rt.model, rt.region));
+        if (!res)
+          co_return co_await send_reply(conn, req, rid,
+                                        service_error_reply(res.error(), rt.model, rt.region));
         reply r;
         r.body = versions_json(*res);
         r.headers.emplace_back("Cache-Control", cache_control_short());
@@ -634,7 +637,9 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       }
       case route_kind::metadata: {
         auto res = co_await firmware.metadata(rt.model, rt.region, rt.version, ctx);
-        if (!res) co_return co_await send_reply(conn, req, rid, service_error_reply(res.error(), rt.model, rt.region));
+        if (!res)
+          co_return co_await send_reply(conn, req, rid,
+                                        service_error_reply(res.error(), rt.model, rt.region));
         reply r;
         r.body = metadata_json(*res);
         r.headers.emplace_back("Cache-Control", rt.version.is_latest() ? cache_control_short()
@@ -644,7 +649,9 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       }
       case route_kind::files: {
         auto res = co_await firmware.files(rt.model, rt.region, rt.version, ctx);
-        if (!res) co_return co_await send_reply(conn, req, rid, service_error_reply(res.error(), rt.model, rt.region));
+        if (!res)
+          co_return co_await send_reply(conn, req, rid,
+                                        service_error_reply(res.error(), rt.model, rt.region));
         reply r;
         r.body = files_json(*res);
         r.headers.emplace_back("Cache-Control", rt.version.is_latest() ? cache_control_short()
@@ -652,7 +659,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
       case route_kind::download:
-      case route_kind::file: co_return co_await download(conn, req, rt, ctx);
+      case route_kind::file:
+        co_return co_await download(conn, req, rt, ctx);
     }
     co_return co_await send_reply(conn, req, rid, error_reply(api_error::not_found, "no route"));
   }
@@ -699,7 +707,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
 
   std::string status_json() const {
     const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(steady::now() - started);
-    std::string s = "{\"service\":\"fusproxy\",\"uptime_seconds\":" + std::to_string(uptime.count());
+    std::string s =
+        "{\"service\":\"fusproxy\",\"uptime_seconds\":" + std::to_string(uptime.count());
     s += ",\"shutting_down\":" + std::string(shutting_down ? "true" : "false");
     s += ",\"connections\":" + std::to_string(metrics.connections_active.load());
     s += ",\"requests_in_flight\":" + std::to_string(metrics.requests_in_flight.load());
@@ -713,9 +722,9 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
                                    const route& rt, const request_context& ctx) {
     const auto& rid = ctx.request_id;
     download_request dreq{rt.model, rt.region, rt.version,
-                          rt.kind == route_kind::file
-                              ? download_variant::member
-                              : (rt.encrypted ? download_variant::encrypted : download_variant::plain),
+                          rt.kind == route_kind::file ? download_variant::member
+                                                      : (rt.encrypted ? download_variant::encrypted
+                                                                      : download_variant::plain),
                           rt.file_name};
     auto opened = co_await firmware.open_download(dreq, ctx);
     if (!opened)
@@ -743,8 +752,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     std::vector<std::pair<std::string, std::string>> validators_headers = {
         {"ETag", rep.etag},
         {"Last-Modified", http::format_http_date(rep.last_modified)},
-        {"Cache-Control", rt.version.is_latest() ? cache_control_short()
-                                                 : "public, max-age=31536000, immutable"},
+        {"Cache-Control",
+         rt.version.is_latest() ? cache_control_short() : "public, max-age=31536000, immutable"},
     };
     switch (plan.kind) {
       case http::answer::not_modified: {
@@ -764,7 +773,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
       case http::answer::full:
-      case http::answer::partial: break;
+      case http::answer::partial:
+        break;
     }
 
     const bool partial = plan.kind == http::answer::partial;
@@ -794,8 +804,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     outcome out;
     out.status = partial ? 206 : 200;
     out.keep_alive = req.keep_alive() && !shutting_down;
-    bhttp::response<bhttp::empty_body> res{partial ? bhttp::status::partial_content : bhttp::status::ok,
-                                           req.version()};
+    bhttp::response<bhttp::empty_body> res{
+        partial ? bhttp::status::partial_content : bhttp::status::ok, req.version()};
     common_headers(res, rid);
     res.set(bhttp::field::content_type, rep.content_type);
     res.set(bhttp::field::content_disposition,
@@ -850,12 +860,20 @@ http_server::~http_server() {
   impl_->acceptor.close(ec);
 }
 
-std::uint16_t http_server::start() { return impl_->start(); }
-std::uint16_t http_server::port() const { return impl_->bound_port; }
-void http_server::shutdown(std::function<void()> stopped) { impl_->shutdown(std::move(stopped)); }
+std::uint16_t http_server::start() {
+  return impl_->start();
+}
+std::uint16_t http_server::port() const {
+  return impl_->bound_port;
+}
+void http_server::shutdown(std::function<void()> stopped) {
+  impl_->shutdown(std::move(stopped));
+}
 void http_server::handle_signals(std::function<void()> stopped) {
   impl_->handle_signals(std::move(stopped));
 }
-const server_metrics& http_server::metrics() const { return impl_->metrics; }
+const server_metrics& http_server::metrics() const {
+  return impl_->metrics;
+}
 
 }  // namespace fusproxy::server
