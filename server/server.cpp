@@ -420,17 +420,16 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
           log->debug("{}: request header timeout", conn->client_ip);
           co_return;
         }
-        if (ec == bhttp::error::header_limit) {
-          co_await send_bare(stream,
-                             error_reply(api_error::header_too_large, "request header too large"));
-        } else if (ec == bhttp::error::body_limit) {
-          co_await send_bare(stream,
-                             error_reply(api_error::payload_too_large, "request body too large"));
-        } else if (ec.category() ==
-                       bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
-                   ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-          co_await send_bare(stream, error_reply(api_error::bad_request, "malformed HTTP request"));
-        }
+        // Only answer what can be told apart; a timeout or a vanished peer just closes.
+        std::optional<reply> answer;
+        if (ec == bhttp::error::header_limit)
+          answer = error_reply(api_error::header_too_large, "request header too large");
+        else if (ec == bhttp::error::body_limit)
+          answer = error_reply(api_error::payload_too_large, "request body too large");
+        else if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
+                 ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
+          answer = error_reply(api_error::bad_request, "malformed HTTP request");
+        if (answer) co_await send_bare(stream, std::move(*answer));
         co_return;
       }
       auto req = parser.release();
@@ -534,8 +533,11 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       failed = true;
     }
     if (failed) {
-      out = co_await send_reply(conn, req, request_id,
-                                error_reply(api_error::internal_error, "internal error"));
+      {
+        // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+        reply tmp = error_reply(api_error::internal_error, "internal error");
+        out = co_await send_reply(conn, req, request_id, std::move(tmp));
+      }
       out.keep_alive = false;
     }
     const double seconds = std::chrono::duration<double>(steady::now() - begun).count();
@@ -568,8 +570,11 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         r.headers.emplace_back("Allow", std::string(allowed_methods(parsed->kind)));
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
-      co_return co_await send_reply(conn, req, rid,
-                                    parsed->kind == route_kind::healthz ? healthz() : readyz());
+      {
+        // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+        reply tmp = parsed->kind == route_kind::healthz ? healthz() : readyz();
+        co_return co_await send_reply(conn, req, rid, std::move(tmp));
+      }
     }
     if (shutting_down) {
       auto r = error_reply(api_error::shutting_down, "the service is shutting down");
@@ -626,9 +631,11 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       }
       case route_kind::versions: {
         auto res = co_await firmware.versions(rt.model, rt.region, ctx);
-        if (!res)
-          co_return co_await send_reply(conn, req, rid,
-                                        service_error_reply(res.error(), rt.model, rt.region));
+        if (!res) {
+          // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+          reply tmp = service_error_reply(res.error(), rt.model, rt.region);
+          co_return co_await send_reply(conn, req, rid, std::move(tmp));
+        }
         reply r;
         r.body = versions_json(*res);
         r.headers.emplace_back("Cache-Control", cache_control_short());
@@ -637,9 +644,11 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       }
       case route_kind::metadata: {
         auto res = co_await firmware.metadata(rt.model, rt.region, rt.version, ctx);
-        if (!res)
-          co_return co_await send_reply(conn, req, rid,
-                                        service_error_reply(res.error(), rt.model, rt.region));
+        if (!res) {
+          // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+          reply tmp = service_error_reply(res.error(), rt.model, rt.region);
+          co_return co_await send_reply(conn, req, rid, std::move(tmp));
+        }
         reply r;
         r.body = metadata_json(*res);
         r.headers.emplace_back("Cache-Control", rt.version.is_latest() ? cache_control_short()
@@ -649,9 +658,11 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       }
       case route_kind::files: {
         auto res = co_await firmware.files(rt.model, rt.region, rt.version, ctx);
-        if (!res)
-          co_return co_await send_reply(conn, req, rid,
-                                        service_error_reply(res.error(), rt.model, rt.region));
+        if (!res) {
+          // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+          reply tmp = service_error_reply(res.error(), rt.model, rt.region);
+          co_return co_await send_reply(conn, req, rid, std::move(tmp));
+        }
         reply r;
         r.body = files_json(*res);
         r.headers.emplace_back("Cache-Control", rt.version.is_latest() ? cache_control_short()
@@ -662,7 +673,11 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       case route_kind::file:
         co_return co_await download(conn, req, rt, ctx);
     }
-    co_return co_await send_reply(conn, req, rid, error_reply(api_error::not_found, "no route"));
+    {
+      // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+      reply tmp = error_reply(api_error::not_found, "no route");
+      co_return co_await send_reply(conn, req, rid, std::move(tmp));
+    }
   }
 
   std::string cache_control_short() const {
@@ -727,9 +742,11 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
                                                                       : download_variant::plain),
                           rt.file_name};
     auto opened = co_await firmware.open_download(dreq, ctx);
-    if (!opened)
-      co_return co_await send_reply(conn, req, rid,
-                                    service_error_reply(opened.error(), rt.model, rt.region));
+    if (!opened) {
+      // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+      reply tmp = service_error_reply(opened.error(), rt.model, rt.region);
+      co_return co_await send_reply(conn, req, rid, std::move(tmp));
+    }
     auto& rep = *opened;
 
     const auto header = [&](bhttp::field f) -> std::optional<std::string_view> {
@@ -762,9 +779,10 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         r.headers = validators_headers;
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
-      case http::answer::precondition_failed:
-        co_return co_await send_reply(
-            conn, req, rid, error_reply(api_error::precondition_failed, "precondition failed"));
+      case http::answer::precondition_failed: {
+        reply r = error_reply(api_error::precondition_failed, "precondition failed");
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
       case http::answer::range_not_satisfiable: {
         auto r = error_reply(api_error::range_not_satisfiable,
                              "range not satisfiable (size " + std::to_string(rep.size) + ")");
