@@ -40,7 +40,10 @@ head -c "$plain_size" /dev/urandom >"$work/plain.bin"
 openssl enc -aes-128-ecb -K "$key" -in "$work/plain.bin" -out "$work/cipher.bin"
 decrypt_cmd="$fusproxy decrypt --key $key $work/cipher.bin $work/out.bin"
 if command -v hyperfine >/dev/null; then
+  # Each run writes a new file (the removal is untimed): truncating the previous run's
+  # output would time the file system waiting on its writeback, not the decryption.
   hyperfine -N --warmup 2 --runs 15 --export-json "$work/hyperfine.json" \
+    --prepare "rm -f $work/out.bin $work/openssl.bin $work/copy.bin" \
     "$decrypt_cmd" \
     "openssl enc -d -aes-128-ecb -K $key -in $work/cipher.bin -out $work/openssl.bin" \
     "cp $work/cipher.bin $work/copy.bin" | grep -E 'Benchmark|Time|Range'

@@ -229,6 +229,11 @@ int decrypt_file(const options& opts) {
   std::optional<std::uint64_t> total;
   if (have_stat && S_ISREG(in_stat.st_mode)) {
     total = static_cast<std::uint64_t>(in_stat.st_size);
+    // A regular file's size tells at once what the end of the stream would (no output made).
+    if (*total == 0) return fail("input " + describe(opts.input) + " is empty");
+    if (*total % crypto::aes_block != 0)
+      return fail("input " + describe(opts.input) + " is " + std::to_string(*total) +
+                  " bytes, not a multiple of 16: truncated, or not an encrypted firmware file");
     ::posix_fadvise(in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   }
 
