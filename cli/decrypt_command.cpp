@@ -35,7 +35,9 @@ constexpr const char* usage =
     "  --enc4 VERSION:LOGIC_VALUE  key = MD5(LOGIC_CHECK(VERSION, LOGIC_VALUE)), for .enc4;\n"
     "                              VERSION is the served 4-part version, '/' or '_' separated\n"
     "  IN, OUT                     file paths; '-' is stdin / stdout\n"
-    "A progress bar is drawn on stderr when it is a terminal.\n";
+    "A progress bar is drawn on stderr when it is a terminal. On any error the exit status\n"
+    "is non-zero and a partly written OUT file is removed; with OUT '-' the data already\n"
+    "written cannot be taken back, so check the exit status.\n";
 
 // Set by SIGINT/SIGTERM so an interrupted run still removes its partial output. A signal
 // handler can only reach static storage, hence this one file-local flag.
