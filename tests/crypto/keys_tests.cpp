@@ -76,6 +76,8 @@ TEST_CASE("enc2 key", "[keys]") {
       crypto::enc2_key(str(v.at("region")), str(v.at("model")), str(v.at("fw_version")));
   CHECK(crypto::to_hex(key) == str(v.at("key_hex")));
   CHECK(crypto::md5_hex(str(v.at("key_input"))) == str(v.at("key_hex")));
+  CHECK(str(v.at("key_input")) ==
+        str(v.at("region")) + ":" + str(v.at("model")) + ":" + str(v.at("fw_version")));
 }
 
 TEST_CASE("key hex parsing", "[keys]") {
