@@ -17,7 +17,7 @@ namespace {
 
 using namespace fusproxy;
 constexpr std::size_t buffer_size = std::size_t{256} << 20;
-constexpr int runs = 7;
+constexpr int runs = 11;
 
 double rate_of(std::uint64_t bytes, const std::function<void()>& work) {
   const auto start = std::chrono::steady_clock::now();
