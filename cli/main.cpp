@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     print_usage();
     return 0;
   }
+  if (cmd == "decrypt") return fusproxy::cli::run_decrypt(argc - 1, argv + 1);
   std::fputs("fusproxy: the service is not built yet (issue 4); see `fusproxy --help`\n", stderr);
   print_usage();
   return 2;
