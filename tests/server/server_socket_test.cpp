@@ -31,7 +31,9 @@ namespace net = boost::asio;
 namespace {
 
 constexpr std::uint64_t body_size = 100'000;
-std::byte byte_at(std::uint64_t i) { return static_cast<std::byte>(i % 251); }
+std::byte byte_at(std::uint64_t i) {
+  return static_cast<std::byte>(i % 251);
+}
 
 // Writes byte_at(i) for the asked range, in chunks, optionally pausing between them.
 class pattern_source final : public body_source {
@@ -112,8 +114,7 @@ class fake_service final : public firmware_service {
   struct counting_source final : body_source {
     explicit counting_source(fake_service& s) : owner(s) {}
     fake_service& owner;
-    net::awaitable<boost::system::error_code> write_range(std::uint64_t first,
-                                                          std::uint64_t length,
+    net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
                                                           body_sink& sink) override {
       ++owner.bodies_started;
       pattern_source inner(owner.pause);
@@ -168,7 +169,8 @@ response read_response(int fd, bool head = false) {
         std::size_t pos = head_text.find("\r\n");
         while (pos != std::string_view::npos && pos < head_text.size()) {
           const auto next = head_text.find("\r\n", pos + 2);
-          auto line = head_text.substr(pos + 2, next == std::string_view::npos ? std::string_view::npos : next - pos - 2);
+          auto line = head_text.substr(
+              pos + 2, next == std::string_view::npos ? std::string_view::npos : next - pos - 2);
           const auto colon = line.find(':');
           std::string name(line.substr(0, colon));
           for (auto& c : name) c = static_cast<char>(std::tolower(c));
@@ -178,8 +180,10 @@ response read_response(int fd, bool head = false) {
           pos = next;
         }
         const bool no_body = head || r.status == 304;
-        if (no_body) need = 0;
-        else if (r.headers.count("content-length")) need = std::stoull(r.headers["content-length"]);
+        if (no_body)
+          need = 0;
+        else if (r.headers.count("content-length"))
+          need = std::stoull(r.headers["content-length"]);
       }
     }
     if (header_end != std::string::npos && need != std::string::npos &&
@@ -420,7 +424,8 @@ TEST_CASE("a slow-header client is cut by the header timeout; others are served"
   REQUIRE(slow >= 0);
   std::atomic<bool> cut{false};
   std::thread slowloris([&] {
-    const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    const std::string request =
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     for (char c : request) {
       if (::send(slow, &c, 1, MSG_NOSIGNAL) <= 0) {
         cut = true;
