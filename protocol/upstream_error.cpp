@@ -1,6 +1,7 @@
 #include "protocol/upstream_error.hpp"
 
 #include <boost/throw_exception.hpp>
+#include <ostream>
 #include <stdexcept>
 
 namespace fusproxy::upstream {
@@ -74,6 +75,10 @@ failure make_failure(errc e, std::string detail) {
   f.code = make_error_code(e);
   f.detail = std::move(detail);
   return f;
+}
+
+std::ostream& operator<<(std::ostream& os, const failure& f) {
+  return os << f.message();
 }
 
 void throw_exception_from_error(const failure& f, const boost::source_location& loc) {

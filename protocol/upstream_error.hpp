@@ -5,6 +5,7 @@
 // the bytes received before a drop).
 #include <chrono>
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 
@@ -50,6 +51,7 @@ struct failure {
 };
 
 failure make_failure(errc e, std::string detail = {});
+std::ostream& operator<<(std::ostream& os, const failure& f);  // logs, test output
 
 // boost::system::result<T, failure>::value() throws this on a failure.
 [[noreturn]] void throw_exception_from_error(const failure& f, const boost::source_location& loc);
