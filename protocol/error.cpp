@@ -10,14 +10,22 @@ class category final : public boost::system::error_category {
   const char* name() const noexcept override { return "fusproxy.protocol"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-      case errc::malformed_xml: return "upstream answer is not well-formed XML";
-      case errc::firewall_page: return "upstream answered with an HTML page (web firewall?)";
-      case errc::not_fus_message: return "upstream answer is not a FUS message";
-      case errc::too_large: return "upstream answer is too large";
-      case errc::missing_status: return "upstream answer has no Status";
-      case errc::missing_field: return "upstream answer lacks a required field";
-      case errc::bad_field: return "upstream answer has an invalid field value";
-      case errc::bad_version: return "malformed firmware version";
+      case errc::malformed_xml:
+        return "upstream answer is not well-formed XML";
+      case errc::firewall_page:
+        return "upstream answered with an HTML page (web firewall?)";
+      case errc::not_fus_message:
+        return "upstream answer is not a FUS message";
+      case errc::too_large:
+        return "upstream answer is too large";
+      case errc::missing_status:
+        return "upstream answer has no Status";
+      case errc::missing_field:
+        return "upstream answer lacks a required field";
+      case errc::bad_field:
+        return "upstream answer has an invalid field value";
+      case errc::bad_version:
+        return "malformed firmware version";
     }
     return "unknown protocol error";
   }
