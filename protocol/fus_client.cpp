@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "crypto/ecb.hpp"
+#include "protocol/xml.hpp"
 
 namespace fusproxy::upstream {
 
@@ -47,6 +48,13 @@ bool is_pda_only(std::string_view v) {
 
 std::string first_part(std::string_view v) {
   return std::string(v.substr(0, v.find('/')));
+}
+
+// A success answer without BINARY_NAME means nothing to download: not hosted.
+bool has_binary_name(std::string_view xml) {
+  auto msg = protocol::parse_fus_message(xml);
+  return msg &&
+         (!msg->put_value("BINARY_NAME").empty() || !msg->result_value("BINARY_NAME").empty());
 }
 
 bool success(unsigned status) {
@@ -267,7 +275,8 @@ struct fus_session::state {
       if (!success(r->status)) co_return status_failure(service::fus, *r);
       auto answer = protocol::parse_binary_inform(r->body);
       if (!answer) {
-        if (answer.error() == protocol::make_error_code(protocol::errc::missing_field))
+        if (answer.error() == protocol::make_error_code(protocol::errc::missing_field) &&
+            !has_binary_name(r->body))
           co_return make_failure(errc::not_hosted,
                                  "BinaryInform succeeded without a file (no BINARY_NAME)");
         co_return from_protocol_error(answer.error(), "BinaryInform answer");
@@ -318,7 +327,8 @@ struct fus_session::state {
     const auto cn = crypto::make_client_nonce();
     req.headers.emplace_back(
         "User-Agent", std::string(protocol::endpoints_for(protocol::dialect::smart2).user_agent));
-    req.headers.emplace_back("Authorization", protocol::smart_history_authorization(cn, model));
+    req.headers.emplace_back("Authorization", protocol::smart_history_authorization(
+                                                  cn, crypto::smart_history_signature(cn, model)));
     if (!jar.empty()) req.headers.emplace_back("Cookie", jar.header());
     if (!request_id.empty()) req.headers.emplace_back("X-Request-Id", request_id);
     req.body = protocol::build_smart_history(model, region);
