@@ -1,0 +1,83 @@
+#pragma once
+// Fault injection for fus-sim: a small spec language (docs/sim.md) and the armed set of
+// faults, each counted and bounded (it fires N times, then stops). Pure, no I/O.
+//
+//   SPEC  = ITEM ("," ITEM)*
+//   ITEM  = NAME ["=" VALUE] ["@" WHERE] ["*" COUNT]
+//   e.g.  drop-after=4MiB*3,status=503@download*2,auth401*5,firewall@inform,
+//         slow-first-byte=2s,truncate@download,bad-crc,max-conns=4
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/system/result.hpp>
+
+namespace fusproxy::sim {
+
+// What a request is for; faults and stats are keyed by it.
+enum class endpoint { nonce, inform, init, download, history, fota, control, other };
+std::string_view to_string(endpoint e);
+
+enum class fault_kind {
+  drop_after,       // close the connection after VALUE bytes of a download body
+  status,           // answer HTTP VALUE (e.g. 503) instead of the real answer
+  auth401,          // answer 401 (XML Status 401 on POSTs, HTTP 401 on the download)
+  firewall,         // an HTML web-firewall page instead of the answer
+  slow_first_byte,  // wait VALUE milliseconds before the answer's first byte
+  truncate,         // Content-Length promises the whole body, half is sent, then close
+  bad_crc,          // BinaryInform announces a wrong BINARY_CRC
+  max_conns,        // more than VALUE concurrent downloads in one session get 429
+};
+std::string_view to_string(fault_kind k);
+
+inline constexpr std::uint64_t unlimited = std::numeric_limits<std::uint64_t>::max();
+
+// Where a fault applies: one endpoint, or a group.
+// any: every FUS and FOTA route (never /_sim/); post: the FUS POSTs; signed: the routes that
+// check the session's signature (inform, init, download).
+enum class fault_scope { any, post, signed_, nonce, inform, init, download, history, fota };
+
+struct fault_rule {
+  fault_kind kind{};
+  fault_scope scope = fault_scope::any;
+  std::uint64_t value = 0;      // bytes, HTTP status, milliseconds or connections
+  std::uint64_t remaining = 1;  // fires left; `unlimited` never runs out
+  std::uint64_t fired = 0;
+  std::string text;  // the item as written, for reports
+
+  bool applies_to(endpoint e) const;
+};
+
+// Parses a SPEC; the error names the offending item and why.
+boost::system::result<std::vector<fault_rule>, std::string> parse_fault_spec(std::string_view spec);
+
+// Sizes like "4MiB", "1.5GB", "4096", "20MB"; durations like "2s", "250ms", "1.5s".
+std::optional<std::uint64_t> parse_size(std::string_view text);
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+// The armed faults; thread-safe. `take` fires a fault (decrements its count) when one of
+// that kind is armed for the endpoint and has fires left.
+class fault_set {
+ public:
+  void arm(std::vector<fault_rule> rules);  // adds to what is armed
+  void clear();
+  std::optional<std::uint64_t> take(fault_kind kind, endpoint where);
+  // max-conns: the cap for `where` if one is armed with fires left (does not fire it).
+  std::optional<std::uint64_t> cap(fault_kind kind, endpoint where) const;
+  std::vector<fault_rule> snapshot() const;
+  // How many times each kind fired since the last reset (kept after clear()).
+  std::vector<std::pair<std::string, std::uint64_t>> fired_counts() const;
+  void reset_fired_counts();
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<fault_rule> rules_;
+  std::uint64_t fired_[8] = {};
+};
+
+}  // namespace fusproxy::sim
