@@ -118,8 +118,11 @@ int main(int argc, char** argv) {
     if (!in) return fail("--catalogue: cannot read " + catalogue_file);
     std::ostringstream text;
     text << in.rdbuf();
-    auto cat = fusproxy::sim::catalogue::from_json(text.str());
-    if (!cat) return fail("--catalogue " + catalogue_file + ": " + cat.error().message());
+    std::string detail;
+    auto cat = fusproxy::sim::catalogue::from_json(text.str(), &detail);
+    if (!cat)
+      return fail("--catalogue " + catalogue_file + ": " + cat.error().message() +
+                  (detail.empty() ? "" : ": " + detail));
     options.catalogue = std::move(*cat);
   }
 
