@@ -319,8 +319,13 @@ net::awaitable<result<std::size_t>> http_body_stream::read_some(std::span<std::u
     body.data = buffer.data();
     body.size = buffer.size();
     s.conn->layer().expires_after(s.owner->options.read_timeout);
-    auto [ec, n] = s.conn->tls ? co_await read_part(*s.conn->tls, s.conn->buffer, s.parser)
-                               : co_await read_part(*s.conn->tcp, s.conn->buffer, s.parser);
+    // No co_await inside ?: : GCC 12 miscompiles it (crashes at run time).
+    std::pair<beast::error_code, std::size_t> part;
+    if (s.conn->tls)
+      part = co_await read_part(*s.conn->tls, s.conn->buffer, s.parser);
+    else
+      part = co_await read_part(*s.conn->tcp, s.conn->buffer, s.parser);
+    auto [ec, n] = part;
     (void)n;
     const std::size_t got = buffer.size() - s.parser.get().body().size;
     s.received += got;
@@ -366,15 +371,22 @@ net::awaitable<result<http_response>> http_client::request(const base_url& to, h
     auto c = std::move(*acquired);
 
     state->arm(*c, state->options.read_timeout, deadline);
-    auto wec = c->tls ? co_await write_request(*c->tls, r) : co_await write_request(*c->tcp, r);
+    // No co_await inside ?: : GCC 12 miscompiles it (crashes at run time).
+    beast::error_code wec;
+    if (c->tls)
+      wec = co_await write_request(*c->tls, r);
+    else
+      wec = co_await write_request(*c->tcp, r);
     http::response_parser<http::string_body> parser;
     parser.body_limit(max_body);
     if (req.method == http_method::head) parser.skip(true);
     beast::error_code ec = wec;
     if (!ec) {
       state->arm(*c, state->options.read_timeout, deadline);
-      ec = c->tls ? co_await read_whole(*c->tls, c->buffer, parser)
-                  : co_await read_whole(*c->tcp, c->buffer, parser);
+      if (c->tls)
+        ec = co_await read_whole(*c->tls, c->buffer, parser);
+      else
+        ec = co_await read_whole(*c->tcp, c->buffer, parser);
     }
     if (ec) {
       const bool stale = c->reused && !parser.got_some() && is_stale_connection_error(ec);
@@ -411,12 +423,19 @@ net::awaitable<result<http_body_stream>> http_client::open(const base_url& to, h
     auto& c = *p->conn;
 
     state->arm(c, state->options.read_timeout, deadline);
-    auto wec = c.tls ? co_await write_request(*c.tls, r) : co_await write_request(*c.tcp, r);
+    // No co_await inside ?: : GCC 12 miscompiles it (crashes at run time).
+    beast::error_code wec;
+    if (c.tls)
+      wec = co_await write_request(*c.tls, r);
+    else
+      wec = co_await write_request(*c.tcp, r);
     beast::error_code ec = wec;
     if (!ec) {
       state->arm(c, state->options.read_timeout, deadline);
-      ec = c.tls ? co_await read_head(*c.tls, c.buffer, p->parser)
-                 : co_await read_head(*c.tcp, c.buffer, p->parser);
+      if (c.tls)
+        ec = co_await read_head(*c.tls, c.buffer, p->parser);
+      else
+        ec = co_await read_head(*c.tcp, c.buffer, p->parser);
     }
     if (ec) {
       const bool stale = c.reused && !p->parser.got_some() && is_stale_connection_error(ec);
