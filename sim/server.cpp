@@ -259,7 +259,7 @@ net::awaitable<void> simulator::impl::serve(
 net::awaitable<bool> simulator::impl::write_answer(beast::tcp_stream& stream, answer& a,
                                                    bool keep_alive, bool head_only) {
   const bool cut = a.cut_body_at.has_value() && !head_only;
-  const auto head = serialize_head(a.status, a.headers, a.body.size(), keep_alive && !cut);
+  const auto head = serialize_head(a.status, a.headers, a.body.size(), keep_alive);
   const std::size_t body_bytes = head_only ? 0 : cut ? *a.cut_body_at : a.body.size();
   const std::array<net::const_buffer, 2> buffers{net::buffer(head),
                                                  net::buffer(a.body.data(), body_bytes)};
@@ -274,7 +274,8 @@ net::awaitable<bool> simulator::impl::write_download(beast::tcp_stream& stream, 
   auto& plan = *a.download;
   const std::uint64_t length = plan.end - plan.begin;
   const bool cut = plan.cut_after.has_value();
-  const auto head = serialize_head(a.status, a.headers, length, keep_alive && !cut);
+  // A cut body (drop-after, truncate) does not announce itself: no Connection: close.
+  const auto head = serialize_head(a.status, a.headers, length, keep_alive);
   stream.expires_after(write_timeout);
   if (plan.head || length == 0) {
     auto [ec, n] = co_await net::async_write(stream, net::buffer(head), use_tuple);

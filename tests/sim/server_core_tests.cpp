@@ -4,6 +4,7 @@
 
 #include "crypto/auth.hpp"
 #include "crypto/logic_check.hpp"
+#include "protocol/messages.hpp"
 #include "protocol/xml.hpp"
 #include "sim/faults.hpp"
 #include "sim/server_core.hpp"
@@ -211,4 +212,46 @@ TEST_CASE("core: start-up errors are clear") {
   simulator_options bad_faults;
   bad_faults.faults = "explode";
   CHECK_THROWS_WITH(server_core(bad_faults), Catch::Contains("explode"));
+}
+
+TEST_CASE("core: legacy answers parse with the project's protocol module; served != asked") {
+  simulator_options options;
+  server_core core(options);
+  // The build Samsung answers with the newest one.
+  const build* asked = nullptr;
+  for (const auto& mr : core.catalogue().entries())
+    for (const auto& b : mr.builds)
+      if (b.answers_with_newest && !asked) asked = &b;
+  REQUIRE(asked);
+  const build* newest = core.catalogue().newest(asked->model, asked->region);
+  REQUIRE(newest);
+
+  crypto::legacy_keys keys = *crypto::legacy_keys_from_name("2026");
+  auto nonce_answer = core.handle({"POST", "/NF_DownloadGenerateNonce.do", "", "", "", ""});
+  const auto set_cookie = header_of(nonce_answer, "Set-Cookie");
+  const auto cookie = set_cookie.substr(0, set_cookie.find(';'));
+  const auto nonce = *crypto::decrypt_nonce(header_of(nonce_answer, "NONCE"), keys);
+
+  protocol::fus_message_spec spec;
+  spec.put = {{"DEVICE_FW_VERSION", asked->version},
+              {"DEVICE_LOCAL_CODE", asked->region},
+              {"DEVICE_MODEL_NAME", asked->model},
+              {"DEVICE_IMEI_PUSH", ""},
+              {"LOGIC_CHECK", *crypto::logic_check(asked->version, nonce)}};
+  const auto auth = R"(FUS nonce="", signature=")" + crypto::legacy_signature(nonce, keys) +
+                    R"(", nc="", type="", realm="", newauth="1")";
+  auto inform = core.handle(
+      {"POST", "/NF_DownloadBinaryInform.do", auth, cookie, "", protocol::build_fus_message(spec)});
+  auto parsed = protocol::parse_binary_inform(inform.body);
+  REQUIRE(parsed.has_value());
+  CHECK(parsed->status == "200");
+  CHECK(parsed->served_version == newest->version);
+  CHECK(parsed->served_version != asked->version);
+  CHECK(parsed->binary_name == newest->binary_name);
+  CHECK(parsed->logic_value == newest->logic_value);
+  CHECK(parsed->files.home_csc == newest->home_csc);
+  auto image = core.image_for(*newest);
+  CHECK(parsed->byte_size == image->encrypted_size());
+  CHECK(parsed->crc == image->announced_crc32());
+  CHECK(inform.body.find("<DATA></DATA>") != std::string::npos);  // the fixture's quirk
 }

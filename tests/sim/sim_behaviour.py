@@ -248,6 +248,30 @@ def multi_csc_and_catalogue_file(binary):
         os.unlink(bad.name)
 
 
+@case
+def content_md5(binary):
+    import base64
+    import hashlib
+    for form in ("base64", "hex"):
+        with Sim(binary, "--content-md5", form) as sim:
+            c, info, f = authorised(sim, build=pick(sim, hosted=True, encryption="enc2"))
+            status, h, body = c.download_request(f)
+            digest = hashlib.md5(body).digest()
+            want = base64.b64encode(digest).decode() if form == "base64" else digest.hex()
+            check(status == 200 and h.get("Content-MD5") == want, f"Content-MD5 ({form}): {h.get('Content-MD5')}")
+            # HEAD: the same headers, no body.
+            conn = sim.conn()
+            conn.request("HEAD", c.paths["download"] + "?file=" + f,
+                         headers={"Authorization": c.authorization(c.nonce_header, smart2_signature(c.nonce_header))})
+            r = conn.getresponse()
+            r.read()
+            check(r.status == 200 and int(r.headers["Content-Length"]) == info["size"], "HEAD")
+    with Sim(binary) as sim:
+        c, info, f = authorised(sim)
+        status, h, _ = c.download_request(f, "bytes=0-15")
+        check("Content-MD5" not in h, "Content-MD5 is off by default")
+
+
 # ------------------------------------------------------------------------------ faults
 
 @case
