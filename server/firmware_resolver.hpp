@@ -9,7 +9,7 @@
 // `fusproxy serve` runs a single-threaded io_context, so the caches, the in-flight table
 // and the counters need no locks.
 //
-// Caching (see docs/resolver.md):
+// Caching (docs/resolver.md):
 // - a full version's metadata is immutable: kept until restart (LRU, bounded count);
 // - `latest`, PDA-only lookups and version lists are reused for --metadata-ttl seconds;
 //   past that, when upstream fails transiently (unreachable, timeout, 5xx, garbage,
