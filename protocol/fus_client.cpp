@@ -62,10 +62,10 @@ bool success(unsigned status) {
 }
 
 // A non-2xx answer as a failure; an HTML page where a status means nothing specific is a
-// web firewall's.
+// web firewall's. A 5xx keeps its status: servers' own error pages are HTML too.
 failure status_failure(service s, const http_response& r) {
   auto f = map_http_status(s, r.status, r.header("Retry-After"));
-  if (f.is(errc::upstream_status) && looks_like_html(r.body)) {
+  if (f.is(errc::upstream_status) && r.status < 500 && looks_like_html(r.body)) {
     f.code = make_error_code(errc::firewall);
     f.detail += " (HTML page)";
   }
@@ -569,7 +569,7 @@ net::awaitable<result<protocol::inform_answer>> fus_session::binary_inform(
   return s_->binary_inform(std::string(model), std::string(region), std::string(version));
 }
 
-net::awaitable<result<void>> fus_session::init_for_mass(const protocol::init_request& init) {
+net::awaitable<result<void>> fus_session::init_for_mass(protocol::init_request init) {
   co_return co_await s_->init_for_mass(init);
 }
 
@@ -586,13 +586,13 @@ net::awaitable<result<build_info>> fus_session::resolve(std::string_view model,
   co_return co_await s_->resolve(m, r, v);
 }
 
-net::awaitable<result<range_reader>> fus_session::open_range(const download_file& file,
+net::awaitable<result<range_reader>> fus_session::open_range(download_file file,
                                                              crypto::byte_range range) {
   co_return co_await s_->open_range(file, range);
 }
 
 net::awaitable<result<std::vector<std::uint8_t>>> fus_session::fetch_range(
-    const download_file& file, crypto::byte_range range) {
+    download_file file, crypto::byte_range range) {
   constexpr std::uint64_t max_fetch = 16u << 20;
   if (range.size() > max_fetch)
     co_return make_failure(errc::invalid_argument, "fetch_range is for small ranges");
@@ -614,7 +614,7 @@ net::awaitable<result<std::vector<std::uint8_t>>> fus_session::fetch_range(
   co_return out;
 }
 
-net::awaitable<result<std::uint64_t>> fus_session::plain_size(const build_info& build) {
+net::awaitable<result<std::uint64_t>> fus_session::plain_size(build_info build) {
   const auto file = build.file();
   if (file.size < crypto::aes_block || file.size % crypto::aes_block != 0)
     co_return make_failure(errc::bad_answer,
@@ -638,7 +638,7 @@ std::uint64_t fus_session::auth_generation() const {
   return s_->generation;
 }
 
-net::awaitable<result<void>> fus_session::reauthorize(const download_file& file,
+net::awaitable<result<void>> fus_session::reauthorize(download_file file,
                                                       std::uint64_t seen_generation) {
   co_return co_await s_->reauthorize(file, seen_generation);
 }

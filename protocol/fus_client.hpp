@@ -104,6 +104,8 @@ class range_reader {
 };
 
 class fus_session {
+  // Coroutine parameters are taken by value: a coroutine outlives the full-expression that
+  // called it, so a reference to a caller's temporary would dangle.
  public:
   // `request_id` goes upstream as X-Request-Id (logs); may be empty.
   explicit fus_session(fus_client& client, std::string request_id = {});
@@ -119,7 +121,7 @@ class fus_session {
                                                                         std::string_view region,
                                                                         std::string_view version);
   // InitForMass for a file; a 401 gets a fresh nonce and one retry.
-  boost::asio::awaitable<result<void>> init_for_mass(const protocol::init_request& init);
+  boost::asio::awaitable<result<void>> init_for_mass(protocol::init_request init);
 
   // SmartHistory (smart2) and FOTA version.xml merged; legacy: FOTA only. not_found when
   // neither knows the model/region.
@@ -138,19 +140,19 @@ class fus_session {
   // InitForMass first when this session has not authorised the file yet; a 401 makes one
   // re-authorisation (shared by concurrent callers) and one retry. Anything but 206 with
   // the exact Content-Range gives bad_range (or the mapped HTTP status).
-  boost::asio::awaitable<result<range_reader>> open_range(const download_file& file,
+  boost::asio::awaitable<result<range_reader>> open_range(download_file file,
                                                           crypto::byte_range range);
   // A small range read whole (at most 16 MiB).
-  boost::asio::awaitable<result<std::vector<std::uint8_t>>> fetch_range(const download_file& file,
+  boost::asio::awaitable<result<std::vector<std::uint8_t>>> fetch_range(download_file file,
                                                                         crypto::byte_range range);
   // Exact decrypted size: the last block fetched, decrypted with the build's key, its pad
   // read. wrong_key when the pad is invalid.
-  boost::asio::awaitable<result<std::uint64_t>> plain_size(const build_info& build);
+  boost::asio::awaitable<result<std::uint64_t>> plain_size(build_info build);
 
   // Counts nonce refreshes after a 401 on a download, for concurrent range readers:
   // reauthorize(seen) refreshes only if nobody did since `seen`.
   std::uint64_t auth_generation() const;
-  boost::asio::awaitable<result<void>> reauthorize(const download_file& file,
+  boost::asio::awaitable<result<void>> reauthorize(download_file file,
                                                    std::uint64_t seen_generation);
 
   std::string nonce() const;    // the NONCE as last received
