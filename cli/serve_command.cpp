@@ -14,6 +14,7 @@
 #include "config/settings.hpp"
 #include "server/firmware_resolver.hpp"
 #include "server/logging.hpp"
+#include "server/metrics.hpp"
 #include "server/server.hpp"
 #include "sim/simulator.hpp"
 
@@ -66,7 +67,11 @@ int run_serve(int argc, char** argv) {
     log->critical("upstream set-up: {}", e.what());
     return 1;
   }
-  server::http_server http(ioc, settings, *firmware, log);
+  // One registry for the process: the server records into it now; the upstream families
+  // are declared so that /metrics shows them from the start.
+  metrics::registry registry;
+  server::upstream_metrics upstream_metrics(registry);
+  server::http_server http(ioc, settings, *firmware, log, registry);
   try {
     http.start();
   } catch (const server::startup_error& e) {

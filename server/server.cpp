@@ -11,10 +11,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/detect_ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -36,6 +39,7 @@
 #include "server/logging.hpp"
 #include "server/metrics.hpp"
 #include "server/routes.hpp"
+#include "server/status_page.hpp"
 
 namespace fusproxy::server {
 namespace {
@@ -48,7 +52,7 @@ using namespace std::chrono_literals;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 using steady = std::chrono::steady_clock;
 
-constexpr std::string_view server_name = "fusproxy/0.1";
+constexpr std::string_view server_name = "fusproxy/" FUSPROXY_VERSION;
 
 struct connection : std::enable_shared_from_this<connection> {
   explicit connection(tcp::socket s) : stream(std::move(s)) {
@@ -56,9 +60,19 @@ struct connection : std::enable_shared_from_this<connection> {
     const auto ep = stream.socket().remote_endpoint(ec);
     client_ip = ec ? "unknown" : ep.address().to_string();
   }
-  beast::tcp_stream stream;
+  beast::tcp_stream stream;  // the TCP layer, whether or not TLS runs over it
+  // Set when the client opened with a TLS ClientHello (same port as plain HTTP).
+  std::unique_ptr<net::ssl::stream<beast::tcp_stream&>> tls;
   std::string client_ip;
   std::uint64_t id = 0;
+
+  // Runs `op(stream)` on the stream the client speaks HTTP on (TLS or plain TCP); both
+  // branches return the same awaitable type.
+  template <class Op>
+  auto with_stream(Op&& op) {
+    if (tls) return op(*tls);
+    return op(stream);
+  }
 
   // Closes from any thread, on the connection's own strand.
   void close_soon() {
@@ -108,44 +122,19 @@ void add_freshness(reply& r, const freshness& f) {
   if (f.stale) r.headers.emplace_back("Warning", "110 - \"Response is Stale\"");
 }
 
-constexpr std::string_view index_html = R"(<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>fusproxy</title>
-<style>body{font-family:sans-serif;margin:2em;max-width:60em}pre{background:#f4f4f4;padding:1em}</style>
-</head><body><h1>fusproxy</h1>
-<form id="lookup">Model <input name="model" placeholder="SM-A207F" required>
-Region <input name="region" placeholder="SER" required> <button>Versions</button></form>
-<pre id="result"></pre><h2>Status</h2><pre id="status">loading…</pre>
-<script>
-document.getElementById('lookup').onsubmit = async (e) => {
-  e.preventDefault();
-  const f = new FormData(e.target);
-  const r = await fetch('/firmware/' + encodeURIComponent(f.get('model')) + '/' +
-                        encodeURIComponent(f.get('region')));
-  document.getElementById('result').textContent = JSON.stringify(await r.json(), null, 2);
-};
-async function poll() {
-  try {
-    const r = await fetch('/api/status');
-    document.getElementById('status').textContent = JSON.stringify(await r.json(), null, 2);
-  } catch (e) {}
-  setTimeout(poll, 2000);
-}
-poll();
-</script></body></html>
-)";
-
 // Writes a body to the client connection for a body_source, enforcing Content-Length.
 class stream_sink final : public body_sink {
  public:
-  stream_sink(beast::tcp_stream& stream, std::uint64_t length, std::chrono::seconds progress)
-      : stream_(stream), remaining_(length), progress_(progress) {}
+  stream_sink(connection& conn, std::uint64_t length, std::chrono::seconds progress)
+      : conn_(conn), remaining_(length), progress_(progress) {}
 
   net::awaitable<boost::system::error_code> write(std::span<const std::byte> bytes) override {
     if (bytes.size() > remaining_) co_return make_error_code(boost::system::errc::value_too_large);
     // The timeout bounds each write's progress: a client that stops reading is cut.
-    stream_.expires_after(progress_);
+    conn_.stream.expires_after(progress_);
+    const auto buffer = net::buffer(bytes.data(), bytes.size());
     auto [ec, n] =
-        co_await net::async_write(stream_, net::buffer(bytes.data(), bytes.size()), use_tuple);
+        co_await conn_.with_stream([&](auto& s) { return net::async_write(s, buffer, use_tuple); });
     remaining_ -= n;
     written_ += n;
     co_return ec;
@@ -153,7 +142,8 @@ class stream_sink final : public body_sink {
 
   net::awaitable<boost::system::error_code> write_file(int fd, std::uint64_t offset,
                                                        std::uint64_t length) override {
-    // pread + write keeps the progress timeout; sendfile(2) on plain TCP is the planned
+    // pread + write keeps the progress timeout (and works under TLS); sendfile(2) on plain
+    // TCP is the planned
     // fast path for cache hits.
     std::vector<std::byte> buffer(std::min<std::uint64_t>(length, 256 * 1024));
     while (length > 0) {
@@ -175,7 +165,7 @@ class stream_sink final : public body_sink {
   std::uint64_t written() const { return written_; }
 
  private:
-  beast::tcp_stream& stream_;
+  connection& conn_;
   std::uint64_t remaining_;
   std::uint64_t written_ = 0;
   std::chrono::seconds progress_;
@@ -185,8 +175,11 @@ class stream_sink final : public body_sink {
 
 struct http_server::impl : std::enable_shared_from_this<impl> {
   impl(net::io_context& ioc, const config::settings& s, firmware_service& fw,
-       std::shared_ptr<spdlog::logger> l)
-      : ioc(ioc),
+       std::shared_ptr<spdlog::logger> l, metrics::registry* external_registry)
+      : own_registry(external_registry ? nullptr : std::make_unique<metrics::registry>()),
+        registry(external_registry ? *external_registry : *own_registry),
+        metrics(registry),
+        ioc(ioc),
         cfg(s),
         firmware(fw),
         log(std::move(l)),
@@ -201,6 +194,9 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     request_id_prefix = prefix;
   }
 
+  std::unique_ptr<metrics::registry> own_registry;  // when the caller gave none
+  metrics::registry& registry;
+  server_metrics metrics;
   net::io_context& ioc;
   const config::settings cfg;
   firmware_service& firmware;
@@ -209,11 +205,12 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   tcp::acceptor acceptor;
   net::steady_timer grace_timer;
   std::optional<net::signal_set> signals;
-  server_metrics metrics;
+  std::optional<net::ssl::context> tls_context;  // --tls-cert/--tls-key
   rate_limiter limiter;
   download_slots slots;
   std::uint16_t bound_port = 0;
   steady::time_point started = steady::now();
+  std::time_t started_wall = std::time(nullptr);
 
   std::atomic<bool> shutting_down{false};
   std::atomic<bool> finished{false};
@@ -233,8 +230,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     if (ec) throw startup_error("--listen: bad address '" + cfg.listen.host + "'");
     const tcp::endpoint endpoint(address, cfg.listen.port);
     const auto where = cfg.listen.host + ":" + std::to_string(cfg.listen.port);
-    if (!cfg.tls_cert.empty())
-      throw startup_error("--tls-cert: HTTPS towards clients is not implemented yet");
+    if (!cfg.tls_cert.empty() || !cfg.tls_key.empty()) load_tls();
     acceptor.open(endpoint.protocol(), ec);
     if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
     if (!ec) acceptor.bind(endpoint, ec);
@@ -256,6 +252,21 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     net::co_spawn(strand, accept_loop(shared_from_this()), net::detached);
     log->info("listening on {}:{}", cfg.listen.host, bound_port);
     return bound_port;
+  }
+
+  void load_tls() {
+    if (cfg.tls_cert.empty() || cfg.tls_key.empty())
+      throw startup_error("--tls-cert and --tls-key go together");
+    tls_context.emplace(net::ssl::context::tls_server);
+    boost::system::error_code ec;
+    tls_context->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                                 net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                                 net::ssl::context::no_tlsv1_1,
+                             ec);
+    tls_context->use_certificate_chain_file(cfg.tls_cert, ec);
+    if (ec) throw startup_error("--tls-cert: cannot load '" + cfg.tls_cert + "': " + ec.message());
+    tls_context->use_private_key_file(cfg.tls_key, net::ssl::context::pem, ec);
+    if (ec) throw startup_error("--tls-key: cannot load '" + cfg.tls_key + "': " + ec.message());
   }
 
   static net::awaitable<void> accept_loop(std::shared_ptr<impl> self) {
@@ -398,10 +409,17 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     // connection; later ones may idle for --idle-timeout, then get --header-timeout from
     // their first byte: a slow-header client is cut without affecting anyone else.
     stream.expires_after(std::chrono::seconds(cfg.header_timeout));
+    if (tls_context) {
+      // Not inside && or ?: (GCC 12 mishandles co_await in conditional expressions).
+      const bool ok = co_await start_tls(*conn, buffer);
+      if (!ok) co_return;
+    }
     for (;;) {
       if (!first && buffer.size() == 0) {
         stream.expires_after(std::chrono::seconds(cfg.idle_timeout));
-        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+        const auto space = buffer.prepare(4096);
+        auto [ec, n] = co_await conn->with_stream(
+            [&](auto& s) { return s.async_read_some(space, use_tuple); });
         if (ec) co_return;  // idle timeout, close by peer or by shutdown
         buffer.commit(n);
         stream.expires_after(std::chrono::seconds(cfg.header_timeout));
@@ -413,7 +431,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(max_header_bytes);
       parser.body_limit(max_body_bytes);
-      auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+      auto [ec, n] = co_await conn->with_stream(
+          [&](auto& s) { return bhttp::async_read(s, buffer, parser, use_tuple); });
       if (ec) {
         if (ec == beast::error::timeout) {
           ++metrics.header_timeouts;
@@ -429,7 +448,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         else if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
                  ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
           answer = error_reply(api_error::bad_request, "malformed HTTP request");
-        if (answer) co_await send_bare(stream, std::move(*answer));
+        if (answer) co_await send_bare(*conn, std::move(*answer));
         co_return;
       }
       auto req = parser.release();
@@ -442,16 +461,39 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     }
   }
 
+  // Same port for HTTP and HTTPS: a TLS record starts with 0x16 (handshake), which no HTTP
+  // method does. Plain clients keep the peeked bytes in `buffer`. The handshake runs under
+  // the header timeout already set.
+  net::awaitable<bool> start_tls(connection& conn, beast::flat_buffer& buffer) {
+    auto [ec, is_tls] = co_await beast::async_detect_ssl(conn.stream, buffer, use_tuple);
+    if (ec) {
+      if (ec == beast::error::timeout) ++metrics.header_timeouts;
+      co_return false;
+    }
+    if (!is_tls) co_return true;
+    conn.tls = std::make_unique<net::ssl::stream<beast::tcp_stream&>>(conn.stream, *tls_context);
+    auto [hec, used] =
+        co_await conn.tls->async_handshake(net::ssl::stream_base::server, buffer.data(), use_tuple);
+    if (hec) {
+      ++metrics.tls_handshake_failures;
+      log->debug("{}: TLS handshake failed: {}", conn.client_ip, hec.message());
+      co_return false;
+    }
+    buffer.consume(used);
+    ++metrics.tls_connections;
+    co_return true;
+  }
+
   // Answers a request that could not be parsed (no request to echo the version of).
-  net::awaitable<void> send_bare(beast::tcp_stream& stream, reply r) {
+  net::awaitable<void> send_bare(connection& conn, reply r) {
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), 11};
     res.set(bhttp::field::server, server_name);
     res.set(bhttp::field::content_type, r.content_type);
     res.set(bhttp::field::connection, "close");
     res.body() = std::move(r.body);
     res.prepare_payload();
-    stream.expires_after(std::chrono::seconds(cfg.idle_timeout));
-    co_await bhttp::async_write(stream, res, use_tuple);
+    conn.stream.expires_after(std::chrono::seconds(cfg.idle_timeout));
+    co_await conn.with_stream([&](auto& s) { return bhttp::async_write(s, res, use_tuple); });
   }
 
   std::string make_request_id() {
@@ -492,7 +534,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     if (!no_body) res.content_length(size);
     if (req.method() == bhttp::verb::head || no_body) res.body().clear();
     conn.stream.expires_after(std::chrono::seconds(cfg.idle_timeout));
-    auto [ec, n] = co_await bhttp::async_write(conn.stream, res, use_tuple);
+    auto [ec, n] =
+        co_await conn.with_stream([&](auto& s) { return bhttp::async_write(s, res, use_tuple); });
     out.status = r.status;
     out.bytes = res.body().size();
     if (ec) {
@@ -589,6 +632,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     }
     std::uint32_t retry_after = 0;
     if (!limiter.allow(conn.client_ip, steady::now(), retry_after)) {
+      ++metrics.rate_limited;
       auto r = error_reply(api_error::rate_limited, "too many requests from this address");
       r.headers.emplace_back("Retry-After", std::to_string(retry_after));
       co_return co_await send_reply(conn, req, rid, std::move(r));
@@ -612,7 +656,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       case route_kind::metrics: {
         reply r;
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-        r.body = metrics.render();
+        r.body = registry.render();
         firmware.append_metrics(r.body);
         r.headers.emplace_back("Cache-Control", "no-store");
         co_return co_await send_reply(conn, req, rid, std::move(r));
@@ -620,7 +664,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       case route_kind::index: {
         reply r;
         r.content_type = "text/html; charset=utf-8";
-        r.body = index_html;
+        r.body = status_page_html();
+        r.headers.emplace_back("Cache-Control", "no-store");
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
       case route_kind::api_status: {
@@ -721,15 +766,20 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   }
 
   std::string status_json() const {
-    const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(steady::now() - started);
-    std::string s =
-        "{\"service\":\"fusproxy\",\"uptime_seconds\":" + std::to_string(uptime.count());
-    s += ",\"shutting_down\":" + std::string(shutting_down ? "true" : "false");
-    s += ",\"connections\":" + std::to_string(metrics.connections_active.load());
-    s += ",\"requests_in_flight\":" + std::to_string(metrics.requests_in_flight.load());
-    s += ",\"downloads_active\":" + std::to_string(metrics.downloads_active.load());
-    s += ",\"firmware\":" + firmware.status_json() + "}";
-    return s;
+    status_inputs in;
+    in.settings = &cfg;
+    in.version = FUSPROXY_VERSION;
+    in.started_at = started_wall;
+    in.uptime_seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(steady::now() - started).count();
+    in.shutting_down = shutting_down;
+    in.connections = metrics.connections_active.value();
+    in.requests_in_flight = metrics.requests_in_flight.value();
+    in.downloads_active = metrics.downloads_active.value();
+    in.bytes_served = metrics.bytes_served.value();
+    const auto firmware_status = firmware.status_json();
+    in.firmware_json = firmware_status;
+    return server::status_json(in);
   }
 
   // …/download and …/files/{name}: conditionals, Range, then the body from the service.
@@ -803,6 +853,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     // Slots are only taken by responses that move bytes.
     const bool takes_slot = !head && length > 0;
     if (takes_slot && !slots.try_acquire(conn.client_ip)) {
+      ++metrics.download_refused;
       auto r = error_reply(api_error::rate_limited, "too many concurrent downloads");
       r.headers.emplace_back("Retry-After", "5");
       co_return co_await send_reply(conn, req, rid, std::move(r));
@@ -837,7 +888,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
 
     bhttp::response_serializer<bhttp::empty_body> serializer{res};
     conn.stream.expires_after(std::chrono::seconds(cfg.idle_timeout));
-    auto [ec, n] = co_await bhttp::async_write_header(conn.stream, serializer, use_tuple);
+    auto [ec, n] = co_await conn.with_stream(
+        [&](auto& s) { return bhttp::async_write_header(s, serializer, use_tuple); });
     if (ec) {
       out.cut = true;
       out.keep_alive = false;
@@ -845,7 +897,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     }
     if (head || length == 0) co_return out;
 
-    stream_sink sink(conn.stream, length, std::chrono::seconds(cfg.idle_timeout));
+    stream_sink sink(conn, length, std::chrono::seconds(cfg.idle_timeout));
     boost::system::error_code body_ec;
     try {
       body_ec = co_await rep.body->write_range(first, length, sink);
@@ -870,7 +922,12 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
 
 http_server::http_server(boost::asio::io_context& ioc, const config::settings& settings,
                          firmware_service& firmware, std::shared_ptr<spdlog::logger> log)
-    : impl_(std::make_shared<impl>(ioc, settings, firmware, std::move(log))) {}
+    : impl_(std::make_shared<impl>(ioc, settings, firmware, std::move(log), nullptr)) {}
+
+http_server::http_server(boost::asio::io_context& ioc, const config::settings& settings,
+                         firmware_service& firmware, std::shared_ptr<spdlog::logger> log,
+                         metrics::registry& registry)
+    : impl_(std::make_shared<impl>(ioc, settings, firmware, std::move(log), &registry)) {}
 
 http_server::~http_server() {
   // Sessions hold the impl; whatever is left runs down when the io_context does.

@@ -15,11 +15,14 @@ class io_context;
 namespace spdlog {
 class logger;
 }
+namespace fusproxy::metrics {
+class registry;
+}
 
 namespace fusproxy::server {
 
 class firmware_service;
-class server_metrics;
+struct server_metrics;
 
 // The server could not start (address in use, port file not writable, …).
 class startup_error : public std::runtime_error {
@@ -35,8 +38,13 @@ class http_server {
  public:
   // `firmware` and `log` must outlive the server; the server must be destroyed after
   // `ioc` stopped running it (e.g. after run() returned).
+  // The server records into `registry` (which must outlive it) and serves it on /metrics;
+  // without one it keeps its own.
   http_server(boost::asio::io_context& ioc, const config::settings& settings,
               firmware_service& firmware, std::shared_ptr<spdlog::logger> log);
+  http_server(boost::asio::io_context& ioc, const config::settings& settings,
+              firmware_service& firmware, std::shared_ptr<spdlog::logger> log,
+              metrics::registry& registry);
   ~http_server();
   http_server(const http_server&) = delete;
   http_server& operator=(const http_server&) = delete;

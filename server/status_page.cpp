@@ -1,0 +1,238 @@
+#include "server/status_page.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+namespace fusproxy::server {
+namespace {
+
+namespace json = boost::json;
+
+std::string iso8601(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json::object config_object(const config::settings& s) {
+  json::object c;
+  c["listen"] = s.listen.host + ":" + std::to_string(s.listen.port);
+  c["dialect"] = s.dialect == config::dialect::smart2 ? "smart2" : "legacy";
+  c["fus_url"] = s.fus_url;
+  c["cloud_url"] = s.cloud_url;
+  c["fota_url"] = s.fota_url;
+  // Named key sets are public; custom keys are secrets.
+  c["legacy_keys"] = s.legacy_keys.size() > 4 ? "***custom***" : s.legacy_keys;
+  c["imei_set"] = s.imei_by_model.size() + (s.default_imei.empty() ? 0 : 1);
+  c["connections"] = s.connections;
+  c["cache_dir"] = s.cache_dir;
+  c["cache_max_bytes"] = s.cache_max_bytes;
+  c["metadata_ttl"] = s.metadata_ttl;
+  c["auth"] = !s.token.empty();  // the token itself never leaves the process
+  c["tls"] = !s.tls_cert.empty();
+  c["log_format"] = s.log_format == config::log_format::json ? "json" : "text";
+  c["demo"] = s.demo;
+  c["rate_limit"] = s.rate_limit;
+  c["max_connections"] = s.max_connections;
+  c["max_downloads_per_client"] = s.max_downloads_per_client;
+  c["max_downloads"] = s.max_downloads;
+  c["header_timeout"] = s.header_timeout;
+  c["idle_timeout"] = s.idle_timeout;
+  c["shutdown_grace"] = s.shutdown_grace;
+  return c;
+}
+
+}  // namespace
+
+std::string config_summary_json(const config::settings& s) {
+  return json::serialize(config_object(s));
+}
+
+std::string status_json(const status_inputs& in) {
+  json::object firmware;
+  {
+    boost::system::error_code ec;
+    auto v = json::parse(in.firmware_json, ec);
+    if (!ec && v.is_object()) firmware = std::move(v.as_object());
+  }
+  const auto lift = [&](std::initializer_list<const char*> names, json::value fallback) {
+    for (const char* n : names)
+      if (const auto* v = firmware.if_contains(n)) return *v;
+    return fallback;
+  };
+
+  json::object service;
+  service["name"] = "fusproxy";
+  service["version"] = in.version;
+  service["started_at"] = iso8601(in.started_at);
+  service["uptime_seconds"] = in.uptime_seconds;
+  service["shutting_down"] = in.shutting_down;
+  if (in.settings) service["config"] = config_object(*in.settings);
+
+  json::object http;
+  http["connections"] = in.connections;
+  http["requests_in_flight"] = in.requests_in_flight;
+  http["downloads_active"] = in.downloads_active;
+  http["bytes_served"] = in.bytes_served;
+
+  json::object out;
+  out["service"] = std::move(service);
+  out["http"] = std::move(http);
+  out["upstream"] = lift({"upstream", "resolver"}, json::object{});
+  out["builds"] = lift({"builds", "known_builds"}, json::array{});
+  out["downloads"] = lift({"downloads"}, json::array{});
+  out["firmware"] = std::move(firmware);
+  return json::serialize(out);
+}
+
+std::string_view status_page_html() {
+  static constexpr std::string_view page = R"html(<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>fusproxy status</title>
+<style>
+:root{--fg:#1d2330;--muted:#667085;--line:#e4e7ec;--accent:#1f6feb;--bg:#f7f8fa}
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);
+  background:var(--bg);margin:0}
+header{background:#fff;border-bottom:1px solid var(--line);padding:.8em 1.5em;display:flex;
+  align-items:baseline;gap:1em;flex-wrap:wrap}
+header h1{font-size:1.3em;margin:0}
+header .meta{color:var(--muted)}
+main{padding:1em 1.5em;display:grid;gap:1em;grid-template-columns:repeat(auto-fit,minmax(34em,1fr))}
+section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:.8em 1em}
+section.wide{grid-column:1/-1}
+h2{font-size:1.05em;margin:.1em 0 .6em}
+table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:.3em .5em;border-bottom:1px solid var(--line);vertical-align:top}
+th{color:var(--muted);font-weight:600;font-size:.9em}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.empty{color:var(--muted);font-style:italic}
+.bar{background:var(--line);border-radius:4px;height:.9em;min-width:10em;overflow:hidden}
+.bar>div{background:var(--accent);height:100%;transition:width .5s}
+form{display:flex;gap:.5em;flex-wrap:wrap;align-items:center;margin-bottom:.6em}
+input{padding:.35em .5em;border:1px solid #c9ced6;border-radius:4px;font:inherit;width:10em}
+button{padding:.35em 1em;border:0;border-radius:4px;background:var(--accent);color:#fff;font:inherit;cursor:pointer}
+.err{color:#b42318}
+code{font-size:.92em}
+.dot{display:inline-block;width:.6em;height:.6em;border-radius:50%;background:#12b76a;margin-right:.3em}
+.dot.off{background:#f04438}
+</style></head>
+<body>
+<header><h1>fusproxy</h1><span class="meta" id="service">loading&hellip;</span></header>
+<main>
+<section class="wide" id="downloads-section"><h2>Active downloads</h2><div id="downloads"></div></section>
+<section id="lookup-section"><h2>Look up firmware</h2>
+<form id="lookup"><label>Model <input id="model" name="model" placeholder="SM-A207F" required
+ pattern="[A-Za-z0-9-]+"></label><label>Region <input id="region" name="region" placeholder="SER"
+ required pattern="[A-Za-z0-9]+"></label><button type="submit">Look up</button></form>
+<div id="result"></div></section>
+<section id="upstream-section"><h2>Upstream</h2><div id="upstream"></div></section>
+<section class="wide" id="builds-section"><h2>Builds</h2><div id="builds"></div></section>
+</main>
+<script>
+"use strict";
+const $ = (id) => document.getElementById(id);
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+  return e;
+}
+function bytes(n) {
+  if (n === undefined || n === null) return "?";
+  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(1) : n) + " " + u[i];
+}
+function duration(s) {
+  const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
+  return (d ? d + "d " : "") + (h ? h + "h " : "") + m + "m " + (s % 60) + "s";
+}
+function table(headers, rows, numeric) {
+  if (!rows.length) return el("p", {class: "empty"}, "none");
+  const t = el("table", {}, el("tr", {}, ...headers.map((h) => el("th", {}, h))));
+  for (const r of rows)
+    t.append(el("tr", {}, ...r.map((c, i) => el("td", numeric && numeric[i] ? {class: "num"} : {}, c))));
+  return t;
+}
+function vid(v) { return String(v).split("/").join("_"); }
+function fwPath(model, region, version, suffix) {
+  return "/firmware/" + encodeURIComponent(model) + "/" + encodeURIComponent(region) + "/" +
+    encodeURIComponent(vid(version)) + (suffix ? "/" + suffix : "");
+}
+function render(s) {
+  const svc = s.service || {};
+  $("service").replaceChildren(el("span", {class: svc.shutting_down ? "dot off" : "dot"}),
+    (svc.shutting_down ? "shutting down" : "serving") + " \u00b7 version " + (svc.version || "?") +
+    " \u00b7 up " + duration(svc.uptime_seconds || 0) + " \u00b7 " +
+    ((s.http && s.http.connections) || 0) + " connection(s)" +
+    (svc.config ? " \u00b7 dialect " + svc.config.dialect : ""));
+  const downloads = s.downloads || [];
+  $("downloads").replaceChildren(table(
+    ["build", "progress", "done", "total", "rate", "clients"],
+    downloads.map((d) => {
+      const pct = d.bytes_total ? Math.min(100, 100 * d.bytes_done / d.bytes_total) : 0;
+      return [d.model + " " + d.region + " " + d.version,
+        el("div", {class: "bar", title: pct.toFixed(1) + "%"}, el("div", {style: "width:" + pct.toFixed(1) + "%"})),
+        bytes(d.bytes_done) + " (" + pct.toFixed(1) + "%)", bytes(d.bytes_total),
+        bytes(d.rate || 0) + "/s", d.clients ?? 0];
+    }), [false, false, true, true, true, true]));
+  const up = s.upstream || {};
+  const rows = [];
+  for (const [k, v] of Object.entries(up)) {
+    if (v !== null && typeof v === "object") {
+      for (const [k2, v2] of Object.entries(v)) rows.push([k + " \u203a " + k2, v2]);
+    } else rows.push([k.split("_").join(" "), v]);
+  }
+  $("upstream").replaceChildren(table(["counter", "value"], rows, [false, true]));
+  const builds = s.builds || [];
+  $("builds").replaceChildren(table(["model", "region", "version", "size", "plain size", ""],
+    builds.map((b) => [b.model, b.region, el("code", {}, b.version), bytes(b.size), bytes(b.plain_size),
+      el("span", {}, el("a", {href: fwPath(b.model, b.region, b.version)}, "metadata"), " \u00b7 ",
+        el("a", {href: fwPath(b.model, b.region, b.version, "download")}, "download"))]),
+    [false, false, false, true, true, false]));
+}
+async function poll() {
+  try {
+    const r = await fetch("/api/status", {cache: "no-store"});
+    if (r.ok) render(await r.json());
+    else $("service").textContent = "status: HTTP " + r.status;
+  } catch (e) {
+    $("service").textContent = "status unavailable";
+  }
+  setTimeout(poll, 1000);
+}
+$("lookup").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const model = $("model").value.trim().toUpperCase(), region = $("region").value.trim().toUpperCase();
+  const out = $("result");
+  out.replaceChildren(el("p", {class: "empty"}, "looking up " + model + "/" + region + "\u2026"));
+  try {
+    const r = await fetch("/firmware/" + encodeURIComponent(model) + "/" + encodeURIComponent(region));
+    const j = await r.json();
+    if (!r.ok) {
+      out.replaceChildren(el("p", {class: "err"}, "HTTP " + r.status + ": " +
+        ((j.error && (j.error.code + " \u2014 " + j.error.message)) || "error")));
+      return;
+    }
+    out.replaceChildren(el("p", {}, "latest: ", el("code", {}, j.latest || "none")),
+      table(["version", "os", ""], (j.versions || []).map((v) => [
+        el("code", {}, v.version + (v.beta ? " (beta)" : "")), v.os || "",
+        el("span", {}, el("a", {href: fwPath(model, region, v.version)}, "metadata"), " \u00b7 ",
+          el("a", {href: fwPath(model, region, v.version, "download")}, "download"))])));
+  } catch (e) {
+    out.replaceChildren(el("p", {class: "err"}, String(e)));
+  }
+});
+poll();
+</script></body></html>
+)html";
+  return page;
+}
+
+}  // namespace fusproxy::server
