@@ -34,7 +34,13 @@ int run_serve(int argc, char** argv) {
     return 0;
   }
   auto settings = parsed.values;
-  auto log = server::make_logger(settings);
+  std::shared_ptr<spdlog::logger> log;
+  try {
+    log = server::make_logger(settings);
+  } catch (const config::config_error& e) {
+    std::fprintf(stderr, "fusproxy: %s\n", e.what());
+    return 2;
+  }
   // One thread runs everything (server, resolver, demo simulator): the resolver's caches
   // and single-flight table rely on it.
   boost::asio::io_context ioc(1);

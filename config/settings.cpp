@@ -49,6 +49,7 @@ constexpr option_info options_table[] = {
      "when set, every route but /healthz and /readyz needs Authorization: Bearer TOKEN"},
     {"log-level", kind::text, "info", "trace, debug, info, warn, error, critical or off"},
     {"log-format", kind::text, "text", "text, or json for one JSON object per line"},
+    {"log-file", kind::text, "", "append logs to this file (default: stderr); SIGHUP reopens it"},
     {"demo", kind::flag, "false", "start the simulator in-process and use it as upstream"},
     {"ca-file", kind::text, "", "CA bundle to verify upstream TLS with (default: system store)"},
     {"tls-verify", kind::flag, "true", "verify upstream TLS certificates and host names"},
@@ -269,6 +270,7 @@ settings convert(const po::variables_map& vm) {
 
   if (const auto* v = get("listen")) s.listen = parse_listen(*v);
   if (const auto* v = get("port-file")) s.port_file = *v;
+  if (const auto* v = get("log-file")) s.log_file = *v;
   if (const auto* v = get("dialect")) {
     if (*v == "smart2")
       s.dialect = dialect::smart2;
@@ -400,6 +402,7 @@ std::string settings::describe() const {
     << " cache-max-bytes=" << cache_max_bytes << " metadata-ttl=" << metadata_ttl
     << " token=" << (token.empty() ? "none" : "***") << " log-level=" << log_level
     << " log-format=" << (log_format == log_format::json ? "json" : "text")
+    << " log-file=" << (log_file.empty() ? "stderr" : log_file)
     << " demo=" << (demo ? "true" : "false")
     << " ca-file=" << (ca_file.empty() ? "system" : ca_file)
     << " tls-verify=" << (tls_verify ? "true" : "false") << " upstream-timeout=" << upstream_timeout

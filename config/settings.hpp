@@ -30,6 +30,7 @@ struct settings {
   std::string token;                  // empty: no authentication
   std::string log_level = "info";     // trace debug info warn error critical off
   enum log_format log_format = log_format::text;
+  std::string log_file;  // empty: stderr; reopened on SIGHUP (log rotation)
   bool demo = false;
 
   // upstream

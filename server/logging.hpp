@@ -13,10 +13,15 @@ class logger;
 
 namespace fusproxy::server {
 
-// A logger writing to stderr in the configured format and level. In json format every
-// line, whatever code logs it, is {"ts":…,"level":…,"msg":…}.
+// A logger writing to stderr (or --log-file) in the configured format and level. In json
+// format every line, whatever code logs it, is {"ts":…,"level":…,"msg":…}; a message that
+// starts with "[REQUEST_ID] " gets a "request_id" member. Throws config::config_error when
+// the log file cannot be opened.
 std::shared_ptr<spdlog::logger> make_logger(const config::settings& s,
                                             const std::string& name = "fusproxy");
+
+// Reopens the logger's --log-file (SIGHUP, after rotation). False if it logs to stderr.
+bool reopen_log_files(spdlog::logger& log);
 
 struct access_record {
   std::string_view request_id;

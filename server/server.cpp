@@ -379,7 +379,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
 
   void handle_signals(std::function<void()> stopped) {
     net::post(strand, [self = shared_from_this(), stopped = std::move(stopped)]() mutable {
-      self->signals.emplace(self->strand, SIGINT, SIGTERM);
+      self->signals.emplace(self->strand, SIGINT, SIGTERM, SIGHUP);
       self->wait_signal(std::move(stopped));
     });
   }
@@ -388,6 +388,12 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     signals->async_wait([self = shared_from_this(), stopped = std::move(stopped)](
                             boost::system::error_code ec, int signo) mutable {
       if (ec) return;
+      if (signo == SIGHUP) {
+        // Log rotation: the old file was renamed; new lines go to a new file at the path.
+        if (reopen_log_files(*self->log)) self->log->info("SIGHUP: log file reopened");
+        self->wait_signal(std::move(stopped));
+        return;
+      }
       if (self->shutting_down) {
         self->log->warn("signal {} again: closing at once", signo);
         self->finish();
@@ -572,7 +578,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     } catch (const std::exception& e) {
       // A service that threw before any byte of the answer was written (the streaming path
       // catches its own): a bug, answered 500.
-      log->error("request {} failed: {}", request_id, e.what());
+      log->error("[{}] request failed: {}", request_id, e.what());
       failed = true;
     }
     if (failed) {
@@ -902,13 +908,13 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     try {
       body_ec = co_await rep.body->write_range(first, length, sink);
     } catch (const std::exception& e) {
-      log->error("request {}: body source threw: {}", rid, e.what());
+      log->error("[{}] body source threw: {}", rid, e.what());
       body_ec = make_error_code(boost::system::errc::io_error);
     }
     out.bytes = sink.written();
     if (body_ec || sink.remaining() > 0) {
       // Headers are gone: the only honest way to fail is to cut the connection.
-      log->warn("request {}: body ended after {} of {} bytes: {}", rid, sink.written(), length,
+      log->warn("[{}] body ended after {} of {} bytes: {}", rid, sink.written(), length,
                 body_ec ? body_ec.message() : "short body");
       out.cut = true;
       out.keep_alive = false;

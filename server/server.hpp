@@ -61,6 +61,7 @@ class http_server {
   void shutdown(std::function<void()> stopped = {});
 
   // SIGTERM/SIGINT start shutdown(stopped); a second signal closes everything at once.
+  // SIGHUP reopens --log-file.
   void handle_signals(std::function<void()> stopped);
 
   const server_metrics& metrics() const;
