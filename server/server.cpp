@@ -375,6 +375,22 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     for (auto& c : open) c->close_soon();
     for (auto& f : callbacks) net::post(ioc, std::move(f));
     log->info("stopped accepting; closing {} connection(s)", open.size());
+    if (open.empty()) return;
+    // A request waiting on upstream (not on its socket) does not notice the close: past
+    // the grace, stop anyway a moment later instead of waiting for it.
+    grace_timer.expires_after(1s);
+    grace_timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec) return;
+      std::vector<std::function<void()>> late;
+      {
+        std::lock_guard lock(self->mutex);
+        late.swap(self->on_stopped);
+        if (!late.empty())
+          self->log->warn("{} connection(s) still busy: stopping without them",
+                          self->connections.size());
+      }
+      for (auto& f : late) net::post(self->ioc, std::move(f));
+    });
   }
 
   void handle_signals(std::function<void()> stopped) {

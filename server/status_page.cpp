@@ -110,6 +110,8 @@ table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.3em .5em;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:600;font-size:.9em}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
+td{overflow-wrap:anywhere}
+td>span{white-space:nowrap}
 .empty{color:var(--muted);font-style:italic}
 .bar{background:var(--line);border-radius:4px;height:.9em;min-width:10em;overflow:hidden}
 .bar>div{background:var(--accent);height:100%;transition:width .5s}
@@ -125,7 +127,7 @@ code{font-size:.92em}
 <header><h1>fusproxy</h1><span class="meta" id="service">loading&hellip;</span></header>
 <main>
 <section class="wide" id="downloads-section"><h2>Active downloads</h2><div id="downloads"></div></section>
-<section id="lookup-section"><h2>Look up firmware</h2>
+<section class="wide" id="lookup-section"><h2>Look up firmware</h2>
 <form id="lookup"><label>Model <input id="model" name="model" placeholder="SM-A207F" required
  pattern="[A-Za-z0-9-]+"></label><label>Region <input id="region" name="region" placeholder="SER"
  required pattern="[A-Za-z0-9]+"></label><button type="submit">Look up</button></form>
@@ -207,8 +209,7 @@ async function poll() {
   }
   setTimeout(poll, 1000);
 }
-$("lookup").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
+async function lookup() {
   const model = $("model").value.trim().toUpperCase(), region = $("region").value.trim().toUpperCase();
   const out = $("result");
   out.replaceChildren(el("p", {class: "empty"}, "looking up " + model + "/" + region + "\u2026"));
@@ -228,7 +229,22 @@ $("lookup").addEventListener("submit", async (ev) => {
   } catch (e) {
     out.replaceChildren(el("p", {class: "err"}, String(e)));
   }
+}
+$("lookup").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  history.replaceState(null, "", "#" + $("model").value.trim() + "/" + $("region").value.trim());
+  lookup();
 });
+// A link like /#SM-A207F/SER opens with that lookup done.
+function lookupFromHash() {
+  const m = /^#([A-Za-z0-9-]+)\/([A-Za-z0-9]+)$/.exec(location.hash);
+  if (!m) return;
+  $("model").value = m[1];
+  $("region").value = m[2];
+  lookup();
+}
+window.addEventListener("hashchange", lookupFromHash);
+lookupFromHash();
 poll();
 </script></body></html>
 )html";
