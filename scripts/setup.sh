@@ -9,7 +9,12 @@ packages=(
   libssl-dev librapidxml-dev libspdlog-dev catch2 zlib1g-dev libdeflate-dev
   # real clients and tools the tests and benchmarks drive
   curl wget aria2 openssl python3 python3-cryptography procps
+  # promtool for tests/obs (about 100 MB installed); clang for the libFuzzer targets (fuzz/)
+  prometheus clang
 )
+if [[ "${FUSPROXY_SETUP_BROWSER:-0}" == 1 ]]; then
+  packages+=(chromium)  # the status page test (tests/obs); skipped (77) without it
+fi
 if [[ "${FUSPROXY_SETUP_BENCH:-0}" == 1 ]]; then
   packages+=(hyperfine wrk nginx-light time)
 fi
