@@ -61,11 +61,11 @@ bool success(unsigned status) {
   return status >= 200 && status < 300;
 }
 
-// A non-2xx answer as a failure; an HTML page where a status means nothing specific is a
-// web firewall's.
+// A non-2xx answer as a failure. A 403 HTML page is a web firewall's (a 200 one is caught by
+// the XML parsers); other error pages keep their status.
 failure status_failure(service s, const http_response& r) {
   auto f = map_http_status(s, r.status, r.header("Retry-After"));
-  if (f.is(errc::upstream_status) && looks_like_html(r.body)) {
+  if (r.status == 403 && looks_like_html(r.body)) {
     f.code = make_error_code(errc::firewall);
     f.detail += " (HTML page)";
   }
@@ -250,7 +250,6 @@ struct fus_session::state {
     co_return co_await generate_nonce();
   }
 
-  // By value: fus_session::binary_inform hands this coroutine temporaries.
   net::awaitable<result<protocol::inform_answer>> binary_inform(std::string model,
                                                                 std::string region,
                                                                 std::string version) {
@@ -560,39 +559,35 @@ fus_session::fus_session(fus_session&&) noexcept = default;
 fus_session& fus_session::operator=(fus_session&&) noexcept = default;
 
 net::awaitable<result<void>> fus_session::generate_nonce() {
-  return s_->generate_nonce();
+  co_return co_await s_->generate_nonce();
 }
 
-net::awaitable<result<protocol::inform_answer>> fus_session::binary_inform(
-    std::string_view model, std::string_view region, std::string_view version) {
-  // Copies: the coroutine may outlive the caller's views.
-  return s_->binary_inform(std::string(model), std::string(region), std::string(version));
+net::awaitable<result<protocol::inform_answer>> fus_session::binary_inform(std::string model,
+                                                                           std::string region,
+                                                                           std::string version) {
+  co_return co_await s_->binary_inform(model, region, version);
 }
 
-net::awaitable<result<void>> fus_session::init_for_mass(const protocol::init_request& init) {
+net::awaitable<result<void>> fus_session::init_for_mass(protocol::init_request init) {
   co_return co_await s_->init_for_mass(init);
 }
 
-net::awaitable<result<version_list>> fus_session::versions(std::string_view model,
-                                                           std::string_view region) {
-  const std::string m(model), r(region);
-  co_return co_await s_->versions(m, r);
+net::awaitable<result<version_list>> fus_session::versions(std::string model, std::string region) {
+  co_return co_await s_->versions(model, region);
 }
 
-net::awaitable<result<build_info>> fus_session::resolve(std::string_view model,
-                                                        std::string_view region,
-                                                        std::string_view version_or_latest) {
-  const std::string m(model), r(region), v(version_or_latest);
-  co_return co_await s_->resolve(m, r, v);
+net::awaitable<result<build_info>> fus_session::resolve(std::string model, std::string region,
+                                                        std::string version_or_latest) {
+  co_return co_await s_->resolve(model, region, version_or_latest);
 }
 
-net::awaitable<result<range_reader>> fus_session::open_range(const download_file& file,
+net::awaitable<result<range_reader>> fus_session::open_range(download_file file,
                                                              crypto::byte_range range) {
   co_return co_await s_->open_range(file, range);
 }
 
 net::awaitable<result<std::vector<std::uint8_t>>> fus_session::fetch_range(
-    const download_file& file, crypto::byte_range range) {
+    download_file file, crypto::byte_range range) {
   constexpr std::uint64_t max_fetch = 16u << 20;
   if (range.size() > max_fetch)
     co_return make_failure(errc::invalid_argument, "fetch_range is for small ranges");
@@ -614,7 +609,7 @@ net::awaitable<result<std::vector<std::uint8_t>>> fus_session::fetch_range(
   co_return out;
 }
 
-net::awaitable<result<std::uint64_t>> fus_session::plain_size(const build_info& build) {
+net::awaitable<result<std::uint64_t>> fus_session::plain_size(build_info build) {
   const auto file = build.file();
   if (file.size < crypto::aes_block || file.size % crypto::aes_block != 0)
     co_return make_failure(errc::bad_answer,
@@ -638,7 +633,7 @@ std::uint64_t fus_session::auth_generation() const {
   return s_->generation;
 }
 
-net::awaitable<result<void>> fus_session::reauthorize(const download_file& file,
+net::awaitable<result<void>> fus_session::reauthorize(download_file file,
                                                       std::uint64_t seen_generation) {
   co_return co_await s_->reauthorize(file, seen_generation);
 }

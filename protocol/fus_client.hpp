@@ -111,46 +111,47 @@ class fus_session {
   fus_session(fus_session&&) noexcept;
   fus_session& operator=(fus_session&&) noexcept;
 
+  // Every operation takes its arguments by value: the coroutine keeps its own copies, so a
+  // caller may pass temporaries and co_await later.
+
   // NF_*GenerateNonce.do: a fresh nonce (also taken from every later answer).
   boost::asio::awaitable<result<void>> generate_nonce();
   // BinaryInform for an exact 4-part version; a 401 gets a fresh nonce and one retry.
   // Upstream statuses map to errc (bad_version, not_hosted, imei_required, auth, ...).
-  boost::asio::awaitable<result<protocol::inform_answer>> binary_inform(std::string_view model,
-                                                                        std::string_view region,
-                                                                        std::string_view version);
+  boost::asio::awaitable<result<protocol::inform_answer>> binary_inform(std::string model,
+                                                                        std::string region,
+                                                                        std::string version);
   // InitForMass for a file; a 401 gets a fresh nonce and one retry.
-  boost::asio::awaitable<result<void>> init_for_mass(const protocol::init_request& init);
+  boost::asio::awaitable<result<void>> init_for_mass(protocol::init_request init);
 
   // SmartHistory (smart2) and FOTA version.xml merged; legacy: FOTA only. not_found when
   // neither knows the model/region.
-  boost::asio::awaitable<result<version_list>> versions(std::string_view model,
-                                                        std::string_view region);
+  boost::asio::awaitable<result<version_list>> versions(std::string model, std::string region);
 
   // "latest" (newest stable, then whatever build BinaryInform serves for it), a PDA-only
   // version (looked up in the version list), or a 3/4-part version ('/', '_' or %2F).
   // A served build other than the requested version gives served_other naming it; a
   // success answer without BINARY_NAME gives not_hosted.
-  boost::asio::awaitable<result<build_info>> resolve(std::string_view model,
-                                                     std::string_view region,
-                                                     std::string_view version_or_latest);
+  boost::asio::awaitable<result<build_info>> resolve(std::string model, std::string region,
+                                                     std::string version_or_latest);
 
   // The ranged download primitive: GET ...ForMass.do?file=PATH with Range bytes=s-e;
   // InitForMass first when this session has not authorised the file yet; a 401 makes one
   // re-authorisation (shared by concurrent callers) and one retry. Anything but 206 with
   // the exact Content-Range gives bad_range (or the mapped HTTP status).
-  boost::asio::awaitable<result<range_reader>> open_range(const download_file& file,
+  boost::asio::awaitable<result<range_reader>> open_range(download_file file,
                                                           crypto::byte_range range);
   // A small range read whole (at most 16 MiB).
-  boost::asio::awaitable<result<std::vector<std::uint8_t>>> fetch_range(const download_file& file,
+  boost::asio::awaitable<result<std::vector<std::uint8_t>>> fetch_range(download_file file,
                                                                         crypto::byte_range range);
   // Exact decrypted size: the last block fetched, decrypted with the build's key, its pad
   // read. wrong_key when the pad is invalid.
-  boost::asio::awaitable<result<std::uint64_t>> plain_size(const build_info& build);
+  boost::asio::awaitable<result<std::uint64_t>> plain_size(build_info build);
 
   // Counts nonce refreshes after a 401 on a download, for concurrent range readers:
   // reauthorize(seen) refreshes only if nobody did since `seen`.
   std::uint64_t auth_generation() const;
-  boost::asio::awaitable<result<void>> reauthorize(const download_file& file,
+  boost::asio::awaitable<result<void>> reauthorize(download_file file,
                                                    std::uint64_t seen_generation);
 
   std::string nonce() const;    // the NONCE as last received

@@ -223,36 +223,45 @@ http::request<http::string_body> make_request(const base_url& to, const http_req
   return r;
 }
 
-template <class Stream>
-net::awaitable<beast::error_code> write_request(Stream& stream,
+// Each helper branches with statements: GCC 12 miscompiles co_await inside ?:.
+net::awaitable<beast::error_code> write_request(connection& c,
                                                 http::request<http::string_body>& r) {
-  auto [ec, n] = co_await http::async_write(stream, r, use_tuple);
-  (void)n;
+  if (c.tls) {
+    auto [ec, n] = co_await http::async_write(*c.tls, r, use_tuple);
+    co_return ec;
+  }
+  auto [ec, n] = co_await http::async_write(*c.tcp, r, use_tuple);
   co_return ec;
 }
 
-template <class Stream, class Parser>
-net::awaitable<beast::error_code> read_whole(Stream& stream, beast::flat_buffer& buffer,
-                                             Parser& parser) {
-  auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_tuple);
-  (void)n;
+template <class Parser>
+net::awaitable<beast::error_code> read_whole(connection& c, Parser& parser) {
+  if (c.tls) {
+    auto [ec, n] = co_await http::async_read(*c.tls, c.buffer, parser, use_tuple);
+    co_return ec;
+  }
+  auto [ec, n] = co_await http::async_read(*c.tcp, c.buffer, parser, use_tuple);
   co_return ec;
 }
 
-template <class Stream, class Parser>
-net::awaitable<beast::error_code> read_head(Stream& stream, beast::flat_buffer& buffer,
-                                            Parser& parser) {
-  auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
-  (void)n;
+template <class Parser>
+net::awaitable<beast::error_code> read_head(connection& c, Parser& parser) {
+  if (c.tls) {
+    auto [ec, n] = co_await http::async_read_header(*c.tls, c.buffer, parser, use_tuple);
+    co_return ec;
+  }
+  auto [ec, n] = co_await http::async_read_header(*c.tcp, c.buffer, parser, use_tuple);
   co_return ec;
 }
 
-template <class Stream, class Parser>
-net::awaitable<std::pair<beast::error_code, std::size_t>> read_part(Stream& stream,
-                                                                    beast::flat_buffer& buffer,
-                                                                    Parser& parser) {
-  auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, use_tuple);
-  co_return std::pair{ec, n};
+template <class Parser>
+net::awaitable<beast::error_code> read_part(connection& c, Parser& parser) {
+  if (c.tls) {
+    auto [ec, n] = co_await http::async_read_some(*c.tls, c.buffer, parser, use_tuple);
+    co_return ec;
+  }
+  auto [ec, n] = co_await http::async_read_some(*c.tcp, c.buffer, parser, use_tuple);
+  co_return ec;
 }
 
 template <class Fields>
@@ -319,9 +328,7 @@ net::awaitable<result<std::size_t>> http_body_stream::read_some(std::span<std::u
     body.data = buffer.data();
     body.size = buffer.size();
     s.conn->layer().expires_after(s.owner->options.read_timeout);
-    auto [ec, n] = s.conn->tls ? co_await read_part(*s.conn->tls, s.conn->buffer, s.parser)
-                               : co_await read_part(*s.conn->tcp, s.conn->buffer, s.parser);
-    (void)n;
+    auto ec = co_await read_part(*s.conn, s.parser);
     const std::size_t got = buffer.size() - s.parser.get().body().size;
     s.received += got;
     if (ec == http::error::need_buffer) ec = {};
@@ -366,15 +373,14 @@ net::awaitable<result<http_response>> http_client::request(const base_url& to, h
     auto c = std::move(*acquired);
 
     state->arm(*c, state->options.read_timeout, deadline);
-    auto wec = c->tls ? co_await write_request(*c->tls, r) : co_await write_request(*c->tcp, r);
+    auto wec = co_await write_request(*c, r);
     http::response_parser<http::string_body> parser;
     parser.body_limit(max_body);
     if (req.method == http_method::head) parser.skip(true);
     beast::error_code ec = wec;
     if (!ec) {
       state->arm(*c, state->options.read_timeout, deadline);
-      ec = c->tls ? co_await read_whole(*c->tls, c->buffer, parser)
-                  : co_await read_whole(*c->tcp, c->buffer, parser);
+      ec = co_await read_whole(*c, parser);
     }
     if (ec) {
       const bool stale = c->reused && !parser.got_some() && is_stale_connection_error(ec);
@@ -411,12 +417,11 @@ net::awaitable<result<http_body_stream>> http_client::open(const base_url& to, h
     auto& c = *p->conn;
 
     state->arm(c, state->options.read_timeout, deadline);
-    auto wec = c.tls ? co_await write_request(*c.tls, r) : co_await write_request(*c.tcp, r);
+    auto wec = co_await write_request(c, r);
     beast::error_code ec = wec;
     if (!ec) {
       state->arm(c, state->options.read_timeout, deadline);
-      ec = c.tls ? co_await read_head(*c.tls, c.buffer, p->parser)
-                 : co_await read_head(*c.tcp, c.buffer, p->parser);
+      ec = co_await read_head(c, p->parser);
     }
     if (ec) {
       const bool stale = c.reused && !p->parser.got_some() && is_stale_connection_error(ec);

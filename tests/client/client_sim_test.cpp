@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,7 +21,15 @@
 #include "crypto/ecb.hpp"
 #include "protocol/fus_client.hpp"
 
-extern char** environ;
+// Catch prints results through this (boost's own operator<< needs T to be printable).
+namespace Catch {
+template <class T>
+struct StringMaker<boost::system::result<T, fusproxy::upstream::failure>> {
+  static std::string convert(const boost::system::result<T, fusproxy::upstream::failure>& r) {
+    return r ? std::string("ok") : "failure: " + r.error().message();
+  }
+};
+}  // namespace Catch
 
 namespace {
 
@@ -36,17 +44,24 @@ using namespace std::chrono_literals;
 class sim_process {
  public:
   explicit sim_process(std::vector<std::string> extra) {
-    dir_ = fs::temp_directory_path() / ("client-sim-test-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(counter()++));
+    dir_ = fs::temp_directory_path() /
+           ("client-sim-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
     fs::create_directories(dir_);
     const auto port_file = (dir_ / "port").string();
-    std::vector<std::string> args{FUS_SIM_PATH, "--listen", "127.0.0.1:0", "--port-file", port_file};
+    std::vector<std::string> args{FUS_SIM_PATH, "--listen", "127.0.0.1:0", "--port-file",
+                                  port_file};
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
-      throw std::runtime_error("cannot start fus-sim");
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("cannot start fus-sim");
+    if (pid_ == 0) {
+      // The simulator dies with the test, even when the test crashes.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
     // Poll for the port file with a deadline; fail fast when the child died.
     const auto deadline = std::chrono::steady_clock::now() + 20s;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -128,8 +143,8 @@ struct sim_control {
   }
 };
 
-#define REQUIRE_OK(r)                                              \
-  do {                                                             \
+#define REQUIRE_OK(r)                                                \
+  do {                                                               \
     if (!(r)) FAIL("unexpected failure: " << (r).error().message()); \
   } while (0)
 
@@ -161,7 +176,9 @@ std::vector<std::uint8_t> decrypt(const build_info& b, const std::vector<std::ui
   return out;
 }
 
-std::string dialect_name(dialect d) { return d == dialect::smart2 ? "smart2" : "legacy"; }
+std::string dialect_name(dialect d) {
+  return d == dialect::smart2 ? "smart2" : "legacy";
+}
 
 }  // namespace
 
@@ -206,12 +223,14 @@ TEST_CASE("versions: SmartHistory and FOTA merged, betas flagged, latest stable"
   REQUIRE_FALSE(unknown);
   CHECK(unknown.error().is(errc::not_found));
 
-  auto malformed = h.run<result<version_list>>([&]() { return session.versions("SM-A207F/../x", "SER"); });
+  auto malformed =
+      h.run<result<version_list>>([&]() { return session.versions("SM-A207F/../x", "SER"); });
   REQUIRE_FALSE(malformed);
   CHECK(malformed.error().is(errc::invalid_argument));
 }
 
-TEST_CASE("resolve latest and exact versions: metadata and plain_size equal the catalogue", "[client][sim]") {
+TEST_CASE("resolve latest and exact versions: metadata and plain_size equal the catalogue",
+          "[client][sim]") {
   auto& sim = shared_sim();
   const auto d = GENERATE(dialect::smart2, dialect::legacy);
   INFO(dialect_name(d));
@@ -224,18 +243,22 @@ TEST_CASE("resolve latest and exact versions: metadata and plain_size equal the 
   std::vector<expectation> cases{
       {"SM-A207F", "SER", "latest", encryption::enc4},
       {"sm-a207f", "ser", "A207FXXU2CUI2", encryption::enc4},  // PDA only, through the list
-      {"SM-G990B", "BTU", "G990BXXSDFYE1_G990BOXMDFYE1_G990BXXSDFYE1_G990BXXSDFYE1", encryption::enc4},
-      {"SM-G900F", "DBT", "G900FXXU1CRH1/G900FDBT1CRH1/G900FXXU1CRH1/G900FXXU1CRH1", encryption::enc2},
+      {"SM-G990B", "BTU", "G990BXXSDFYE1_G990BOXMDFYE1_G990BXXSDFYE1_G990BXXSDFYE1",
+       encryption::enc4},
+      {"SM-G900F", "DBT", "G900FXXU1CRH1/G900FDBT1CRH1/G900FXXU1CRH1/G900FXXU1CRH1",
+       encryption::enc2},
   };
   if (d == dialect::smart2) cases.push_back({"SM-G900F", "DBT", "latest", encryption::enc2});
 
   for (const auto& c : cases) {
     INFO(c.model << " " << c.region << " " << c.spec);
     fus_session session(h.client);
-    auto b = h.run<result<build_info>>([&]() { return session.resolve(c.model, c.region, c.spec); });
+    auto b =
+        h.run<result<build_info>>([&]() { return session.resolve(c.model, c.region, c.spec); });
     REQUIRE_OK(b);
     CHECK(b->enc == c.enc);
-    auto truth = h.run<boost::json::object>([&]() { return h.control.build(b->inform.binary_name); });
+    auto truth =
+        h.run<boost::json::object>([&]() { return h.control.build(b->inform.binary_name); });
     CHECK(b->version == std::string(truth.at("version").as_string()));
     CHECK(b->inform.byte_size == truth.at("encrypted_size").to_number<std::uint64_t>());
     CHECK(b->inform.crc == truth.at("announced_crc32").to_number<std::uint32_t>());
@@ -247,14 +270,17 @@ TEST_CASE("resolve latest and exact versions: metadata and plain_size equal the 
     CHECK(*plain == truth.at("plain_size").to_number<std::uint64_t>());
 
     // The first block decrypts to a zip local file header.
-    auto head = h.run<result<std::vector<std::uint8_t>>>([&]() { return session.fetch_range(b->file(), {0, 4096}); });
+    auto head = h.run<result<std::vector<std::uint8_t>>>([&]() {
+      return session.fetch_range(b->file(), {0, 4096});
+    });
     REQUIRE_OK(head);
     const auto text = decrypt(*b, *head);
     CHECK(std::string(text.begin(), text.begin() + 4) == std::string("PK\x03\x04", 4));
   }
 }
 
-TEST_CASE("the served build is the truth: served_other, not_hosted, bad versions", "[client][sim]") {
+TEST_CASE("the served build is the truth: served_other, not_hosted, bad versions",
+          "[client][sim]") {
   auto& sim = shared_sim();
   const auto d = GENERATE(dialect::smart2, dialect::legacy);
   INFO(dialect_name(d));
@@ -262,33 +288,39 @@ TEST_CASE("the served build is the truth: served_other, not_hosted, bad versions
   fus_session session(h.client);
 
   auto old = h.run<result<build_info>>([&]() {
-    return session.resolve("SM-A207F", "SER", "A207FXXU2BUB3_A207FOXM2BUB3_A207FXXU2BUB3_A207FXXU2BUB3");
+    return session.resolve("SM-A207F", "SER",
+                           "A207FXXU2BUB3_A207FOXM2BUB3_A207FXXU2BUB3_A207FXXU2BUB3");
   });
   REQUIRE_FALSE(old);
   CHECK(old.error().is(errc::served_other));
   CHECK(old.error().served_version == "A207FXXU2CUI2/A207FOXM2CUI2/A207FXXU2CUI2/A207FXXU2CUI2");
 
-  auto gone = h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "A207FXXU1ATH3"); });
+  auto gone = h.run<result<build_info>>(
+      [&]() { return session.resolve("SM-A207F", "SER", "A207FXXU1ATH3"); });
   REQUIRE_FALSE(gone);
   CHECK(gone.error().is(errc::not_hosted));
 
-  auto unlisted = h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "A207FXXU9ZZZ9"); });
+  auto unlisted = h.run<result<build_info>>(
+      [&]() { return session.resolve("SM-A207F", "SER", "A207FXXU9ZZZ9"); });
   REQUIRE_FALSE(unlisted);
   CHECK(unlisted.error().is(errc::not_found));
 
-  auto malformed = h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "A/B"); });
+  auto malformed =
+      h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "A/B"); });
   REQUIRE_FALSE(malformed);
   CHECK(malformed.error().is(errc::bad_version));
 
   // Upstream answers 400 to a version it does not know.
   auto unknown = h.run<result<build_info>>([&]() {
-    return session.resolve("SM-A207F", "SER", "A207FXXU9ZZZ9/A207FOXM9ZZZ9/A207FXXU9ZZZ9/A207FXXU9ZZZ9");
+    return session.resolve("SM-A207F", "SER",
+                           "A207FXXU9ZZZ9/A207FOXM9ZZZ9/A207FXXU9ZZZ9/A207FXXU9ZZZ9");
   });
   REQUIRE_FALSE(unknown);
   CHECK(unknown.error().is(errc::bad_version));
 }
 
-TEST_CASE("faults: 401 bursts are recovered, firewall pages and statuses are typed", "[client][sim]") {
+TEST_CASE("faults: 401 bursts are recovered, firewall pages and statuses are typed",
+          "[client][sim]") {
   auto& sim = shared_sim();
   const auto d = GENERATE(dialect::smart2, dialect::legacy);
   INFO(dialect_name(d));
@@ -297,29 +329,35 @@ TEST_CASE("faults: 401 bursts are recovered, firewall pages and statuses are typ
   SECTION("one 401 on BinaryInform: fresh nonce, retry, success") {
     fus_session session(h.client);
     h.run<void>([&]() { return h.control.arm("auth401@inform*1"); });
-    auto b = h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
+    auto b =
+        h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
     REQUIRE_OK(b);
   }
   SECTION("two 401s on BinaryInform: auth") {
     fus_session session(h.client);
     h.run<void>([&]() { return h.control.arm("auth401@inform*2"); });
-    auto b = h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
+    auto b =
+        h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
     REQUIRE_FALSE(b);
     CHECK(b.error().is(errc::auth));
   }
   SECTION("a 401 burst on parallel downloads: one re-authorisation, every range arrives") {
     fus_session session(h.client);
-    auto b = h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
+    auto b =
+        h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
     REQUIRE_OK(b);
     const auto file = b->file();
     // Authorise first so the burst hits the GETs.
-    auto first = h.run<result<std::vector<std::uint8_t>>>([&]() { return session.fetch_range(file, {0, 16}); });
+    auto first = h.run<result<std::vector<std::uint8_t>>>([&]() {
+      return session.fetch_range(file, {0, 16});
+    });
     REQUIRE_OK(first);
     const auto generation = session.auth_generation();
     h.run<void>([&]() { return h.control.arm("auth401@download*3"); });
     std::vector<std::future<result<std::vector<std::uint8_t>>>> parts;
     for (std::uint64_t i = 0; i < 3; ++i)
-      parts.push_back(net::co_spawn(h.ioc, session.fetch_range(file, {i * 65536, (i + 1) * 65536}), net::use_future));
+      parts.push_back(net::co_spawn(h.ioc, session.fetch_range(file, {i * 65536, (i + 1) * 65536}),
+                                    net::use_future));
     h.ioc.restart();
     h.ioc.run();
     for (auto& p : parts) {
@@ -332,10 +370,12 @@ TEST_CASE("faults: 401 bursts are recovered, firewall pages and statuses are typ
   SECTION("firewall page on BinaryInform: firewall; the next request works") {
     fus_session session(h.client);
     h.run<void>([&]() { return h.control.arm("firewall@inform*1"); });
-    auto b = h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
+    auto b =
+        h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
     REQUIRE_FALSE(b);
     CHECK(b.error().is(errc::firewall));
-    auto again = h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
+    auto again =
+        h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
     REQUIRE_OK(again);
   }
   SECTION("firewall page on GenerateNonce: firewall") {
@@ -347,10 +387,13 @@ TEST_CASE("faults: 401 bursts are recovered, firewall pages and statuses are typ
   }
   SECTION("503 with Retry-After on a range: rate_limited") {
     fus_session session(h.client);
-    auto b = h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
+    auto b =
+        h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
     REQUIRE_OK(b);
     h.run<void>([&]() { return h.control.arm("status=503@download*1"); });
-    auto r = h.run<result<std::vector<std::uint8_t>>>([&]() { return session.fetch_range(b->file(), {0, 16}); });
+    auto r = h.run<result<std::vector<std::uint8_t>>>([&]() {
+      return session.fetch_range(b->file(), {0, 16});
+    });
     REQUIRE_FALSE(r);
     CHECK(r.error().is(errc::rate_limited));
     CHECK(r.error().retry_after == 1s);
@@ -358,38 +401,42 @@ TEST_CASE("faults: 401 bursts are recovered, firewall pages and statuses are typ
   SECTION("500 on BinaryInform: upstream_status with the status kept") {
     fus_session session(h.client);
     h.run<void>([&]() { return h.control.arm("status=500@inform*1"); });
-    auto b = h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
+    auto b =
+        h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
     REQUIRE_FALSE(b);
     CHECK(b.error().is(errc::upstream_status));
     CHECK(b.error().http_status == 500);
   }
 }
 
-TEST_CASE("range reads: chunks as they arrive, drops reported with the count, resume", "[client][sim]") {
+TEST_CASE("range reads: chunks as they arrive, drops reported with the count, resume",
+          "[client][sim]") {
   auto& sim = shared_sim();
   const auto d = GENERATE(dialect::smart2, dialect::legacy);
   INFO(dialect_name(d));
   harness h(sim, d);
   fus_session session(h.client);
-  auto b = h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
+  auto b =
+      h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
   REQUIRE_OK(b);
   const auto file = b->file();
   const byte_range range{1 << 20, 3 << 20};
 
   // Reference bytes, read in small chunks through range_reader.
-  auto whole = h.run<result<std::vector<std::uint8_t>>>([&]() -> net::awaitable<result<std::vector<std::uint8_t>>> {
-    auto reader = co_await session.open_range(file, range);
-    if (!reader) co_return reader.error();
-    std::vector<std::uint8_t> out;
-    std::array<std::uint8_t, 7000> chunk;  // not a divisor of anything on purpose
-    for (;;) {
-      auto n = co_await reader->read_some(chunk);
-      if (!n) co_return n.error();
-      if (*n == 0) break;
-      out.insert(out.end(), chunk.begin(), chunk.begin() + *n);
-    }
-    co_return out;
-  });
+  auto whole = h.run<result<std::vector<std::uint8_t>>>(
+      [&]() -> net::awaitable<result<std::vector<std::uint8_t>>> {
+        auto reader = co_await session.open_range(file, range);
+        if (!reader) co_return reader.error();
+        std::vector<std::uint8_t> out;
+        std::array<std::uint8_t, 7000> chunk;  // not a divisor of anything on purpose
+        for (;;) {
+          auto n = co_await reader->read_some(chunk);
+          if (!n) co_return n.error();
+          if (*n == 0) break;
+          out.insert(out.end(), chunk.begin(), chunk.begin() + *n);
+        }
+        co_return out;
+      });
   REQUIRE_OK(whole);
   REQUIRE(whole->size() == range.size());
 
@@ -412,29 +459,34 @@ TEST_CASE("range reads: chunks as they arrive, drops reported with the count, re
     CHECK(dropped.error().received == 300000);
     CHECK(got.size() == 300000);
 
-    auto rest = h.run<result<std::vector<std::uint8_t>>>(
-        [&]() { return session.fetch_range(file, {range.begin + got.size(), range.end}); });
+    auto rest = h.run<result<std::vector<std::uint8_t>>>([&]() {
+      return session.fetch_range(file, {range.begin + got.size(), range.end});
+    });
     REQUIRE_OK(rest);
     got.insert(got.end(), rest->begin(), rest->end());
     CHECK(got == *whole);
   }
   SECTION("a truncated body (Content-Length promised more) is a drop too") {
     h.run<void>([&]() { return h.control.arm("truncate@download*1"); });
-    auto r = h.run<result<std::vector<std::uint8_t>>>([&]() { return session.fetch_range(file, range); });
+    auto r = h.run<result<std::vector<std::uint8_t>>>(
+        [&]() { return session.fetch_range(file, range); });
     REQUIRE_FALSE(r);
     CHECK(r.error().is(errc::dropped));
     CHECK(r.error().received == range.size() / 2);
   }
   SECTION("ranges outside the file are refused before going upstream") {
-    auto r = h.run<result<std::vector<std::uint8_t>>>(
-        [&]() { return session.fetch_range(file, {file.size - 16, file.size + 16}); });
+    auto r = h.run<result<std::vector<std::uint8_t>>>([&]() {
+      return session.fetch_range(file, {file.size - 16, file.size + 16});
+    });
     REQUIRE_FALSE(r);
     CHECK(r.error().is(errc::invalid_argument));
   }
   SECTION("keep-alive: the range GETs reuse pooled connections") {
     const auto opened = h.client.http().connections_opened();
     for (int i = 0; i < 5; ++i) {
-      auto r = h.run<result<std::vector<std::uint8_t>>>([&]() { return session.fetch_range(file, {0, 16}); });
+      auto r = h.run<result<std::vector<std::uint8_t>>>([&]() {
+        return session.fetch_range(file, {0, 16});
+      });
       REQUIRE_OK(r);
     }
     CHECK(h.client.http().connections_opened() == opened);
@@ -465,12 +517,14 @@ TEST_CASE("timeouts and unreachable upstreams are typed", "[client][sim]") {
   }
 }
 
-TEST_CASE("legacy IMEI: 408 without one is imei_required; a configured one works", "[client][sim]") {
+TEST_CASE("legacy IMEI: 408 without one is imei_required; a configured one works",
+          "[client][sim]") {
   sim_process sim({"--require-imei"});
   {
     harness h(sim, dialect::legacy);
     fus_session session(h.client);
-    auto b = h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
+    auto b =
+        h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
     REQUIRE_FALSE(b);
     CHECK(b.error().is(errc::imei_required));
   }
@@ -479,7 +533,8 @@ TEST_CASE("legacy IMEI: 408 without one is imei_required; a configured one works
     imei.imei_by_model["SM-A207F"] = "490154203237518";
     harness h(sim, dialect::legacy, {}, imei);
     fus_session session(h.client);
-    auto b = h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
+    auto b =
+        h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
     REQUIRE_OK(b);
   }
   {
@@ -487,7 +542,8 @@ TEST_CASE("legacy IMEI: 408 without one is imei_required; a configured one works
     serial.default_imei = "R58M12ABCDE";
     harness h(sim, dialect::legacy, {}, serial);
     fus_session session(h.client);
-    auto b = h.run<result<build_info>>([&]() { return session.resolve("SM-G990B", "BTU", "latest"); });
+    auto b =
+        h.run<result<build_info>>([&]() { return session.resolve("SM-G990B", "BTU", "latest"); });
     REQUIRE_OK(b);
   }
 }
