@@ -93,6 +93,8 @@ class range_reader {
   crypto::byte_range range() const { return range_; }
   std::uint64_t received() const { return body_.received(); }
   bool done() const { return body_.done(); }
+  // Answer headers (e.g. Content-MD5 of the whole encrypted file, when upstream sends it).
+  std::string_view header(std::string_view name) const { return body_.header(name); }
   // Reads at least one byte into `buffer`, or 0 at the end of the range. A drop, timeout or
   // short body fails with failure::received = bytes received so far (resume from
   // range.begin + received).

@@ -362,7 +362,7 @@ std::size_t http_client::idle_connections() const {
   return state_->idle.size();
 }
 
-net::awaitable<result<http_response>> http_client::request(const base_url& to, http_request req,
+net::awaitable<result<http_response>> http_client::request(base_url to, http_request req,
                                                            std::size_t max_body) {
   auto state = state_;
   const auto deadline = clock::now() + state->options.request_timeout;
@@ -402,7 +402,7 @@ net::awaitable<result<http_response>> http_client::request(const base_url& to, h
   }
 }
 
-net::awaitable<result<http_body_stream>> http_client::open(const base_url& to, http_request req) {
+net::awaitable<result<http_body_stream>> http_client::open(base_url to, http_request req) {
   auto state = state_;
   const auto deadline = clock::now() + state->options.request_timeout;
   auto r = make_request(to, req);
