@@ -3,6 +3,10 @@
 // (argv[0] is the sub-command's name) and returns the process exit code.
 namespace fusproxy::cli {
 
+// fusproxy decrypt (--key HEX | --enc2 R:M:V | --enc4 V:LOGIC_VALUE) IN OUT
+int run_decrypt(int argc, char** argv);
 
+// fusproxy [serve] [FLAGS]: the HTTP service (flags: config/settings.hpp, --help)
+int run_serve(int argc, char** argv);
 
 }  // namespace fusproxy::cli

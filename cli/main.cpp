@@ -1,4 +1,5 @@
 // fusproxy: the entry point; dispatches to the sub-commands.
+#include <array>
 #include <cstdio>
 #include <string_view>
 
@@ -20,9 +21,11 @@ int main(int argc, char** argv) {
 
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     print_usage();
-    return 0;
+    std::fputs("\n", stdout);
+    return fusproxy::cli::run_serve(2, std::array<char*, 2>{argv[0], argv[1]}.data());
   }
-  std::fputs("fusproxy: the service is not built yet (issue 4); see `fusproxy --help`\n", stderr);
-  print_usage();
-  return 2;
+  if (cmd == "decrypt") return fusproxy::cli::run_decrypt(argc - 1, argv + 1);
+  if (cmd == "serve") return fusproxy::cli::run_serve(argc - 1, argv + 1);
+  // No sub-command (nothing, or flags): the service.
+  return fusproxy::cli::run_serve(argc, argv);
 }

@@ -52,52 +52,67 @@ boost::system::error_code block_decryptor::decrypt(std::span<const std::uint8_t>
 
 stream_decryptor::stream_decryptor(const aes_key& key) : blocks_(key) {}
 
-// Invariant: once input has been seen, pending_ holds the last 1..16 input bytes, never
-// decrypted yet; everything before them has been decrypted. So the final block is always
-// held back for finish(), whatever the chunking.
+// The newest full block is decrypted with the rest but its plaintext is held back in
+// pending_[16, 32) until more input proves it is not the last one: so block-aligned chunks
+// cost one EVP call each, and finish() alone sees the padded final block.
 result<std::size_t> stream_decryptor::update(std::span<const std::uint8_t> in,
                                              std::span<std::uint8_t> out) {
   if (in.empty()) return std::size_t{0};
   seen_input_ = true;
-  const std::size_t total = pending_size_ + in.size();
-  if (total <= aes_block) {
-    std::memcpy(pending_ + pending_size_, in.data(), in.size());
-    pending_size_ = total;
-    return std::size_t{0};
-  }
-  const std::size_t keep = (total - 1) % aes_block + 1;
-  const std::size_t produce = total - keep;
-  if (out.size() < produce) return make_error_code(errc::internal);
-
+  std::uint8_t* const held = pending_ + aes_block;
+  // Never more than this is emitted: the pending bytes plus the input, less a held block.
+  if (out.size() < in.size() + pending_size_) return make_error_code(errc::internal);
   std::size_t written = 0;
-  std::size_t consumed = 0;
+  auto release_held = [&] {
+    if (holding_last_) std::memcpy(out.data() + written, held, aes_block);
+    written += holding_last_ ? aes_block : 0;
+  };
+
   if (pending_size_ > 0) {
-    // Complete the pending block from the head of `in` (total > 16 guarantees enough bytes).
-    consumed = aes_block - pending_size_;
-    std::memcpy(pending_ + pending_size_, in.data(), consumed);
-    if (auto ec = blocks_.decrypt({pending_, aes_block}, out.first(aes_block))) return ec;
-    written = aes_block;
+    const std::size_t need = aes_block - pending_size_;
+    if (in.size() < need) {
+      std::memcpy(pending_ + pending_size_, in.data(), in.size());
+      pending_size_ += in.size();
+      return std::size_t{0};
+    }
+    std::memcpy(pending_ + pending_size_, in.data(), need);
+    release_held();
+    if (auto ec = blocks_.decrypt({pending_, aes_block}, {held, aes_block})) return ec;
+    holding_last_ = true;
+    pending_size_ = 0;
+    in = in.subspan(need);
   }
-  const std::size_t direct = produce - written;  // the bulk, in one EVP call
-  if (direct > 0) {
-    if (auto ec = blocks_.decrypt(in.subspan(consumed, direct), out.subspan(written, direct)))
-      return ec;
-    consumed += direct;
+
+  const std::size_t whole = in.size() - in.size() % aes_block;
+  if (whole > 0) {
+    release_held();
+    if (written + whole <= out.size()) {
+      // One call; the newest block's plaintext goes through `out` into the held slot.
+      if (auto ec = blocks_.decrypt(in.first(whole), out.subspan(written, whole))) return ec;
+      written += whole - aes_block;
+      std::memcpy(held, out.data() + written, aes_block);
+    } else {
+      // `out` has no room for the extra block (unaligned chunks with a tight buffer).
+      const std::size_t body = whole - aes_block;
+      if (auto ec = blocks_.decrypt(in.first(body), out.subspan(written, body))) return ec;
+      if (auto ec = blocks_.decrypt(in.subspan(body, aes_block), {held, aes_block})) return ec;
+      written += body;
+    }
+    holding_last_ = true;
   }
-  std::memcpy(pending_, in.data() + consumed, keep);
-  pending_size_ = keep;
-  return produce;
+  pending_size_ = in.size() - whole;
+  std::memcpy(pending_, in.data() + whole, pending_size_);
+  return written;
 }
 
 result<std::size_t> stream_decryptor::finish(std::span<std::uint8_t> out) {
-  if (!seen_input_ || pending_size_ != aes_block) return make_error_code(errc::truncated);
+  if (!seen_input_ || pending_size_ != 0 || !holding_last_) return make_error_code(errc::truncated);
   if (out.size() < aes_block) return make_error_code(errc::internal);
-  std::uint8_t last[aes_block];
-  if (auto ec = blocks_.decrypt({pending_, aes_block}, last)) return ec;
-  auto pad = pkcs7_pad_length(std::span<const std::uint8_t, aes_block>(last));
+  const std::span<const std::uint8_t, aes_block> last(pending_ + aes_block, aes_block);
+  auto pad = pkcs7_pad_length(last);
   if (!pad) return pad.error();
   const std::size_t size = aes_block - *pad;
-  std::memcpy(out.data(), last, size);
+  std::memcpy(out.data(), last.data(), size);
   return size;
 }
 

@@ -45,8 +45,11 @@ class stream_decryptor {
 
  private:
   block_decryptor blocks_;
+  // [0, 16): an incomplete ciphertext block (pending_size_ bytes); [16, 32): the plaintext
+  // of the newest full block, held back because it may be the padded last one.
   std::uint8_t pending_[2 * aes_block];
   std::size_t pending_size_ = 0;
+  bool holding_last_ = false;
   bool seen_input_ = false;
 };
 

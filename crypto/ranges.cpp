@@ -22,8 +22,9 @@ byte_range cipher_range_for(byte_range plain) {
   return {begin, round_up(plain.end)};
 }
 
+// An empty range decrypts to nothing, so there is nothing to skip either.
 std::uint64_t plain_skip_in(byte_range plain) {
-  return plain.begin % block;
+  return plain.empty() ? 0 : plain.begin % block;
 }
 
 result<std::uint64_t> plain_size(std::uint64_t cipher_size, std::size_t pad_length) {

@@ -18,7 +18,7 @@ struct byte_range {
 
 // The ciphertext blocks needed to produce `plain` (begin rounded down, end up to 16).
 byte_range cipher_range_for(byte_range plain);
-// Where `plain` starts inside the decrypted output of cipher_range_for(plain).
+// Where `plain` starts inside the decrypted output of cipher_range_for(plain) (0 if empty).
 std::uint64_t plain_skip_in(byte_range plain);
 // Exact plaintext size of a cipher file from its size and the last block's pad length.
 // errc::not_block_aligned when cipher_size is not a non-zero multiple of 16.

@@ -61,11 +61,11 @@ bool success(unsigned status) {
   return status >= 200 && status < 300;
 }
 
-// A non-2xx answer as a failure. A 403 HTML page is a web firewall's (a 200 one is caught by
-// the XML parsers); other error pages keep their status.
+// A non-2xx answer as a failure; an HTML page where a status means nothing specific is a
+// web firewall's. A 5xx keeps its status: servers' own error pages are HTML too.
 failure status_failure(service s, const http_response& r) {
   auto f = map_http_status(s, r.status, r.header("Retry-After"));
-  if (r.status == 403 && looks_like_html(r.body)) {
+  if (f.is(errc::upstream_status) && r.status < 500 && looks_like_html(r.body)) {
     f.code = make_error_code(errc::firewall);
     f.detail += " (HTML page)";
   }

@@ -74,7 +74,7 @@ bool is_success_status(std::string_view status);  // "200" or "S00"
 result<inform_answer> parse_binary_inform(std::string_view xml);
 
 // InitForMass. `nonce` as for build_binary_inform. A name too short for its LOGIC_CHECK rule
-// (never the case for a name parse_binary_inform returned) gets an empty LOGIC_CHECK.
+// (real FUS names are ~50 characters) gets an empty LOGIC_CHECK, which the server refuses.
 struct init_request {
   std::string binary_name;
   std::string served_version;  // smart2

@@ -89,9 +89,9 @@ std::uint64_t mix(std::uint64_t x) {  // splitmix64 finaliser
   return x ^ (x >> 31);
 }
 
+// 8 decimal digits, no leading zero (like the CL/QB change-list numbers of real names).
 std::string digits8(std::uint64_t x) {
-  std::string s = std::to_string(10000000 + x % 90000000);
-  return s;
+  return std::to_string(10000000 + x % 90000000);
 }
 
 // "R(Android 11)" -> "11"; "" when there is no number.
@@ -128,7 +128,7 @@ bool valid_version(std::string_view v) {
 }
 
 bool valid_timestamp(std::string_view t) {
-  if (t.size() != 14 || !all_of_chars(t, "", false) ||
+  if (t.size() != 14 ||
       !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return false;
   auto num = [&](std::size_t pos, std::size_t len) {

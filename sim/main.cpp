@@ -34,7 +34,7 @@ constexpr std::string_view usage =
     "  --legacy-keys K      key set of the legacy dialect (default 2026)\n"
     "  --require-imei       legacy BinaryInform needs a valid DEVICE_IMEI_PUSH (else 408)\n"
     "  --content-md5 FORM   send Content-MD5 of the encrypted file on downloads\n"
-    "  --threads N          I/O threads (default 2)\n"
+    "  --threads N          I/O threads (default 1: fastest for one connection)\n"
     "See docs/sim.md for the fault SPEC and the /_sim/ control routes.\n";
 
 int fail(const std::string& message) {
@@ -47,7 +47,7 @@ int fail(const std::string& message) {
 int main(int argc, char** argv) {
   fusproxy::sim::simulator_options options;
   std::string port_file, catalogue_file;
-  unsigned threads = 2;
+  unsigned threads = 1;
 
   std::vector<std::string_view> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
@@ -118,8 +118,11 @@ int main(int argc, char** argv) {
     if (!in) return fail("--catalogue: cannot read " + catalogue_file);
     std::ostringstream text;
     text << in.rdbuf();
-    auto cat = fusproxy::sim::catalogue::from_json(text.str());
-    if (!cat) return fail("--catalogue " + catalogue_file + ": " + cat.error().message());
+    std::string detail;
+    auto cat = fusproxy::sim::catalogue::from_json(text.str(), &detail);
+    if (!cat)
+      return fail("--catalogue " + catalogue_file + ": " + cat.error().message() +
+                  (detail.empty() ? "" : ": " + detail));
     options.catalogue = std::move(*cat);
   }
 

@@ -17,6 +17,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -71,8 +72,9 @@ class pacer {
     if (bps == 0) return body_chunk;
     return static_cast<std::size_t>(std::clamp<std::uint64_t>(bps / 20, 4096, body_chunk));
   }
-  // How long to wait before sending the next chunk.
-  std::chrono::steady_clock::duration wait(std::uint64_t bps) {
+  // How long to wait before sending the next `n` bytes: a chunk goes out when the bucket
+  // holds it, so the rate over the body is exactly `bps` (no initial burst).
+  std::chrono::steady_clock::duration wait(std::uint64_t bps, std::uint64_t n) {
     const auto now = std::chrono::steady_clock::now();
     if (bps != rate_) {
       rate_ = bps;
@@ -81,10 +83,11 @@ class pacer {
     }
     if (rate_ == 0) return {};
     const auto due = start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                  std::chrono::duration<double>(double(sent_) / double(rate_)));
+                                  std::chrono::duration<double>(double(sent_ + n) / double(rate_)));
     if (due > now) return due - now;
     if (now - due > 200ms) {  // the client fell behind: no catch-up burst
-      start_ = now;
+      start_ = now - std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                         std::chrono::duration<double>(double(n) / double(rate_)));
       sent_ = 0;
     }
     return {};
@@ -133,12 +136,16 @@ struct simulator::impl : std::enable_shared_from_this<impl> {
   net::awaitable<bool> write_download(beast::tcp_stream& stream, answer& a, bool keep_alive,
                                       std::vector<std::uint8_t>& buffer);
 
+  // Runs `f` on the blocking pool and resumes the caller on its own executor. (Written
+  // without a capturing lambda coroutine and awaited from a named variable: GCC 12
+  // mis-destroys temporaries around co_await otherwise.)
   template <class F>
-  net::awaitable<std::invoke_result_t<F>> offload(F f) {
-    using R = std::invoke_result_t<F>;
-    co_return co_await net::co_spawn(
-        blocking.get_executor(),
-        [f = std::move(f)]() mutable -> net::awaitable<R> { co_return f(); }, net::use_awaitable);
+  static net::awaitable<std::invoke_result_t<F>> call(F f) {
+    co_return f();
+  }
+  template <class F>
+  auto offload(F f) {
+    return net::co_spawn(blocking.get_executor(), call(std::move(f)), net::use_awaitable);
   }
 };
 
@@ -192,8 +199,18 @@ net::awaitable<void> simulator::impl::serve(
     parser.header_limit(16 * 1024);
     parser.body_limit(1 << 20);
     stream->expires_after(idle_timeout);
-    auto [ec, n] = co_await http::async_read(*stream, read_buffer, parser, use_tuple);
+    auto [ec, n] = co_await http::async_read_header(*stream, read_buffer, parser, use_tuple);
     if (ec) break;  // closed, timed out or garbage: drop the connection
+    if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+      // curl sends this before a POST body over 1 KiB and would otherwise wait a second.
+      static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+      auto [wec, wn] = co_await net::async_write(*stream, net::buffer(go_on), use_tuple);
+      if (wec) break;
+    }
+    if (!parser.is_done()) {
+      auto [bec, bn] = co_await http::async_read(*stream, read_buffer, parser, use_tuple);
+      if (bec) break;
+    }
     auto& req = parser.get();
     const bool keep_alive = req.keep_alive();
 
@@ -211,20 +228,26 @@ net::awaitable<void> simulator::impl::serve(
 
     answer a = core.handle(view);
     if (a.deferred == deferred_work::plain_sha256) {
+      auto* core_ptr = &core;
       auto name = a.deferred_build;
-      a = co_await offload([this, name] { return core.finish_sha256(name); });
+      auto work = offload([core_ptr, name] { return core_ptr->finish_sha256(name); });
+      answer computed = co_await std::move(work);
+      a = std::move(computed);
     } else if (a.deferred == deferred_work::content_md5) {
       auto* core_ptr = &core;
       auto* answer_ptr = &a;
-      co_await offload([core_ptr, answer_ptr] { core_ptr->add_content_md5(*answer_ptr); });
+      auto work = offload([core_ptr, answer_ptr] { core_ptr->add_content_md5(*answer_ptr); });
+      co_await std::move(work);
     }
     if (a.first_byte_delay.count() > 0) {
       net::steady_timer timer(stream->get_executor(), a.first_byte_delay);
       co_await timer.async_wait(use_tuple);
     }
-    const bool ok = a.download ? co_await write_download(*stream, a, keep_alive, body_buffer)
-                               : co_await write_answer(*stream, a, keep_alive,
-                                                       req.method() == http::verb::head);
+    bool ok = false;
+    if (a.download)
+      ok = co_await write_download(*stream, a, keep_alive, body_buffer);
+    else
+      ok = co_await write_answer(*stream, a, keep_alive, req.method() == http::verb::head);
     core.stats().count_request(a.route, a.status, a.fus_status);
     if (!ok || !keep_alive || a.close) break;
   }
@@ -236,7 +259,7 @@ net::awaitable<void> simulator::impl::serve(
 net::awaitable<bool> simulator::impl::write_answer(beast::tcp_stream& stream, answer& a,
                                                    bool keep_alive, bool head_only) {
   const bool cut = a.cut_body_at.has_value() && !head_only;
-  const auto head = serialize_head(a.status, a.headers, a.body.size(), keep_alive && !cut);
+  const auto head = serialize_head(a.status, a.headers, a.body.size(), keep_alive);
   const std::size_t body_bytes = head_only ? 0 : cut ? *a.cut_body_at : a.body.size();
   const std::array<net::const_buffer, 2> buffers{net::buffer(head),
                                                  net::buffer(a.body.data(), body_bytes)};
@@ -251,7 +274,8 @@ net::awaitable<bool> simulator::impl::write_download(beast::tcp_stream& stream, 
   auto& plan = *a.download;
   const std::uint64_t length = plan.end - plan.begin;
   const bool cut = plan.cut_after.has_value();
-  const auto head = serialize_head(a.status, a.headers, length, keep_alive && !cut);
+  // A cut body (drop-after, truncate) does not announce itself: no Connection: close.
+  const auto head = serialize_head(a.status, a.headers, length, keep_alive);
   stream.expires_after(write_timeout);
   if (plan.head || length == 0) {
     auto [ec, n] = co_await net::async_write(stream, net::buffer(head), use_tuple);
@@ -271,7 +295,7 @@ net::awaitable<bool> simulator::impl::write_download(beast::tcp_stream& stream, 
     const auto n =
         static_cast<std::size_t>(std::min<std::uint64_t>(pace.chunk_for(bps), limit - sent));
     plan.image->read_encrypted(plan.begin + sent, std::span<std::uint8_t>(buffer.data(), n));
-    if (const auto delay = pace.wait(bps); delay.count() > 0) {
+    if (const auto delay = pace.wait(bps, n); delay.count() > 0) {
       timer.expires_after(delay);
       co_await timer.async_wait(use_tuple);
     }

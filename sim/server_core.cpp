@@ -477,9 +477,7 @@ answer server_core::handle_generate_nonce(dialect d, const request_view&) {
 
 const build* server_core::served_build_for(const model_region& mr, const build& asked) const {
   if (!asked.answers_with_newest) return &asked;
-  for (const auto& b : mr.builds)
-    if (b.hosted && !b.beta && !b.answers_with_newest) return &b;
-  return nullptr;
+  return catalogue_.newest(mr.model, mr.region);
 }
 
 std::shared_ptr<const firmware_image> server_core::image_for(const build& b) {
@@ -533,7 +531,7 @@ answer server_core::handle_inform(dialect d, const request_view& req) {
   if (!served) return reply(fus_answer("404"));
 
   const auto image = image_for(*served);
-  std::uint32_t crc = served->crc_override ? *served->crc_override : image->encrypted_crc32();
+  std::uint32_t crc = image->announced_crc32();
   if (faults_.take(fault_kind::bad_crc, endpoint::inform)) crc ^= 0x5A5A5A5Au;
   const auto names = names_of(*served);
   const auto size = image->encrypted_size();
@@ -814,12 +812,7 @@ answer server_core::handle_fota(std::string_view region_in, std::string_view mod
     }
     return out;
   };
-  const build* latest = nullptr;
-  for (const auto& b : mr->builds)
-    if (!b.beta) {
-      latest = &b;
-      break;
-    }
+  const build* latest = catalogue_.newest(mr->model, mr->region);
   std::string x =
       "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<versioninfo>\n"
       "\t<url>https://fota-cloud-dn.ospserver.net/firmware/</url>\n\t<firmware>\n\t\t<model>" +
@@ -936,7 +929,7 @@ answer server_core::handle_control(const request_view& req, std::string_view pat
       o["plain_size"] = image->plain_size();
       o["encrypted_size"] = image->encrypted_size();
       o["crc32"] = image->encrypted_crc32();
-      o["announced_crc32"] = b.crc_override ? *b.crc_override : image->encrypted_crc32();
+      o["announced_crc32"] = image->announced_crc32();
       o["key"] = crypto::to_hex(image->key());
       return o;
     };

@@ -39,7 +39,7 @@ struct start_error : std::runtime_error {
 class simulator {
  public:
   // Binds, listens and starts accepting on `ioc` (which the caller runs, on any number of
-  // threads). Throws start_error.
+  // threads). Throws start_error. Destroy the simulator before `ioc`.
   simulator(boost::asio::io_context& ioc, simulator_options options);
   ~simulator();  // stop()s; safe while the io_context still runs
   simulator(const simulator&) = delete;

@@ -12,6 +12,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -317,12 +318,14 @@ std::uint64_t check_zip64_end(const firmware_image& img) {
     const std::size_t name_len = le(cd, at + 28, 2), extra_len = le(cd, at + 30, 2);
     CHECK(std::string(cd.begin() + at + 46, cd.begin() + at + 46 + name_len) == m.name);
     CHECK(le(cd, at + 16, 4) == m.crc32);
-    if (m.size >= 0xFFFFFFFFull) {
-      CHECK(le(cd, at + 24, 4) == 0xFFFFFFFFull);
+    // A size that does not fit is 0xFFFFFFFF, the real one in the zip64 extra field (which
+    // may also be used for a size just below 4 GiB: zip64 records are only ever added).
+    if (le(cd, at + 24, 4) == 0xFFFFFFFFull) {
       REQUIRE(extra_len >= 20);
       CHECK(le(cd, at + 46 + name_len, 2) == 1);
       CHECK(le(cd, at + 46 + name_len + 4, 8) == m.size);
     } else {
+      CHECK(m.size < 0xFFFFFFFFull);
       CHECK(le(cd, at + 24, 4) == m.size);
     }
     at += 46 + name_len + extra_len;
@@ -469,5 +472,61 @@ TEST_CASE("20 GB build: zip64 records, consistent ranges, CRC without a full pas
     crc = crypto::crc32_combine(crc, crc_middle, middle);
     crc = crypto::crc32_combine(crc, zlib_crc(tail), tail.size());
     CHECK(crc == img.encrypted_crc32());
+  }
+}
+
+TEST_CASE("concurrent reads of one image agree", "[firmware]") {
+  const auto c = catalogue::builtin();
+  const auto* b = c.newest("SM-A207F", "SER");
+  REQUIRE(b != nullptr);
+  const firmware_image img(*b);
+  const auto whole = read_encrypted(img, 0, img.encrypted_size());
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(100 + t);
+      bytes buf;
+      for (int i = 0; i < 200; ++i) {
+        const std::uint64_t pos = rng() % whole.size();
+        const std::size_t n = std::min<std::uint64_t>(rng() % (2 * MiB) + 1, whole.size() - pos);
+        buf.resize(n);
+        img.read_encrypted(pos, buf);
+        if (!std::equal(buf.begin(), buf.end(), whole.begin() + pos)) ++mismatches[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(mismatches == std::vector<int>(4, 0));
+}
+
+TEST_CASE("sizes around 4 GiB get the right end records", "[firmware]") {
+  build b = tiny_build();
+  const std::uint64_t four_gib = 0x100000000ull;
+  // Around the sizes where the central directory, then AP itself, pass 4 GiB.
+  std::vector<std::uint64_t> sizes = {
+      four_gib - 65536, four_gib - 2000, four_gib - 1000, four_gib - 600, four_gib - 200,
+      four_gib - 1,     four_gib,        four_gib + 1,    four_gib + 300, four_gib + 65536};
+  b.plain_size = four_gib + 65536;
+  const std::uint64_t overhead = b.plain_size - firmware_image(b).members().back().size;
+  for (const int d : {-2, -1, 0, 1, 4, 20, 36, 40, 60, 100})
+    sizes.push_back(0xFFFFFFFFull + overhead + d);
+  for (const std::uint64_t size : sizes) {
+    INFO("plain_size " << size);
+    b.plain_size = size;
+    firmware_image img(b);
+    REQUIRE(img.plain_size() == size);
+    const auto& ap = img.members().back();
+    CHECK(ap.data_offset + ap.size < size);
+    if (img.zip64()) {
+      check_zip64_end(img);
+    } else {
+      const auto tail = read_plain(img, size - 22, 22);
+      REQUIRE(le(tail, 0, 4) == 0x06054b50);
+      const std::uint64_t cd_size = le(tail, 12, 4), cd_offset = le(tail, 16, 4);
+      CHECK(cd_offset + cd_size == size - 22);
+      CHECK(ap.size < 0xFFFFFFFFull);
+    }
+    check_windows(img, size);
   }
 }

@@ -1,0 +1,97 @@
+#pragma once
+// The one typed configuration of fusproxy (see ../shared/api.md, "Configuration").
+// Filled in this order, later wins: built-in defaults, `--config FILE`, environment
+// (`FUSPROXY_` + flag upper-cased, `-` as `_`), command-line flags.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace fusproxy::config {
+
+enum class dialect { smart2, legacy };
+enum class log_format { text, json };
+
+struct listen_address {
+  std::string host = "0.0.0.0";  // numeric IPv4/IPv6 (IPv6 given as [::1]:port on input)
+  std::uint16_t port = 8080;
+};
+
+struct settings {
+  // service
+  listen_address listen;
+  std::string port_file;  // empty: none
+  std::string cache_dir = "./cache";
+  std::uint64_t cache_max_bytes = 0;  // 0: no limit
+  std::uint32_t metadata_ttl = 600;   // seconds
+  std::string token;                  // empty: no authentication
+  std::string log_level = "info";     // trace debug info warn error critical off
+  enum log_format log_format = log_format::text;
+  bool demo = false;
+
+  // upstream
+  enum dialect dialect = dialect::smart2;
+  std::string fus_url = "https://neofussvr.sslcs.cdngc.net/";
+  std::string cloud_url = "http://cloud-neofussvr.samsungmobile.com/";
+  std::string fota_url = "https://fota-cloud-dn.ospserver.net/";
+  std::string legacy_keys = "2026";                  // 2020, 2023, 2026 or KEY1:KEY2 (32:16 chars)
+  std::map<std::string, std::string> imei_by_model;  // upper-case model -> IMEI/serial
+  std::string default_imei;                          // bare --imei value
+  std::uint32_t connections = 8;
+  std::string ca_file;  // empty: the system CA store
+  bool tls_verify = true;
+  std::uint32_t upstream_timeout = 30;  // seconds without progress upstream
+  std::uint64_t chunk_size = 8u << 20;  // bytes per ranged upstream request
+  std::uint64_t upstream_max_bps = 0;   // 0: no cap
+
+  // HTTPS towards clients (both or neither)
+  std::string tls_cert;
+  std::string tls_key;
+
+  // limits
+  std::uint32_t max_connections = 1024;        // concurrent client connections
+  double rate_limit = 0;                       // requests/s per client IP, 0: off
+  std::uint32_t max_downloads_per_client = 4;  // 0: no cap
+  std::uint32_t max_downloads = 256;           // 0: no cap
+  std::uint32_t header_timeout = 10;           // seconds to receive a request's header
+  std::uint32_t idle_timeout = 60;             // keep-alive idle / write progress, seconds
+  std::uint32_t shutdown_grace = 30;           // seconds in-flight requests get on SIGTERM
+
+  // The IMEI (or serial) to send for `model` in the legacy dialect; empty if none.
+  std::string imei_for(const std::string& model) const;
+
+  // One line for the start-up log: every setting, secrets masked.
+  std::string describe() const;
+};
+
+// A bad setting: what() names it, e.g. "--connections: not a number: 'x'".
+class config_error : public std::runtime_error {
+ public:
+  config_error(std::string setting, const std::string& problem)
+      : std::runtime_error(setting + ": " + problem), setting_(std::move(setting)) {}
+  const std::string& setting() const noexcept { return setting_; }
+
+ private:
+  std::string setting_;
+};
+
+// What parse() found: either settings to run with or a request for help.
+struct parse_outcome {
+  settings values;
+  bool help_requested = false;
+};
+
+// The environment as a lookup, so tests need not touch the process's own.
+using env_lookup = std::function<std::optional<std::string>(const std::string& name)>;
+std::optional<std::string> process_env(const std::string& name);
+
+// Parses args (without the program / sub-command name). Throws config_error.
+parse_outcome parse(const std::vector<std::string>& args, env_lookup env = process_env);
+
+// `--help` text: every flag with its default and meaning.
+std::string help_text();
+
+}  // namespace fusproxy::config

@@ -1,0 +1,21 @@
+#pragma once
+// The JSON documents of the firmware routes (api.md field names), from plain data.
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "server/firmware_types.hpp"
+
+namespace fusproxy::server {
+
+// 2021-10-07T16:59:09Z
+std::string iso8601_utc(std::time_t t);
+
+// {"model","region","latest","versions":[{"version","os","beta"}]}
+std::string versions_json(const version_list& list);
+// Every metadata field of api.md, version_id and download_url derived here.
+std::string metadata_json(const firmware_metadata& m);
+// [{"name","size","offset","method"}]
+std::string files_json(const std::vector<zip_member>& members);
+
+}  // namespace fusproxy::server

@@ -1,0 +1,897 @@
+#include "server/server.hpp"
+
+#include <fcntl.h>
+#include <spdlog/logger.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "server/api_error.hpp"
+#include "server/auth.hpp"
+#include "server/firmware_service.hpp"
+#include "server/http_range.hpp"
+#include "server/json_views.hpp"
+#include "server/limits.hpp"
+#include "server/logging.hpp"
+#include "server/metrics.hpp"
+#include "server/routes.hpp"
+
+namespace fusproxy::server {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = net::ip::tcp;
+using namespace std::chrono_literals;
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+using steady = std::chrono::steady_clock;
+
+constexpr std::string_view server_name = "fusproxy/0.1";
+
+struct connection : std::enable_shared_from_this<connection> {
+  explicit connection(tcp::socket s) : stream(std::move(s)) {
+    beast::error_code ec;
+    const auto ep = stream.socket().remote_endpoint(ec);
+    client_ip = ec ? "unknown" : ep.address().to_string();
+  }
+  beast::tcp_stream stream;
+  std::string client_ip;
+  std::uint64_t id = 0;
+
+  // Closes from any thread, on the connection's own strand.
+  void close_soon() {
+    net::post(stream.get_executor(), [self = shared_from_this()] {
+      beast::error_code ec;
+      self->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+      self->stream.close();
+    });
+  }
+};
+
+// A small, fully buffered answer (JSON, text, HTML, or no body).
+struct reply {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool close = false;
+};
+
+reply error_reply(api_error e, std::string_view message, const error_fields& extra = {}) {
+  reply r;
+  r.status = describe(e).status;
+  r.body = error_body(e, message, extra);
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
+}
+
+reply service_error_reply(const service_error& e, const std::string& model,
+                          const std::string& region) {
+  error_fields extra;
+  if (e.kind == api_error::not_hosted && !e.served_version.empty()) {
+    extra.emplace_back("served_version", e.served_version);
+    extra.emplace_back("download_url", firmware_path(model, region, e.served_version, "download"));
+  }
+  return error_reply(e.kind, e.message.empty() ? describe(e.kind).code : e.message, extra);
+}
+
+std::string safe_filename(std::string_view name) {
+  std::string out;
+  for (unsigned char c : name) out += (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '_' : c;
+  return out.empty() ? "download" : out;
+}
+
+void add_freshness(reply& r, const freshness& f) {
+  if (f.age_seconds) r.headers.emplace_back("Age", std::to_string(f.age_seconds));
+  if (f.stale) r.headers.emplace_back("Warning", "110 - \"Response is Stale\"");
+}
+
+constexpr std::string_view index_html = R"(<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>fusproxy</title>
+<style>body{font-family:sans-serif;margin:2em;max-width:60em}pre{background:#f4f4f4;padding:1em}</style>
+</head><body><h1>fusproxy</h1>
+<form id="lookup">Model <input name="model" placeholder="SM-A207F" required>
+Region <input name="region" placeholder="SER" required> <button>Versions</button></form>
+<pre id="result"></pre><h2>Status</h2><pre id="status">loading…</pre>
+<script>
+document.getElementById('lookup').onsubmit = async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  const r = await fetch('/firmware/' + encodeURIComponent(f.get('model')) + '/' +
+                        encodeURIComponent(f.get('region')));
+  document.getElementById('result').textContent = JSON.stringify(await r.json(), null, 2);
+};
+async function poll() {
+  try {
+    const r = await fetch('/api/status');
+    document.getElementById('status').textContent = JSON.stringify(await r.json(), null, 2);
+  } catch (e) {}
+  setTimeout(poll, 2000);
+}
+poll();
+</script></body></html>
+)";
+
+// Writes a body to the client connection for a body_source, enforcing Content-Length.
+class stream_sink final : public body_sink {
+ public:
+  stream_sink(beast::tcp_stream& stream, std::uint64_t length, std::chrono::seconds progress)
+      : stream_(stream), remaining_(length), progress_(progress) {}
+
+  net::awaitable<boost::system::error_code> write(std::span<const std::byte> bytes) override {
+    if (bytes.size() > remaining_) co_return make_error_code(boost::system::errc::value_too_large);
+    // The timeout bounds each write's progress: a client that stops reading is cut.
+    stream_.expires_after(progress_);
+    auto [ec, n] =
+        co_await net::async_write(stream_, net::buffer(bytes.data(), bytes.size()), use_tuple);
+    remaining_ -= n;
+    written_ += n;
+    co_return ec;
+  }
+
+  net::awaitable<boost::system::error_code> write_file(int fd, std::uint64_t offset,
+                                                       std::uint64_t length) override {
+    // pread + write keeps the progress timeout; sendfile(2) on plain TCP is the planned
+    // fast path for cache hits.
+    std::vector<std::byte> buffer(std::min<std::uint64_t>(length, 256 * 1024));
+    while (length > 0) {
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size()));
+      const auto got = ::pread(fd, buffer.data(), want, static_cast<off_t>(offset));
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        co_return boost::system::error_code(errno, boost::system::system_category());
+      }
+      if (got == 0) co_return make_error_code(boost::system::errc::io_error);  // file shrank
+      if (auto ec = co_await write({buffer.data(), static_cast<std::size_t>(got)})) co_return ec;
+      offset += static_cast<std::uint64_t>(got);
+      length -= static_cast<std::uint64_t>(got);
+    }
+    co_return boost::system::error_code{};
+  }
+
+  std::uint64_t remaining() const override { return remaining_; }
+  std::uint64_t written() const { return written_; }
+
+ private:
+  beast::tcp_stream& stream_;
+  std::uint64_t remaining_;
+  std::uint64_t written_ = 0;
+  std::chrono::seconds progress_;
+};
+
+}  // namespace
+
+struct http_server::impl : std::enable_shared_from_this<impl> {
+  impl(net::io_context& ioc, const config::settings& s, firmware_service& fw,
+       std::shared_ptr<spdlog::logger> l)
+      : ioc(ioc),
+        cfg(s),
+        firmware(fw),
+        log(std::move(l)),
+        strand(net::make_strand(ioc)),
+        acceptor(strand),
+        grace_timer(strand),
+        limiter(s.rate_limit),
+        slots(s.max_downloads_per_client, s.max_downloads) {
+    std::random_device rd;
+    char prefix[16];
+    std::snprintf(prefix, sizeof prefix, "%08x", rd());
+    request_id_prefix = prefix;
+  }
+
+  net::io_context& ioc;
+  const config::settings cfg;
+  firmware_service& firmware;
+  std::shared_ptr<spdlog::logger> log;
+  net::strand<net::io_context::executor_type> strand;  // acceptor, timers, shutdown state
+  tcp::acceptor acceptor;
+  net::steady_timer grace_timer;
+  std::optional<net::signal_set> signals;
+  server_metrics metrics;
+  rate_limiter limiter;
+  download_slots slots;
+  std::uint16_t bound_port = 0;
+  steady::time_point started = steady::now();
+
+  std::atomic<bool> shutting_down{false};
+  std::atomic<bool> finished{false};
+  std::atomic<std::uint64_t> next_request{1};
+  std::uint64_t next_connection = 1;  // on strand
+  std::string request_id_prefix;
+
+  std::mutex mutex;  // guards the two below
+  std::unordered_map<std::uint64_t, std::weak_ptr<connection>> connections;
+  std::vector<std::function<void()>> on_stopped;
+
+  // ---- start-up ----
+
+  std::uint16_t start() {
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(cfg.listen.host, ec);
+    if (ec) throw startup_error("--listen: bad address '" + cfg.listen.host + "'");
+    const tcp::endpoint endpoint(address, cfg.listen.port);
+    const auto where = cfg.listen.host + ":" + std::to_string(cfg.listen.port);
+    if (!cfg.tls_cert.empty())
+      throw startup_error("--tls-cert: HTTPS towards clients is not implemented yet");
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) throw startup_error("cannot listen on " + where + ": " + ec.message());
+    bound_port = acceptor.local_endpoint().port();
+    if (!cfg.port_file.empty()) {
+      // Written whole then renamed, so a watcher never reads a partial number.
+      const auto tmp = cfg.port_file + ".tmp";
+      {
+        std::ofstream out(tmp, std::ios::trunc);
+        out << bound_port << '\n';
+        if (!out.flush()) throw startup_error("--port-file: cannot write '" + cfg.port_file + "'");
+      }
+      std::error_code fec;
+      std::filesystem::rename(tmp, cfg.port_file, fec);
+      if (fec) throw startup_error("--port-file: cannot write '" + cfg.port_file + "'");
+    }
+    net::co_spawn(strand, accept_loop(shared_from_this()), net::detached);
+    log->info("listening on {}:{}", cfg.listen.host, bound_port);
+    return bound_port;
+  }
+
+  static net::awaitable<void> accept_loop(std::shared_ptr<impl> self) {
+    auto& acc = self->acceptor;
+    while (acc.is_open()) {
+      auto [ec, socket] = co_await acc.async_accept(net::make_strand(self->ioc), use_tuple);
+      if (ec) {
+        if (ec == net::error::operation_aborted || !acc.is_open()) co_return;
+        // Out of descriptors and the like: log, breathe, go on.
+        self->log->warn("accept failed: {}", ec.message());
+        net::steady_timer pause(self->strand, 100ms);
+        co_await pause.async_wait(use_tuple);
+        continue;
+      }
+      if (self->shutting_down) continue;  // the socket closes as it goes out of scope
+      if (self->metrics.connections_active.load() >= self->cfg.max_connections) {
+        ++self->metrics.connections_refused;
+        continue;
+      }
+      auto conn = std::make_shared<connection>(std::move(socket));
+      conn->id = self->next_connection++;
+      {
+        std::lock_guard lock(self->mutex);
+        self->connections.emplace(conn->id, conn);
+      }
+      ++self->metrics.connections_active;
+      ++self->metrics.connections_total;
+      net::co_spawn(conn->stream.get_executor(), self->session(conn),
+                    [self, conn](std::exception_ptr e) {
+                      if (e) {
+                        try {
+                          std::rethrow_exception(e);
+                        } catch (const std::exception& ex) {
+                          self->log->error("connection {} failed: {}", conn->client_ip, ex.what());
+                        }
+                      }
+                      self->unregister(conn->id);
+                    });
+    }
+  }
+
+  void unregister(std::uint64_t id) {
+    --metrics.connections_active;
+    std::vector<std::function<void()>> callbacks;
+    {
+      std::lock_guard lock(mutex);
+      connections.erase(id);
+      if (finished && connections.empty()) callbacks.swap(on_stopped);
+    }
+    for (auto& f : callbacks) net::post(ioc, std::move(f));
+  }
+
+  // ---- shutdown ----
+
+  void shutdown(std::function<void()> stopped) {
+    net::post(strand, [self = shared_from_this(), stopped = std::move(stopped)]() mutable {
+      if (stopped) self->add_stopped_callback(std::move(stopped));
+      if (self->shutting_down.exchange(true)) return;
+      self->log->info("shutting down: {} request(s) in flight, grace {}s",
+                      self->metrics.requests_in_flight.load(), self->cfg.shutdown_grace);
+      boost::system::error_code ec;
+      self->acceptor.close(ec);
+      self->grace_timer.expires_after(std::chrono::seconds(self->cfg.shutdown_grace));
+      self->grace_timer.async_wait([self](boost::system::error_code ec) {
+        if (ec) return;
+        if (self->metrics.requests_in_flight.load() > 0)
+          self->log->warn("shutdown grace over: cutting {} request(s)",
+                          self->metrics.requests_in_flight.load());
+        self->finish();
+      });
+      self->maybe_finish();
+    });
+  }
+
+  void add_stopped_callback(std::function<void()> f) {
+    std::unique_lock lock(mutex);
+    if (finished && connections.empty()) {
+      lock.unlock();
+      net::post(ioc, std::move(f));
+      return;
+    }
+    on_stopped.push_back(std::move(f));
+  }
+
+  void maybe_finish() {
+    if (!shutting_down || metrics.requests_in_flight.load() > 0) return;
+    net::post(strand, [self = shared_from_this()] { self->finish(); });
+  }
+
+  // On the strand: close everything that is left.
+  void finish() {
+    if (finished.exchange(true)) return;
+    grace_timer.cancel();
+    if (signals) {
+      boost::system::error_code ec;
+      signals->cancel(ec);
+    }
+    std::vector<std::shared_ptr<connection>> open;
+    std::vector<std::function<void()>> callbacks;
+    {
+      std::lock_guard lock(mutex);
+      for (auto& [id, weak] : connections)
+        if (auto c = weak.lock()) open.push_back(std::move(c));
+      if (connections.empty()) callbacks.swap(on_stopped);
+    }
+    for (auto& c : open) c->close_soon();
+    for (auto& f : callbacks) net::post(ioc, std::move(f));
+    log->info("stopped accepting; closing {} connection(s)", open.size());
+  }
+
+  void handle_signals(std::function<void()> stopped) {
+    net::post(strand, [self = shared_from_this(), stopped = std::move(stopped)]() mutable {
+      self->signals.emplace(self->strand, SIGINT, SIGTERM);
+      self->wait_signal(std::move(stopped));
+    });
+  }
+
+  void wait_signal(std::function<void()> stopped) {
+    signals->async_wait([self = shared_from_this(), stopped = std::move(stopped)](
+                            boost::system::error_code ec, int signo) mutable {
+      if (ec) return;
+      if (self->shutting_down) {
+        self->log->warn("signal {} again: closing at once", signo);
+        self->finish();
+        return;
+      }
+      self->log->info("signal {}: graceful shutdown", signo);
+      self->shutdown(stopped);
+      self->wait_signal(stopped);
+    });
+  }
+
+  // ---- connections ----
+
+  net::awaitable<void> session(std::shared_ptr<connection> conn) {
+    auto& stream = conn->stream;
+    beast::flat_buffer buffer;
+    bool first = true;
+    // The first request's header must arrive whole within --header-timeout of the
+    // connection; later ones may idle for --idle-timeout, then get --header-timeout from
+    // their first byte: a slow-header client is cut without affecting anyone else.
+    stream.expires_after(std::chrono::seconds(cfg.header_timeout));
+    for (;;) {
+      if (!first && buffer.size() == 0) {
+        stream.expires_after(std::chrono::seconds(cfg.idle_timeout));
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+        if (ec) co_return;  // idle timeout, close by peer or by shutdown
+        buffer.commit(n);
+        stream.expires_after(std::chrono::seconds(cfg.header_timeout));
+      } else if (!first) {
+        stream.expires_after(std::chrono::seconds(cfg.header_timeout));
+      }
+      first = false;
+
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.header_limit(max_header_bytes);
+      parser.body_limit(max_body_bytes);
+      auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+      if (ec) {
+        if (ec == beast::error::timeout) {
+          ++metrics.header_timeouts;
+          log->debug("{}: request header timeout", conn->client_ip);
+          co_return;
+        }
+        // Only answer what can be told apart; a timeout or a vanished peer just closes.
+        std::optional<reply> answer;
+        if (ec == bhttp::error::header_limit)
+          answer = error_reply(api_error::header_too_large, "request header too large");
+        else if (ec == bhttp::error::body_limit)
+          answer = error_reply(api_error::payload_too_large, "request body too large");
+        else if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
+                 ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
+          answer = error_reply(api_error::bad_request, "malformed HTTP request");
+        if (answer) co_await send_bare(stream, std::move(*answer));
+        co_return;
+      }
+      auto req = parser.release();
+      const bool keep = co_await handle(*conn, req);
+      if (!keep) {
+        beast::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        co_return;
+      }
+    }
+  }
+
+  // Answers a request that could not be parsed (no request to echo the version of).
+  net::awaitable<void> send_bare(beast::tcp_stream& stream, reply r) {
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), 11};
+    res.set(bhttp::field::server, server_name);
+    res.set(bhttp::field::content_type, r.content_type);
+    res.set(bhttp::field::connection, "close");
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+    stream.expires_after(std::chrono::seconds(cfg.idle_timeout));
+    co_await bhttp::async_write(stream, res, use_tuple);
+  }
+
+  std::string make_request_id() {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%s-%llx", request_id_prefix.c_str(),
+                  static_cast<unsigned long long>(next_request++));
+    return buf;
+  }
+
+  // What one request produced, for the access log and metrics.
+  struct outcome {
+    unsigned status = 0;
+    std::uint64_t bytes = 0;
+    bool cut = false;
+    bool keep_alive = true;
+  };
+
+  template <class Res>
+  void common_headers(Res& res, const std::string& request_id) {
+    res.set(bhttp::field::server, server_name);
+    res.set(bhttp::field::date, http::format_http_date(std::time(nullptr)));
+    res.set("X-Request-Id", request_id);
+  }
+
+  net::awaitable<outcome> send_reply(connection& conn,
+                                     const bhttp::request<bhttp::string_body>& req,
+                                     const std::string& request_id, reply r) {
+    outcome out;
+    out.keep_alive = req.keep_alive() && !r.close && !shutting_down;
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), req.version()};
+    common_headers(res, request_id);
+    const bool no_body = r.status == 304 || r.status == 204;
+    if (!no_body) res.set(bhttp::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res.set(k, v);
+    const auto size = r.body.size();
+    res.body() = std::move(r.body);
+    res.keep_alive(out.keep_alive);
+    if (!no_body) res.content_length(size);
+    if (req.method() == bhttp::verb::head || no_body) res.body().clear();
+    conn.stream.expires_after(std::chrono::seconds(cfg.idle_timeout));
+    auto [ec, n] = co_await bhttp::async_write(conn.stream, res, use_tuple);
+    out.status = r.status;
+    out.bytes = res.body().size();
+    if (ec) {
+      out.keep_alive = false;
+      out.cut = true;
+    }
+    co_return out;
+  }
+
+  // Decrements requests_in_flight on every exit path and lets shutdown finish.
+  struct in_flight_guard {
+    impl& self;
+    explicit in_flight_guard(impl& s) : self(s) { ++self.metrics.requests_in_flight; }
+    ~in_flight_guard() {
+      --self.metrics.requests_in_flight;
+      self.maybe_finish();
+    }
+  };
+
+  net::awaitable<bool> handle(connection& conn, bhttp::request<bhttp::string_body>& req) {
+    in_flight_guard guard(*this);
+    const auto begun = steady::now();
+    const auto incoming_id = req["X-Request-Id"];
+    const std::string request_id =
+        acceptable_request_id(incoming_id) ? std::string(incoming_id) : make_request_id();
+    request_context ctx{request_id, conn.client_ip};
+
+    auto parsed = parse_target(req.target());
+    std::string_view label = parsed ? route_label(parsed->kind) : "-";
+    outcome out;
+    bool failed = false;
+    try {
+      out = co_await dispatch(conn, req, parsed, ctx);
+    } catch (const std::exception& e) {
+      // A service that threw before any byte of the answer was written (the streaming path
+      // catches its own): a bug, answered 500.
+      log->error("request {} failed: {}", request_id, e.what());
+      failed = true;
+    }
+    if (failed) {
+      {
+        // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+        reply tmp = error_reply(api_error::internal_error, "internal error");
+        out = co_await send_reply(conn, req, request_id, std::move(tmp));
+      }
+      out.keep_alive = false;
+    }
+    const double seconds = std::chrono::duration<double>(steady::now() - begun).count();
+    metrics.count_request(label, out.status, out.bytes, seconds);
+    if (out.cut) ++metrics.responses_cut;
+    access_record rec;
+    rec.request_id = request_id;
+    rec.client_ip = conn.client_ip;
+    rec.method = req.method_string();
+    rec.target = req.target();
+    rec.route = label;
+    rec.status = out.status;
+    rec.bytes = out.bytes;
+    rec.duration_ms = seconds * 1000;
+    rec.user_agent = req[bhttp::field::user_agent];
+    rec.cut = out.cut;
+    log_access(*log, cfg.log_format, rec);
+    co_return out.keep_alive;
+  }
+
+  net::awaitable<outcome> dispatch(connection& conn, bhttp::request<bhttp::string_body>& req,
+                                   const boost::system::result<route, request_error>& parsed,
+                                   const request_context& ctx) {
+    const auto& rid = ctx.request_id;
+    const bool health =
+        parsed && (parsed->kind == route_kind::healthz || parsed->kind == route_kind::readyz);
+    if (health) {
+      if (!method_allowed(parsed->kind, req.method_string())) {
+        auto r = error_reply(api_error::method_not_allowed, "use GET or HEAD");
+        r.headers.emplace_back("Allow", std::string(allowed_methods(parsed->kind)));
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
+      {
+        // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+        reply tmp = parsed->kind == route_kind::healthz ? healthz() : readyz();
+        co_return co_await send_reply(conn, req, rid, std::move(tmp));
+      }
+    }
+    if (shutting_down) {
+      auto r = error_reply(api_error::shutting_down, "the service is shutting down");
+      r.close = true;
+      r.headers.emplace_back("Retry-After", "1");
+      co_return co_await send_reply(conn, req, rid, std::move(r));
+    }
+    if (!cfg.token.empty() && !bearer_token_matches(req[bhttp::field::authorization], cfg.token)) {
+      auto r = error_reply(api_error::unauthorized, "missing or wrong bearer token");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"fusproxy\"");
+      co_return co_await send_reply(conn, req, rid, std::move(r));
+    }
+    std::uint32_t retry_after = 0;
+    if (!limiter.allow(conn.client_ip, steady::now(), retry_after)) {
+      auto r = error_reply(api_error::rate_limited, "too many requests from this address");
+      r.headers.emplace_back("Retry-After", std::to_string(retry_after));
+      co_return co_await send_reply(conn, req, rid, std::move(r));
+    }
+    if (!parsed) {
+      auto r = error_reply(parsed.error().kind, parsed.error().message);
+      co_return co_await send_reply(conn, req, rid, std::move(r));
+    }
+    const route& rt = *parsed;
+    if (!method_allowed(rt.kind, req.method_string())) {
+      auto r = error_reply(api_error::method_not_allowed,
+                           "method " + std::string(req.method_string()) + " not allowed");
+      r.headers.emplace_back("Allow", std::string(allowed_methods(rt.kind)));
+      co_return co_await send_reply(conn, req, rid, std::move(r));
+    }
+
+    switch (rt.kind) {
+      case route_kind::healthz:
+      case route_kind::readyz:
+        break;  // answered above
+      case route_kind::metrics: {
+        reply r;
+        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        r.body = metrics.render();
+        firmware.append_metrics(r.body);
+        r.headers.emplace_back("Cache-Control", "no-store");
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
+      case route_kind::index: {
+        reply r;
+        r.content_type = "text/html; charset=utf-8";
+        r.body = index_html;
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
+      case route_kind::api_status: {
+        reply r;
+        r.body = status_json();
+        r.headers.emplace_back("Cache-Control", "no-store");
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
+      case route_kind::versions: {
+        auto res = co_await firmware.versions(rt.model, rt.region, ctx);
+        if (!res) {
+          // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+          reply tmp = service_error_reply(res.error(), rt.model, rt.region);
+          co_return co_await send_reply(conn, req, rid, std::move(tmp));
+        }
+        reply r;
+        r.body = versions_json(*res);
+        r.headers.emplace_back("Cache-Control", cache_control_short());
+        add_freshness(r, res->fresh);
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
+      case route_kind::metadata: {
+        auto res = co_await firmware.metadata(rt.model, rt.region, rt.version, ctx);
+        if (!res) {
+          // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+          reply tmp = service_error_reply(res.error(), rt.model, rt.region);
+          co_return co_await send_reply(conn, req, rid, std::move(tmp));
+        }
+        reply r;
+        r.body = metadata_json(*res);
+        r.headers.emplace_back("Cache-Control", rt.version.is_latest() ? cache_control_short()
+                                                                       : "public, max-age=3600");
+        add_freshness(r, res->fresh);
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
+      case route_kind::files: {
+        auto res = co_await firmware.files(rt.model, rt.region, rt.version, ctx);
+        if (!res) {
+          // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+          reply tmp = service_error_reply(res.error(), rt.model, rt.region);
+          co_return co_await send_reply(conn, req, rid, std::move(tmp));
+        }
+        reply r;
+        r.body = files_json(*res);
+        r.headers.emplace_back("Cache-Control", rt.version.is_latest() ? cache_control_short()
+                                                                       : "public, max-age=3600");
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
+      case route_kind::download:
+      case route_kind::file:
+        co_return co_await download(conn, req, rt, ctx);
+    }
+    {
+      // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+      reply tmp = error_reply(api_error::not_found, "no route");
+      co_return co_await send_reply(conn, req, rid, std::move(tmp));
+    }
+  }
+
+  std::string cache_control_short() const {
+    return "public, max-age=" + std::to_string(std::min<std::uint32_t>(cfg.metadata_ttl, 60));
+  }
+
+  reply healthz() const {
+    reply r;
+    r.body = R"({"status":"ok"})";
+    r.headers.emplace_back("Cache-Control", "no-store");
+    return r;
+  }
+
+  reply readyz() const {
+    if (shutting_down) {
+      auto r = error_reply(api_error::shutting_down, "the service is shutting down");
+      r.close = true;
+      return r;
+    }
+    std::string why;
+    if (!cache_dir_writable(why) || !firmware.ready(why))
+      return error_reply(api_error::not_ready, why);
+    reply r;
+    r.body = R"({"status":"ready"})";
+    r.headers.emplace_back("Cache-Control", "no-store");
+    return r;
+  }
+
+  bool cache_dir_writable(std::string& why) const {
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.cache_dir, ec);
+    const auto probe = std::filesystem::path(cfg.cache_dir) / ".fusproxy-ready-probe";
+    const int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      why = "cache directory '" + cfg.cache_dir + "' is not writable";
+      return false;
+    }
+    ::close(fd);
+    ::unlink(probe.c_str());
+    return true;
+  }
+
+  std::string status_json() const {
+    const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(steady::now() - started);
+    std::string s =
+        "{\"service\":\"fusproxy\",\"uptime_seconds\":" + std::to_string(uptime.count());
+    s += ",\"shutting_down\":" + std::string(shutting_down ? "true" : "false");
+    s += ",\"connections\":" + std::to_string(metrics.connections_active.load());
+    s += ",\"requests_in_flight\":" + std::to_string(metrics.requests_in_flight.load());
+    s += ",\"downloads_active\":" + std::to_string(metrics.downloads_active.load());
+    s += ",\"firmware\":" + firmware.status_json() + "}";
+    return s;
+  }
+
+  // …/download and …/files/{name}: conditionals, Range, then the body from the service.
+  net::awaitable<outcome> download(connection& conn, bhttp::request<bhttp::string_body>& req,
+                                   const route& rt, const request_context& ctx) {
+    const auto& rid = ctx.request_id;
+    download_request dreq{rt.model, rt.region, rt.version,
+                          rt.kind == route_kind::file ? download_variant::member
+                                                      : (rt.encrypted ? download_variant::encrypted
+                                                                      : download_variant::plain),
+                          rt.file_name};
+    auto opened = co_await firmware.open_download(dreq, ctx);
+    if (!opened) {
+      // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+      reply tmp = service_error_reply(opened.error(), rt.model, rt.region);
+      co_return co_await send_reply(conn, req, rid, std::move(tmp));
+    }
+    auto& rep = *opened;
+
+    const auto header = [&](bhttp::field f) -> std::optional<std::string_view> {
+      const auto it = req.find(f);
+      if (it == req.end()) return std::nullopt;
+      return it->value();
+    };
+    http::request_conditions cond;
+    cond.get = req.method() == bhttp::verb::get;
+    cond.head = req.method() == bhttp::verb::head;
+    cond.if_match = header(bhttp::field::if_match);
+    cond.if_none_match = header(bhttp::field::if_none_match);
+    cond.if_modified_since = header(bhttp::field::if_modified_since);
+    cond.if_unmodified_since = header(bhttp::field::if_unmodified_since);
+    cond.if_range = header(bhttp::field::if_range);
+    cond.range = header(bhttp::field::range);
+    const http::validators val{rep.etag, rep.last_modified};
+    const auto plan = http::plan_response(cond, val, rep.size);
+
+    std::vector<std::pair<std::string, std::string>> validators_headers = {
+        {"ETag", rep.etag},
+        {"Last-Modified", http::format_http_date(rep.last_modified)},
+        {"Cache-Control",
+         rt.version.is_latest() ? cache_control_short() : "public, max-age=31536000, immutable"},
+    };
+    switch (plan.kind) {
+      case http::answer::not_modified: {
+        reply r;
+        r.status = 304;
+        r.headers = validators_headers;
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
+      case http::answer::precondition_failed: {
+        reply r = error_reply(api_error::precondition_failed, "precondition failed");
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
+      case http::answer::range_not_satisfiable: {
+        auto r = error_reply(api_error::range_not_satisfiable,
+                             "range not satisfiable (size " + std::to_string(rep.size) + ")");
+        r.headers.emplace_back("Content-Range", http::unsatisfied_content_range(rep.size));
+        r.headers.emplace_back("Accept-Ranges", "bytes");
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
+      case http::answer::full:
+      case http::answer::partial:
+        break;
+    }
+
+    const bool partial = plan.kind == http::answer::partial;
+    const std::uint64_t first = partial ? plan.range.first : 0;
+    const std::uint64_t length = partial ? plan.range.length() : rep.size;
+    const bool head = req.method() == bhttp::verb::head;
+
+    // Slots are only taken by responses that move bytes.
+    const bool takes_slot = !head && length > 0;
+    if (takes_slot && !slots.try_acquire(conn.client_ip)) {
+      auto r = error_reply(api_error::rate_limited, "too many concurrent downloads");
+      r.headers.emplace_back("Retry-After", "5");
+      co_return co_await send_reply(conn, req, rid, std::move(r));
+    }
+    struct slot_guard {
+      impl* self;
+      const std::string* client;
+      ~slot_guard() {
+        if (self) {
+          self->slots.release(*client);
+          --self->metrics.downloads_active;
+        }
+      }
+    } slot{takes_slot ? this : nullptr, &conn.client_ip};
+    if (takes_slot) ++metrics.downloads_active;
+
+    outcome out;
+    out.status = partial ? 206 : 200;
+    out.keep_alive = req.keep_alive() && !shutting_down;
+    bhttp::response<bhttp::empty_body> res{
+        partial ? bhttp::status::partial_content : bhttp::status::ok, req.version()};
+    common_headers(res, rid);
+    res.set(bhttp::field::content_type, rep.content_type);
+    res.set(bhttp::field::content_disposition,
+            "attachment; filename=\"" + safe_filename(rep.filename) + "\"");
+    res.set(bhttp::field::accept_ranges, "bytes");
+    for (auto& [k, v] : validators_headers) res.set(k, v);
+    if (partial) res.set(bhttp::field::content_range, http::content_range(plan.range, rep.size));
+    if (rep.fresh.age_seconds) res.set(bhttp::field::age, std::to_string(rep.fresh.age_seconds));
+    res.content_length(length);
+    res.keep_alive(out.keep_alive);
+
+    bhttp::response_serializer<bhttp::empty_body> serializer{res};
+    conn.stream.expires_after(std::chrono::seconds(cfg.idle_timeout));
+    auto [ec, n] = co_await bhttp::async_write_header(conn.stream, serializer, use_tuple);
+    if (ec) {
+      out.cut = true;
+      out.keep_alive = false;
+      co_return out;
+    }
+    if (head || length == 0) co_return out;
+
+    stream_sink sink(conn.stream, length, std::chrono::seconds(cfg.idle_timeout));
+    boost::system::error_code body_ec;
+    try {
+      body_ec = co_await rep.body->write_range(first, length, sink);
+    } catch (const std::exception& e) {
+      log->error("request {}: body source threw: {}", rid, e.what());
+      body_ec = make_error_code(boost::system::errc::io_error);
+    }
+    out.bytes = sink.written();
+    if (body_ec || sink.remaining() > 0) {
+      // Headers are gone: the only honest way to fail is to cut the connection.
+      log->warn("request {}: body ended after {} of {} bytes: {}", rid, sink.written(), length,
+                body_ec ? body_ec.message() : "short body");
+      out.cut = true;
+      out.keep_alive = false;
+      beast::error_code ignored;
+      conn.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      conn.stream.close();
+    }
+    co_return out;
+  }
+};
+
+http_server::http_server(boost::asio::io_context& ioc, const config::settings& settings,
+                         firmware_service& firmware, std::shared_ptr<spdlog::logger> log)
+    : impl_(std::make_shared<impl>(ioc, settings, firmware, std::move(log))) {}
+
+http_server::~http_server() {
+  // Sessions hold the impl; whatever is left runs down when the io_context does.
+  boost::system::error_code ec;
+  impl_->acceptor.close(ec);
+}
+
+std::uint16_t http_server::start() {
+  return impl_->start();
+}
+std::uint16_t http_server::port() const {
+  return impl_->bound_port;
+}
+void http_server::shutdown(std::function<void()> stopped) {
+  impl_->shutdown(std::move(stopped));
+}
+void http_server::handle_signals(std::function<void()> stopped) {
+  impl_->handle_signals(std::move(stopped));
+}
+const server_metrics& http_server::metrics() const {
+  return impl_->metrics;
+}
+
+}  // namespace fusproxy::server
