@@ -276,6 +276,9 @@ header_list copy_headers(const Fields& fields) {
 
 // ---- http_body_stream ----
 
+// Bytes asked from the socket per read while streaming a body (Beast caps a read at 64 KiB).
+constexpr std::size_t body_read_size = 64 * 1024;
+
 struct http_body_stream::impl {
   std::shared_ptr<client_state> owner;
   std::unique_ptr<connection> conn;
@@ -413,6 +416,9 @@ net::awaitable<result<http_body_stream>> http_client::open(base_url to, http_req
     p->owner = state;
     p->conn = std::move(*acquired);
     p->parser.body_limit(boost::none);
+    // Beast reads at most the buffer's free capacity (>= 512 bytes) per call: a small buffer
+    // left by header reads would cap a download at a few KiB per system call.
+    p->conn->buffer.reserve(body_read_size);
     if (req.method == http_method::head) p->parser.skip(true);
     auto& c = *p->conn;
 
