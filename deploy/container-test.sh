@@ -257,7 +257,9 @@ base=http://127.0.0.1:$port
 podman volume create "$volume" >/dev/null
 # --health-interval=disable: no systemd here to run podman's periodic health timers;
 # `podman healthcheck run` below runs the image's HEALTHCHECK once.
+# Locked down as deploy/ runs it: read-only root, no capabilities, no privilege gain.
 podman run -d --name "$container" --network host "${ulimits[@]}" --health-interval=disable \
+  --read-only --cap-drop ALL --security-opt no-new-privileges \
   -e FUSPROXY_LISTEN="127.0.0.1:$port" \
   -e FUSPROXY_FUS_URL="$sim/" -e FUSPROXY_CLOUD_URL="$sim/" -e FUSPROXY_FOTA_URL="$sim/" \
   -e FUSPROXY_CONNECTIONS=4 \
