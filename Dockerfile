@@ -20,6 +20,7 @@ COPY . .
 # Only the two shipped targets; ccache keeps object files across image builds.
 RUN --mount=type=cache,target=/root/.cache/ccache \
     export CCACHE_DIR=/root/.cache/ccache \
+ && ccache --zero-stats >/dev/null \
  && cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null \
  && cmake --build /build -j"${BUILD_JOBS}" --target fusproxy fus-sim \
  && ccache --show-stats | grep -E 'Hits|Misses|hit|miss' || true

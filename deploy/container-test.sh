@@ -255,7 +255,8 @@ wait_for 20 "fus-sim" curl -fsS -o /dev/null "$sim/_sim/stats" || fail "fus-sim 
 port=$(free_port)
 base=http://127.0.0.1:$port
 podman volume create "$volume" >/dev/null
-# --health-interval=disable: no systemd here to run podman's periodic health timers;
+# --health-interval=disable: no systemd here to run podman's periodic health timers
+# (podman still complains about it on stderr: kept in podman.err);
 # `podman healthcheck run` below runs the image's HEALTHCHECK once.
 # Locked down as deploy/ runs it: read-only root, no capabilities, no privilege gain.
 podman run -d --name "$container" --network host "${ulimits[@]}" --health-interval=disable \
@@ -263,7 +264,8 @@ podman run -d --name "$container" --network host "${ulimits[@]}" --health-interv
   -e FUSPROXY_LISTEN="127.0.0.1:$port" \
   -e FUSPROXY_FUS_URL="$sim/" -e FUSPROXY_CLOUD_URL="$sim/" -e FUSPROXY_FOTA_URL="$sim/" \
   -e FUSPROXY_CONNECTIONS=4 \
-  -v "$volume:/var/cache/fusproxy" "$image" >/dev/null
+  -v "$volume:/var/cache/fusproxy" "$image" >/dev/null 2>>"$work/podman.err" ||
+  { cat "$work/podman.err" >&2; fail "podman run failed"; }
 t0=$SECONDS
 running() { [[ $(podman inspect --format '{{.State.Running}}' "$container") == true ]]; }
 healthy() { running && curl -fsS -o /dev/null --max-time 2 "$base/healthz"; }
@@ -333,7 +335,7 @@ fi
 
 # Graceful stop: SIGTERM (STOPSIGNAL), exit status 0, well within the grace period.
 t0=$SECONDS
-podman stop -t 40 "$container" >/dev/null
+podman stop -t 40 "$container" >/dev/null 2>>"$work/podman.err"
 stop_seconds=$((SECONDS - t0))
 exit_code=$(podman inspect --format '{{.State.ExitCode}}' "$container")
 [[ $exit_code == 0 && $stop_seconds -lt 35 ]] && check "podman stop: SIGTERM, exit 0 after ${stop_seconds} s" ||
