@@ -1,16 +1,21 @@
 // fusproxy serve: parse the configuration and run the HTTP service until SIGTERM/SIGINT.
+// With --demo the simulator (fus-sim) runs in-process and every upstream URL points at it.
 #include <spdlog/logger.h>
 
 #include <boost/asio/io_context.hpp>
 #include <cstdio>
+#include <exception>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/commands.hpp"
 #include "config/settings.hpp"
-#include "server/firmware_service.hpp"
+#include "server/firmware_resolver.hpp"
 #include "server/logging.hpp"
 #include "server/server.hpp"
+#include "sim/simulator.hpp"
 
 namespace fusproxy::cli {
 
@@ -27,18 +32,40 @@ int run_serve(int argc, char** argv) {
     std::fputs(config::help_text().c_str(), stdout);
     return 0;
   }
-  const auto& settings = parsed.values;
-  if (settings.demo) {
-    std::fputs("fusproxy: --demo: the in-process simulator is not wired in yet\n", stderr);
-    return 2;
-  }
-
+  auto settings = parsed.values;
   auto log = server::make_logger(settings);
+  // One thread runs everything (server, resolver, demo simulator): the resolver's caches
+  // and single-flight table rely on it.
+  boost::asio::io_context ioc(1);
+
+  std::optional<sim::simulator> demo;
+  if (settings.demo) {
+    sim::simulator_options o;
+    o.listen_host = "127.0.0.1";
+    o.listen_port = 0;
+    o.legacy_keys = settings.legacy_keys;  // so that --dialect legacy works in the demo too
+    try {
+      demo.emplace(ioc, o);
+    } catch (const sim::start_error& e) {
+      log->critical("--demo: the simulator did not start: {}", e.what());
+      return 1;
+    }
+    settings.fus_url = settings.cloud_url = settings.fota_url = demo->base_url();
+    log->info(
+        "demo: fus-sim (built-in catalogue) listens on {}; try "
+        "curl http://localhost:{}/firmware/SM-A207F/SER/latest",
+        demo->base_url(),
+        settings.listen.port ? std::to_string(settings.listen.port) : std::string("PORT"));
+  }
   log->info("fusproxy starting: {}", settings.describe());
-  boost::asio::io_context ioc;
-  // Until the firmware resolver is connected, firmware routes answer 503
-  // upstream_unreachable; health, readiness, metrics and status work.
-  auto firmware = server::make_unavailable_firmware_service();
+
+  std::unique_ptr<server::firmware_resolver> firmware;
+  try {
+    firmware = std::make_unique<server::firmware_resolver>(ioc.get_executor(), settings, log);
+  } catch (const std::exception& e) {
+    log->critical("upstream set-up: {}", e.what());
+    return 1;
+  }
   server::http_server http(ioc, settings, *firmware, log);
   try {
     http.start();
@@ -46,7 +73,10 @@ int run_serve(int argc, char** argv) {
     log->critical("{}", e.what());
     return 1;
   }
-  http.handle_signals([&ioc] { ioc.stop(); });
+  http.handle_signals([&ioc, &demo] {
+    if (demo) demo->stop();
+    ioc.stop();
+  });
   ioc.run();
   log->info("fusproxy stopped");
   return 0;

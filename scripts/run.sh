@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh --target fusproxy
 [[ $# -eq 0 ]] && set -- --demo
-exec ./build/fusproxy "$@"
+exec ./build/cli/fusproxy "$@"

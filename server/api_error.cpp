@@ -31,6 +31,8 @@ status_and_code describe(api_error e) noexcept {
       return {431, "header_too_large"};
     case api_error::internal_error:
       return {500, "internal_error"};
+    case api_error::not_implemented:
+      return {501, "not_implemented"};
     case api_error::upstream_error:
       return {502, "upstream_error"};
     case api_error::upstream_auth:

@@ -21,6 +21,7 @@ enum class api_error {
   rate_limited,            // 429 (with Retry-After): rate limit or download caps
   header_too_large,        // 431 request header above the limit
   internal_error,          // 500 a bug; logged
+  not_implemented,         // 501 a route whose feature has not arrived yet
   upstream_error,          // 502 garbage, firewall page, unexpected status
   upstream_auth,           // 502 keys rejected
   upstream_imei_required,  // 502 legacy dialect needs --imei

@@ -1,0 +1,653 @@
+#include "protocol/fus_client.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "crypto/ecb.hpp"
+#include "protocol/xml.hpp"
+
+namespace fusproxy::upstream {
+
+namespace net = boost::asio;
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+namespace {
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return upper(a) == upper(b);
+}
+
+// Model and region go into URL paths and XML: letters, digits and a few separators only.
+bool valid_model(std::string_view m) {
+  return !m.empty() && m.size() <= 32 && std::all_of(m.begin(), m.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '+' ||
+           c == '.';
+  });
+}
+bool valid_region(std::string_view r) {
+  return r.size() >= 2 && r.size() <= 8 && std::all_of(r.begin(), r.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c));
+         });
+}
+
+bool is_pda_only(std::string_view v) {
+  return v.find('/') == std::string_view::npos && v.find('_') == std::string_view::npos &&
+         v.find("%2F") == std::string_view::npos && v.find("%2f") == std::string_view::npos;
+}
+
+std::string first_part(std::string_view v) {
+  return std::string(v.substr(0, v.find('/')));
+}
+
+// A success answer without BINARY_NAME means nothing to download: not hosted.
+bool has_binary_name(std::string_view xml) {
+  auto msg = protocol::parse_fus_message(xml);
+  return msg &&
+         (!msg->put_value("BINARY_NAME").empty() || !msg->result_value("BINARY_NAME").empty());
+}
+
+bool success(unsigned status) {
+  return status >= 200 && status < 300;
+}
+
+// A non-2xx answer as a failure; an HTML page where a status means nothing specific is a
+// web firewall's.
+failure status_failure(service s, const http_response& r) {
+  auto f = map_http_status(s, r.status, r.header("Retry-After"));
+  if (f.is(errc::upstream_status) && looks_like_html(r.body)) {
+    f.code = make_error_code(errc::firewall);
+    f.detail += " (HTML page)";
+  }
+  return f;
+}
+
+}  // namespace
+
+// ---- fus_client ----
+
+namespace {
+base_url parse_or_throw(std::string_view url, const char* setting) {
+  auto u = parse_base_url(url);
+  if (!u) throw std::invalid_argument(std::string(setting) + ": " + u.error().message());
+  return *u;
+}
+}  // namespace
+
+fus_client::fus_client(net::any_io_executor executor, fus_config config, http_options http)
+    : config_(std::move(config)),
+      http_(std::move(executor), std::move(http)),
+      fus_(parse_or_throw(config_.fus_url, "fus-url")),
+      cloud_(parse_or_throw(config_.cloud_url, "cloud-url")),
+      fota_(parse_or_throw(config_.fota_url, "fota-url")) {
+  if (config_.legacy_keys.key1.empty()) {
+    auto keys = crypto::legacy_keys_from_name("2026");
+    if (!keys) throw std::invalid_argument("legacy-keys: built-in 2026 set unavailable");
+    config_.legacy_keys = *keys;
+  }
+  if (config_.legacy_keys.key1.size() != 32 || config_.legacy_keys.key2.size() != 16)
+    throw std::invalid_argument("legacy-keys: KEY_1 must have 32 and KEY_2 16 characters");
+}
+
+std::string_view fus_client::imei_for(std::string_view model) const {
+  if (auto it = config_.imei_by_model.find(upper(model)); it != config_.imei_by_model.end())
+    return it->second;
+  return config_.default_imei;
+}
+
+std::string_view to_string(encryption e) {
+  return e == encryption::enc4 ? "enc4" : "enc2";
+}
+
+download_file build_info::file() const {
+  download_file f;
+  f.path = inform.model_path + inform.binary_name;
+  f.size = inform.byte_size;
+  f.init.binary_name = inform.binary_name;
+  f.init.served_version = version;
+  f.init.local_code = inform.local_code.empty() ? region : inform.local_code;
+  f.init.model_type = inform.model_type;
+  return f;
+}
+
+// ---- range_reader ----
+
+range_reader::range_reader(http_body_stream body, crypto::byte_range range)
+    : body_(std::move(body)), range_(range) {}
+
+net::awaitable<result<std::size_t>> range_reader::read_some(std::span<std::uint8_t> buffer) {
+  const auto expected = range_.size();
+  if (buffer.empty()) co_return std::size_t{0};
+  if (body_.done()) {
+    if (body_.received() == expected) co_return std::size_t{0};
+    auto f =
+        make_failure(errc::dropped, "range body ended after " + std::to_string(body_.received()) +
+                                        " of " + std::to_string(expected) + " bytes");
+    f.received = body_.received();
+    co_return f;
+  }
+  auto n = co_await body_.read_some(buffer);
+  if (!n) co_return n.error();
+  if (body_.received() > expected) {
+    auto f = make_failure(errc::bad_range,
+                          "range body longer than " + std::to_string(expected) + " bytes");
+    f.received = body_.received();
+    co_return f;
+  }
+  if (*n == 0 && body_.received() < expected) {
+    auto f =
+        make_failure(errc::dropped, "range body ended after " + std::to_string(body_.received()) +
+                                        " of " + std::to_string(expected) + " bytes");
+    f.received = body_.received();
+    co_return f;
+  }
+  co_return *n;
+}
+
+// ---- fus_session ----
+
+struct fus_session::state {
+  fus_client* client;
+  std::string request_id;
+  protocol::dialect dialect;
+  std::string nonce;          // NONCE as last received
+  std::string decrypted_for;  // legacy: the NONCE whose decryption is cached
+  std::string decrypted;      // legacy: the 16-character nonce
+  cookie_jar jar;
+  std::string authorised_path;   // the file InitForMass last authorised
+  std::uint64_t generation = 0;  // nonce refreshes for downloads
+  bool refreshing = false;       // a coroutine is refreshing auth; others wait on `refreshed`
+  std::optional<failure> refresh_failure;
+  net::steady_timer refreshed;
+
+  state(fus_client& c, std::string id)
+      : client(&c),
+        request_id(std::move(id)),
+        dialect(c.config().dialect),
+        refreshed(c.http().get_executor()) {}
+
+  const protocol::endpoints& ep() const { return protocol::endpoints_for(dialect); }
+
+  // NONCE and cookies from any FUS answer (downloads included).
+  void absorb(const header_list& headers) {
+    for (const auto& [name, value] : headers) {
+      if (iequals(name, "NONCE") && !value.empty())
+        nonce = value;
+      else if (iequals(name, "Set-Cookie"))
+        jar.store(value);
+    }
+  }
+
+  struct signing {
+    std::string logic_nonce;  // what LOGIC_CHECK uses
+    std::string signature;
+  };
+  result<signing> sign() {
+    if (nonce.empty()) return make_failure(errc::auth, "no nonce to sign with");
+    if (dialect == protocol::dialect::smart2)
+      return signing{nonce, crypto::smart2_signature(nonce)};
+    if (decrypted_for != nonce) {
+      auto plain = crypto::decrypt_nonce(nonce, client->config().legacy_keys);
+      if (!plain)
+        return make_failure(errc::auth,
+                            "wrong legacy key set (nonce: " + plain.error().message() + ")");
+      decrypted = *plain;
+      decrypted_for = nonce;
+    }
+    return signing{decrypted, crypto::legacy_signature(decrypted, client->config().legacy_keys)};
+  }
+
+  header_list fus_headers(std::string authorization, bool with_cookies = true) const {
+    header_list h;
+    h.emplace_back("User-Agent", std::string(ep().user_agent));
+    if (dialect == protocol::dialect::legacy) h.emplace_back("X-FUS-Protocol-Ver", "2.0");
+    h.emplace_back("Authorization", std::move(authorization));
+    if (with_cookies && !jar.empty()) h.emplace_back("Cookie", jar.header());
+    if (!request_id.empty()) h.emplace_back("X-Request-Id", request_id);
+    return h;
+  }
+
+  net::awaitable<result<http_response>> post(std::string_view path, std::string body,
+                                             std::string authorization) {
+    http_request req;
+    req.method = http_method::post;
+    req.target = client->fus_base().path + std::string(path);
+    req.headers = fus_headers(std::move(authorization));
+    req.body = std::move(body);
+    auto r = co_await client->http().request(client->fus_base(), std::move(req),
+                                             protocol::max_answer_size);
+    if (r) absorb(r->headers);
+    co_return r;
+  }
+
+  net::awaitable<result<void>> generate_nonce() {
+    nonce.clear();
+    auto r =
+        co_await post(ep().generate_nonce, {}, protocol::authorization_header(dialect, "", ""));
+    if (!r) co_return r.error();
+    if (!success(r->status)) co_return status_failure(service::fus, *r);
+    if (looks_like_html(r->body))
+      co_return make_failure(errc::firewall, "GenerateNonce answered with an HTML page");
+    if (nonce.empty())
+      co_return make_failure(errc::bad_answer, "GenerateNonce answer has no NONCE header");
+    // A wrong legacy key set shows here, before anything is signed with it.
+    if (auto s = sign(); !s) co_return s.error();
+    co_return result<void>{};
+  }
+
+  net::awaitable<result<void>> ensure_nonce() {
+    if (!nonce.empty()) co_return result<void>{};
+    co_return co_await generate_nonce();
+  }
+
+  // By value: fus_session::binary_inform hands this coroutine temporaries.
+  net::awaitable<result<protocol::inform_answer>> binary_inform(std::string model,
+                                                                std::string region,
+                                                                std::string version) {
+    protocol::inform_request req;
+    req.model = upper(model);
+    req.region = upper(region);
+    req.version = std::string(version);
+    if (dialect == protocol::dialect::legacy) req.imei = std::string(client->imei_for(req.model));
+    for (int attempt = 0;; ++attempt) {
+      if (auto n = co_await ensure_nonce(); !n) co_return n.error();
+      auto s = sign();
+      if (!s) co_return s.error();
+      auto body = protocol::build_binary_inform(dialect, req, s->logic_nonce);
+      if (!body) co_return from_protocol_error(body.error(), "BinaryInform request");
+      auto r = co_await post(ep().binary_inform, std::move(*body),
+                             protocol::authorization_header(dialect, "", s->signature));
+      if (!r) co_return r.error();
+      if (r->status == 401 && attempt == 0) {
+        nonce.clear();
+        continue;
+      }
+      if (!success(r->status)) co_return status_failure(service::fus, *r);
+      auto answer = protocol::parse_binary_inform(r->body);
+      if (!answer) {
+        if (answer.error() == protocol::make_error_code(protocol::errc::missing_field) &&
+            !has_binary_name(r->body))
+          co_return make_failure(errc::not_hosted,
+                                 "BinaryInform succeeded without a file (no BINARY_NAME)");
+        co_return from_protocol_error(answer.error(), "BinaryInform answer");
+      }
+      if (answer->status == "401" && attempt == 0) {
+        nonce.clear();
+        continue;
+      }
+      if (auto f = map_fus_status(answer->status)) co_return *f;
+      co_return std::move(*answer);
+    }
+  }
+
+  net::awaitable<result<void>> init_for_mass(const protocol::init_request& init) {
+    for (int attempt = 0;; ++attempt) {
+      if (auto n = co_await ensure_nonce(); !n) co_return n.error();
+      auto s = sign();
+      if (!s) co_return s.error();
+      auto body = protocol::build_init_for_mass(dialect, init, s->logic_nonce);
+      auto r = co_await post(ep().init_for_mass, std::move(body),
+                             protocol::authorization_header(dialect, "", s->signature));
+      if (!r) co_return r.error();
+      bool unauthorised = r->status == 401;
+      if (success(r->status)) {
+        // Working clients check nothing here but a 401; a page that is no FUS message is
+        // still worth reporting.
+        auto status = protocol::parse_status(r->body);
+        if (!status && status.error() != protocol::make_error_code(protocol::errc::missing_status))
+          co_return from_protocol_error(status.error(), "InitForMass answer");
+        unauthorised = status && *status == "401";
+        if (!unauthorised) co_return result<void>{};
+      }
+      if (unauthorised && attempt == 0) {
+        nonce.clear();
+        continue;
+      }
+      if (unauthorised)
+        co_return make_failure(errc::auth, "InitForMass refused after a fresh nonce");
+      co_return status_failure(service::fus, *r);
+    }
+  }
+
+  net::awaitable<result<std::vector<protocol::version_entry>>> smart_history(
+      const std::string& model, const std::string& region) {
+    http_request req;
+    req.method = http_method::post;
+    req.target = client->fus_base().path + std::string(protocol::smart_history_path);
+    const auto cn = crypto::make_client_nonce();
+    req.headers.emplace_back(
+        "User-Agent", std::string(protocol::endpoints_for(protocol::dialect::smart2).user_agent));
+    req.headers.emplace_back("Authorization", protocol::smart_history_authorization(
+                                                  cn, crypto::smart_history_signature(cn, model)));
+    if (!jar.empty()) req.headers.emplace_back("Cookie", jar.header());
+    if (!request_id.empty()) req.headers.emplace_back("X-Request-Id", request_id);
+    req.body = protocol::build_smart_history(model, region);
+    auto r = co_await client->http().request(client->fus_base(), std::move(req),
+                                             protocol::max_answer_size);
+    if (!r) co_return r.error();
+    absorb(r->headers);
+    if (!success(r->status)) co_return status_failure(service::fus, *r);
+    auto list = protocol::parse_smart_history(r->body);
+    if (!list) co_return from_protocol_error(list.error(), "SmartHistory answer");
+    co_return std::move(*list);
+  }
+
+  net::awaitable<result<protocol::fota_versions>> fota(const std::string& model,
+                                                       const std::string& region) {
+    http_request req;
+    req.target = client->fota_base().path + "firmware/" + region + "/" + model + "/version.xml";
+    // FOTA refuses some User-Agents with 400; the FUS one works.
+    req.headers.emplace_back("User-Agent", std::string(ep().user_agent));
+    if (!request_id.empty()) req.headers.emplace_back("X-Request-Id", request_id);
+    auto r = co_await client->http().request(client->fota_base(), std::move(req),
+                                             protocol::max_answer_size);
+    if (!r) co_return r.error();
+    if (!success(r->status)) {
+      auto f = status_failure(service::fota, *r);
+      if (protocol::is_fota_access_denied(r->body)) {
+        f.code = make_error_code(errc::not_found);
+        f.detail = "FOTA: AccessDenied (unknown model/region)";
+      }
+      co_return f;
+    }
+    auto parsed = protocol::parse_fota_versions(r->body);
+    if (!parsed) co_return from_protocol_error(parsed.error(), "FOTA version.xml");
+    co_return std::move(*parsed);
+  }
+
+  net::awaitable<result<version_list>> versions(std::string_view model_in,
+                                                std::string_view region_in) {
+    const auto model = upper(model_in);
+    const auto region = upper(region_in);
+    if (!valid_model(model) || !valid_region(region))
+      co_return make_failure(errc::invalid_argument, "malformed model or region");
+
+    std::optional<result<std::vector<protocol::version_entry>>> history;
+    if (dialect == protocol::dialect::smart2) history = co_await smart_history(model, region);
+    auto fota_list = co_await fota(model, region);
+
+    // One source answering is enough; SmartHistory's order wins where both do.
+    const bool history_ok = history && *history;
+    if (!history_ok && !fota_list) {
+      if (history && !history->error().is(errc::not_found)) co_return history->error();
+      co_return fota_list.error();
+    }
+    version_list out;
+    const std::vector<protocol::version_entry> no_history;
+    const protocol::fota_versions no_fota;
+    out.versions = protocol::merge_versions(history_ok ? history->value() : no_history,
+                                            fota_list ? *fota_list : no_fota);
+    if (dialect == protocol::dialect::legacy && fota_list && !fota_list->latest.empty())
+      out.latest = fota_list->latest;
+    else
+      out.latest = protocol::newest_stable(out.versions);
+    if (out.versions.empty() && out.latest.empty())
+      co_return make_failure(errc::not_found, "no firmware listed for " + model + "/" + region);
+    co_return out;
+  }
+
+  net::awaitable<result<build_info>> resolve(std::string_view model_in, std::string_view region_in,
+                                             std::string_view spec) {
+    const auto model = upper(model_in);
+    const auto region = upper(region_in);
+    if (!valid_model(model) || !valid_region(region))
+      co_return make_failure(errc::invalid_argument, "malformed model or region");
+
+    std::string requested;
+    const bool latest = iequals(spec, "latest");
+    if (latest || is_pda_only(spec)) {
+      if (!latest && (spec.empty() || !valid_model(spec)))
+        co_return make_failure(errc::bad_version,
+                               "malformed version \"" + std::string(spec) + "\"");
+      auto list = co_await versions(model, region);
+      if (!list) co_return list.error();
+      if (latest) {
+        requested = list->latest;
+        if (requested.empty())
+          co_return make_failure(errc::not_found, "no stable firmware for " + model + "/" + region);
+      } else {
+        const auto pda = upper(spec);
+        for (const auto& v : list->versions)
+          if (first_part(v.version) == pda) {
+            requested = v.version;
+            break;
+          }
+        if (requested.empty())
+          co_return make_failure(
+              errc::not_found,
+              "version " + pda + " is not in the version list of " + model + "/" + region);
+      }
+    } else {
+      auto normalised = protocol::normalize_version(spec);
+      if (!normalised)
+        co_return make_failure(errc::bad_version,
+                               "malformed version \"" + std::string(spec) + "\"");
+      requested = *normalised;
+    }
+
+    auto answer = co_await binary_inform(model, region, requested);
+    if (!answer) co_return answer.error();
+    auto served = protocol::normalize_version(answer->served_version);
+    if (!served)
+      co_return make_failure(errc::bad_answer, "BinaryInform answer names no valid served version");
+    // The served build is the truth: never present it under another version's name. For
+    // "latest" no version was named, so the served build is the answer.
+    if (*served != requested && !latest) {
+      auto f = make_failure(errc::served_other,
+                            "asked for " + requested + ", upstream serves " + *served);
+      f.served_version = *served;
+      co_return f;
+    }
+
+    build_info b;
+    b.model = model;
+    b.region = region;
+    b.version = *served;
+    const auto& name = answer->binary_name;
+    if (name.ends_with(".enc4")) {
+      b.enc = encryption::enc4;
+      if (answer->logic_value.empty())
+        co_return make_failure(errc::bad_answer, "enc4 build without LOGIC_VALUE_FACTORY/HOME");
+      auto key = crypto::enc4_key(b.version, answer->logic_value);
+      if (!key) co_return make_failure(errc::bad_answer, "enc4 key: " + key.error().message());
+      b.key = *key;
+    } else if (name.ends_with(".enc2")) {
+      b.enc = encryption::enc2;
+      b.key = crypto::enc2_key(region, model, b.version);
+    } else {
+      co_return make_failure(errc::bad_answer, "unknown encryption of " + name);
+    }
+    if (answer->model_path.empty())
+      co_return make_failure(errc::bad_answer, "BinaryInform answer has no MODEL_PATH");
+    if (answer->byte_size == 0)
+      co_return make_failure(errc::bad_answer, "BinaryInform answer has no BINARY_BYTE_SIZE");
+    b.inform = std::move(*answer);
+    co_return b;
+  }
+
+  net::awaitable<void> wait_for_refresh() {
+    while (refreshing) co_await refreshed.async_wait(use_tuple);
+  }
+
+  // InitForMass (after a fresh nonce when `renew`), one coroutine at a time.
+  net::awaitable<result<void>> refresh(const download_file& file, bool renew) {
+    refreshing = true;
+    refresh_failure.reset();
+    refreshed.expires_at(net::steady_timer::time_point::max());
+    result<void> r;
+    if (renew) r = co_await generate_nonce();
+    if (r) r = co_await init_for_mass(file.init);
+    if (r)
+      authorised_path = file.path;
+    else
+      refresh_failure = r.error();
+    ++generation;
+    refreshing = false;
+    refreshed.cancel();
+    co_return r;
+  }
+
+  net::awaitable<result<void>> ensure_authorised(const download_file& file) {
+    co_await wait_for_refresh();
+    if (authorised_path == file.path) co_return result<void>{};
+    co_return co_await refresh(file, false);
+  }
+
+  net::awaitable<result<void>> reauthorize(const download_file& file, std::uint64_t seen) {
+    if (generation == seen && !refreshing) co_return co_await refresh(file, true);
+    co_await wait_for_refresh();
+    if (refresh_failure) co_return *refresh_failure;
+    co_return result<void>{};
+  }
+
+  net::awaitable<result<range_reader>> open_range(const download_file& file,
+                                                  crypto::byte_range range) {
+    if (range.empty() || (file.size && range.end > file.size) || file.path.empty())
+      co_return make_failure(errc::invalid_argument, "range " + std::to_string(range.begin) + "-" +
+                                                         std::to_string(range.end) +
+                                                         " outside the file");
+    if (auto a = co_await ensure_authorised(file); !a) co_return a.error();
+    for (int attempt = 0;; ++attempt) {
+      const auto seen = generation;
+      auto s = sign();
+      if (!s) co_return s.error();
+      http_request req;
+      req.target =
+          client->cloud_base().path + std::string(ep().download) + "?file=" + file.path;  // raw
+      req.headers = fus_headers(protocol::authorization_header(dialect, nonce, s->signature));
+      req.headers.emplace_back("Range", range_header(range));
+      req.headers.emplace_back("Cache-Control", "no-cache");
+      req.headers.emplace_back("Accept-Encoding", "identity");
+      auto body = co_await client->http().open(client->cloud_base(), std::move(req));
+      if (!body) co_return body.error();
+      absorb(body->headers());
+      const auto status = body->status();
+      if (status == 401 && attempt == 0) {
+        if (auto a = co_await reauthorize(file, seen); !a) co_return a.error();
+        continue;
+      }
+      if (!success(status))
+        co_return map_http_status(service::download, status, body->header("Retry-After"));
+      if (auto ok = check_range_answer(status, body->header("Content-Range"), range, file.size);
+          !ok)
+        co_return ok.error();
+      if (auto cl = body->content_length(); cl && *cl != range.size()) {
+        auto f = make_failure(errc::bad_range, "Content-Length " + std::to_string(*cl) +
+                                                   " for a range of " +
+                                                   std::to_string(range.size()) + " bytes");
+        f.http_status = status;
+        co_return f;
+      }
+      co_return range_reader(std::move(*body), range);
+    }
+  }
+};
+
+fus_session::fus_session(fus_client& client, std::string request_id)
+    : s_(std::make_unique<state>(client, std::move(request_id))) {}
+fus_session::~fus_session() = default;
+fus_session::fus_session(fus_session&&) noexcept = default;
+fus_session& fus_session::operator=(fus_session&&) noexcept = default;
+
+net::awaitable<result<void>> fus_session::generate_nonce() {
+  return s_->generate_nonce();
+}
+
+net::awaitable<result<protocol::inform_answer>> fus_session::binary_inform(
+    std::string_view model, std::string_view region, std::string_view version) {
+  // Copies: the coroutine may outlive the caller's views.
+  return s_->binary_inform(std::string(model), std::string(region), std::string(version));
+}
+
+net::awaitable<result<void>> fus_session::init_for_mass(const protocol::init_request& init) {
+  co_return co_await s_->init_for_mass(init);
+}
+
+net::awaitable<result<version_list>> fus_session::versions(std::string_view model,
+                                                           std::string_view region) {
+  const std::string m(model), r(region);
+  co_return co_await s_->versions(m, r);
+}
+
+net::awaitable<result<build_info>> fus_session::resolve(std::string_view model,
+                                                        std::string_view region,
+                                                        std::string_view version_or_latest) {
+  const std::string m(model), r(region), v(version_or_latest);
+  co_return co_await s_->resolve(m, r, v);
+}
+
+net::awaitable<result<range_reader>> fus_session::open_range(const download_file& file,
+                                                             crypto::byte_range range) {
+  co_return co_await s_->open_range(file, range);
+}
+
+net::awaitable<result<std::vector<std::uint8_t>>> fus_session::fetch_range(
+    const download_file& file, crypto::byte_range range) {
+  constexpr std::uint64_t max_fetch = 16u << 20;
+  if (range.size() > max_fetch)
+    co_return make_failure(errc::invalid_argument, "fetch_range is for small ranges");
+  auto reader = co_await s_->open_range(file, range);
+  if (!reader) co_return reader.error();
+  std::vector<std::uint8_t> out(range.size());
+  std::size_t filled = 0;
+  while (filled < out.size()) {
+    auto n = co_await reader->read_some(std::span(out).subspan(filled));
+    if (!n) co_return n.error();
+    filled += *n;
+    if (*n == 0) break;
+  }
+  if (filled != out.size()) {
+    auto f = make_failure(errc::dropped, "short range body");
+    f.received = filled;
+    co_return f;
+  }
+  co_return out;
+}
+
+net::awaitable<result<std::uint64_t>> fus_session::plain_size(const build_info& build) {
+  const auto file = build.file();
+  if (file.size < crypto::aes_block || file.size % crypto::aes_block != 0)
+    co_return make_failure(errc::bad_answer,
+                           "encrypted size " + std::to_string(file.size) + " is not whole blocks");
+  auto last = co_await fetch_range(file, crypto::last_block_range(file.size));
+  if (!last) co_return last.error();
+  crypto::block_decryptor decryptor(build.key);
+  std::array<std::uint8_t, crypto::aes_block> block{};
+  if (auto ec = decryptor.decrypt(*last, block); ec)
+    co_return make_failure(errc::bad_answer, "decrypting the last block: " + ec.message());
+  auto pad = crypto::pkcs7_pad_length(std::span<const std::uint8_t, crypto::aes_block>(block));
+  if (!pad)
+    co_return make_failure(
+        errc::wrong_key, "the last block of " + build.inform.binary_name + " has no valid padding");
+  auto size = crypto::plain_size(file.size, *pad);
+  if (!size) co_return make_failure(errc::bad_answer, size.error().message());
+  co_return *size;
+}
+
+std::uint64_t fus_session::auth_generation() const {
+  return s_->generation;
+}
+
+net::awaitable<result<void>> fus_session::reauthorize(const download_file& file,
+                                                      std::uint64_t seen_generation) {
+  co_return co_await s_->reauthorize(file, seen_generation);
+}
+
+std::string fus_session::nonce() const {
+  return s_->nonce;
+}
+std::string fus_session::cookies() const {
+  return s_->jar.header();
+}
+
+}  // namespace fusproxy::upstream

@@ -1,0 +1,522 @@
+#include "server/firmware_resolver.hpp"
+
+#include <spdlog/logger.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <chrono>
+#include <exception>
+#include <list>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <unordered_map>
+#include <utility>
+
+#include "crypto/auth.hpp"
+#include "protocol/fus_client.hpp"
+#include "protocol/versions.hpp"
+#include "server/resolver_mapping.hpp"
+
+namespace fusproxy::server {
+namespace {
+
+namespace net = boost::asio;
+using steady = std::chrono::steady_clock;
+
+// A bounded map that forgets the least recently used entry first.
+template <class V>
+class lru_map {
+ public:
+  explicit lru_map(std::size_t capacity) : capacity_(capacity ? capacity : 1) {}
+
+  V* find(const std::string& key) {
+    const auto it = index_.find(key);
+    if (it == index_.end()) return nullptr;
+    order_.splice(order_.begin(), order_, it->second);
+    return &it->second->second;
+  }
+  void put(const std::string& key, V value) {
+    if (auto* v = find(key)) {
+      *v = std::move(value);
+      return;
+    }
+    order_.emplace_front(key, std::move(value));
+    index_[key] = order_.begin();
+    if (order_.size() > capacity_) {
+      index_.erase(order_.back().first);
+      order_.pop_back();
+    }
+  }
+  void erase(const std::string& key) {
+    const auto it = index_.find(key);
+    if (it == index_.end()) return;
+    order_.erase(it->second);
+    index_.erase(it);
+  }
+  std::size_t size() const { return order_.size(); }
+  // Most recent first.
+  const std::list<std::pair<std::string, V>>& entries() const { return order_; }
+
+ private:
+  std::size_t capacity_;
+  std::list<std::pair<std::string, V>> order_;
+  std::unordered_map<std::string, typename std::list<std::pair<std::string, V>>::iterator> index_;
+};
+
+template <class T>
+struct timed {
+  T value;
+  steady::time_point fetched;
+};
+
+struct remembered_error {
+  service_error error;
+  steady::time_point expires;
+};
+
+// One upstream lookup in progress. Whoever asks while it runs awaits `done` (a timer that
+// never expires and is cancelled when the result is in): one thread, so no lock.
+template <class T>
+struct flight {
+  explicit flight(const net::any_io_executor& ex) : done(ex, steady::time_point::max()) {}
+  net::steady_timer done;
+  std::optional<service_result<T>> result;
+
+  void finish(service_result<T> r) {
+    result = std::move(r);
+    done.cancel();
+  }
+};
+
+std::uint64_t seconds_since(steady::time_point t, steady::time_point now) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(now - t).count());
+}
+
+upstream::fus_config fus_config_from(const config::settings& s) {
+  upstream::fus_config c;
+  c.dialect =
+      s.dialect == config::dialect::legacy ? protocol::dialect::legacy : protocol::dialect::smart2;
+  c.fus_url = s.fus_url;
+  c.cloud_url = s.cloud_url;
+  c.fota_url = s.fota_url;
+  auto keys = crypto::legacy_keys_from_name(s.legacy_keys);
+  if (!keys) throw std::invalid_argument("--legacy-keys: " + keys.error().message());
+  c.legacy_keys = *keys;
+  for (const auto& [model, imei] : s.imei_by_model) c.imei_by_model.emplace(model, imei);
+  c.default_imei = s.default_imei;
+  return c;
+}
+
+upstream::http_options http_options_from(const config::settings& s) {
+  upstream::http_options o;
+  const std::chrono::milliseconds timeout(std::uint64_t{s.upstream_timeout} * 1000);
+  o.connect_timeout = std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(15));
+  o.read_timeout = timeout;
+  o.request_timeout = 2 * timeout;  // a whole XML exchange: connect + write + read
+  o.tls_verify = s.tls_verify;
+  o.ca_file = s.ca_file;
+  return o;
+}
+
+std::string pair_key(const std::string& model, const std::string& region) {
+  return model + "|" + region;
+}
+
+// The cache key of a metadata lookup, and whether its answer is immutable (a full version).
+std::pair<std::string, bool> metadata_key(const std::string& model, const std::string& region,
+                                          const version_ref& ref) {
+  const auto base = pair_key(model, region) + "|";
+  switch (ref.kind) {
+    case version_ref::latest:
+      return {base + "latest", false};
+    case version_ref::pda:
+      return {base + "pda:" + ref.text, false};
+    case version_ref::full:
+      break;
+  }
+  // The normalised 4-part form, so that "A/B/C/" and "A/B/C/A"-style spellings meet; a
+  // version upstream would refuse keeps its text (and fails upstream, uncached).
+  auto normal = protocol::normalize_version(ref.text);
+  return {base + (normal ? *normal : ref.text), true};
+}
+
+}  // namespace
+
+struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
+  impl(net::any_io_executor ex, const config::settings& s, std::shared_ptr<spdlog::logger> l,
+       resolver_limits lim)
+      : executor(ex),
+        client(ex, fus_config_from(s), http_options_from(s)),
+        log(std::move(l)),
+        ttl(std::chrono::seconds(s.metadata_ttl)),
+        error_ttl(std::min<steady::duration>(ttl, std::chrono::seconds(30))),
+        builds(lim.immutable_entries),
+        moving(lim.ttl_entries),
+        lists(lim.ttl_entries),
+        errors(lim.error_entries) {}
+
+  net::any_io_executor executor;
+  upstream::fus_client client;
+  std::shared_ptr<spdlog::logger> log;
+  steady::duration ttl;
+  steady::duration error_ttl;
+
+  lru_map<timed<firmware_metadata>> builds;  // full version -> metadata, immutable
+  lru_map<timed<firmware_metadata>> moving;  // latest / PDA -> metadata, TTL
+  lru_map<timed<version_list>> lists;        // model|region -> versions, TTL
+  lru_map<remembered_error> errors;          // definitive errors, briefly
+  std::unordered_map<std::string, std::shared_ptr<flight<firmware_metadata>>> metadata_flights;
+  std::unordered_map<std::string, std::shared_ptr<flight<version_list>>> list_flights;
+
+  struct counters {
+    std::uint64_t upstream_sessions = 0;
+    std::uint64_t cache_hits = 0;
+    std::uint64_t cache_misses = 0;
+    std::uint64_t error_hits = 0;  // answered from a remembered definitive error
+    std::uint64_t singleflight_joins = 0;
+    std::uint64_t stale_served = 0;
+    std::map<std::string, std::uint64_t> upstream_failures;  // by api code
+  } count;
+
+  // --- waiting for a flight ---------------------------------------------------------------
+
+  template <class T>
+  static net::awaitable<service_result<T>> await_flight(std::shared_ptr<flight<T>> f) {
+    while (!f->result) {
+      auto [ec] = co_await f->done.async_wait(net::as_tuple(net::use_awaitable));
+      if (f->result) break;
+      // Only a cancellation of this waiter (not the flight's completion) gets here.
+      auto cs = co_await net::this_coro::cancellation_state;
+      if (ec && cs.cancelled() != net::cancellation_type::none)
+        co_return service_error{api_error::internal_error, "request cancelled", {}};
+    }
+    co_return *f->result;
+  }
+
+  // Runs `work` detached from any client request (a client that goes away does not cancel
+  // the lookup others wait for); an escaping exception still completes the flight.
+  template <class T>
+  void launch(std::shared_ptr<flight<T>> f, net::awaitable<void> work) {
+    net::co_spawn(executor, std::move(work), [f, self = shared_from_this()](std::exception_ptr e) {
+      if (!e || f->result) return;
+      std::string what = "unexpected failure";
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        what = x.what();
+      } catch (...) {
+      }
+      self->log->error("resolver: lookup failed with an exception: {}", what);
+      f->finish(service_error{api_error::internal_error, "internal error", {}});
+    });
+  }
+
+  void note_failure(const service_error& e) {
+    ++count.upstream_failures[std::string(describe(e.kind).code)];
+  }
+
+  // --- metadata ---------------------------------------------------------------------------
+
+  net::awaitable<service_result<firmware_metadata>> metadata(std::string model, std::string region,
+                                                             version_ref ref, std::string rid) {
+    const auto [key, immutable] = metadata_key(model, region, ref);
+    const auto now = steady::now();
+    if (immutable) {
+      if (auto* hit = builds.find(key)) {
+        ++count.cache_hits;
+        co_return hit->value;
+      }
+    } else if (auto* hit = moving.find(key); hit && now - hit->fetched < ttl) {
+      ++count.cache_hits;
+      auto answer = hit->value;
+      answer.fresh = {seconds_since(hit->fetched, now), false};
+      co_return answer;
+    }
+    if (auto* err = errors.find(key); err && now < err->expires) {
+      ++count.error_hits;
+      co_return err->error;
+    }
+    ++count.cache_misses;
+
+    std::shared_ptr<flight<firmware_metadata>> f;
+    if (auto it = metadata_flights.find(key); it != metadata_flights.end()) {
+      ++count.singleflight_joins;
+      f = it->second;
+    } else {
+      f = std::make_shared<flight<firmware_metadata>>(executor);
+      metadata_flights.emplace(key, f);
+      std::string spec = ref.kind == version_ref::latest ? std::string("latest") : ref.text;
+      launch(f, run_metadata(shared_from_this(), f, key, immutable, model, region, spec, rid));
+    }
+    co_return co_await await_flight(f);
+  }
+
+  static net::awaitable<void> run_metadata(std::shared_ptr<impl> self,
+                                           std::shared_ptr<flight<firmware_metadata>> f,
+                                           std::string key, bool immutable, std::string model,
+                                           std::string region, std::string spec, std::string rid) {
+    ++self->count.upstream_sessions;
+    upstream::result<firmware_metadata> fetched =
+        upstream::make_failure(upstream::errc::bad_answer);
+    {
+      upstream::fus_session session(self->client, rid);
+      auto build = co_await session.resolve(model, region, spec);
+      if (!build) {
+        fetched = build.error();
+      } else {
+        auto plain = co_await session.plain_size(*build);
+        if (!plain)
+          fetched = plain.error();
+        else
+          fetched = make_metadata(*build, *plain);
+      }
+    }
+    self->metadata_flights.erase(key);
+    f->finish(self->settle_metadata(key, immutable, model, region, spec, rid, std::move(fetched)));
+  }
+
+  service_result<firmware_metadata> settle_metadata(const std::string& key, bool immutable,
+                                                    const std::string& model,
+                                                    const std::string& region,
+                                                    const std::string& spec, const std::string& rid,
+                                                    upstream::result<firmware_metadata> fetched) {
+    const auto now = steady::now();
+    if (fetched) {
+      // The served build is immutable whichever way it was asked for.
+      version_ref served{version_ref::full, fetched->version};
+      builds.put(metadata_key(model, region, served).first, {*fetched, now});
+      if (!immutable) moving.put(key, {*fetched, now});
+      errors.erase(key);
+      log->debug("[{}] resolved {}/{}/{} -> {} ({})", rid, model, region, spec, fetched->version,
+                 fetched->filename);
+      return *fetched;
+    }
+    const auto& failure = fetched.error();
+    auto err = to_service_error(failure);
+    note_failure(err);
+    log->warn("[{}] upstream: {}/{}/{}: {} -> {}", rid, model, region, spec, failure.message(),
+              describe(err.kind).code);
+    if (is_definitive(failure)) {
+      errors.put(key, {err, now + error_ttl});
+      return err;
+    }
+    if (!immutable) {
+      if (auto* stale = moving.find(key)) {
+        ++count.stale_served;
+        auto answer = stale->value;
+        answer.fresh = {seconds_since(stale->fetched, now), true};
+        log->warn("[{}] serving a stale answer for {}/{}/{} (age {} s)", rid, model, region, spec,
+                  answer.fresh.age_seconds);
+        return answer;
+      }
+    }
+    return err;
+  }
+
+  // --- version lists ----------------------------------------------------------------------
+
+  net::awaitable<service_result<version_list>> versions(std::string model, std::string region,
+                                                        std::string rid) {
+    const auto key = pair_key(model, region);
+    const auto now = steady::now();
+    if (auto* hit = lists.find(key); hit && now - hit->fetched < ttl) {
+      ++count.cache_hits;
+      auto answer = hit->value;
+      answer.fresh = {seconds_since(hit->fetched, now), false};
+      co_return answer;
+    }
+    const auto error_key = "versions|" + key;
+    if (auto* err = errors.find(error_key); err && now < err->expires) {
+      ++count.error_hits;
+      co_return err->error;
+    }
+    ++count.cache_misses;
+
+    std::shared_ptr<flight<version_list>> f;
+    if (auto it = list_flights.find(key); it != list_flights.end()) {
+      ++count.singleflight_joins;
+      f = it->second;
+    } else {
+      f = std::make_shared<flight<version_list>>(executor);
+      list_flights.emplace(key, f);
+      launch(f, run_versions(shared_from_this(), f, key, model, region, rid));
+    }
+    co_return co_await await_flight(f);
+  }
+
+  static net::awaitable<void> run_versions(std::shared_ptr<impl> self,
+                                           std::shared_ptr<flight<version_list>> f, std::string key,
+                                           std::string model, std::string region, std::string rid) {
+    ++self->count.upstream_sessions;
+    upstream::result<upstream::version_list> fetched =
+        upstream::make_failure(upstream::errc::bad_answer);
+    {
+      upstream::fus_session session(self->client, rid);
+      fetched = co_await session.versions(model, region);
+    }
+    self->list_flights.erase(key);
+    f->finish(self->settle_versions(key, model, region, rid, std::move(fetched)));
+  }
+
+  service_result<version_list> settle_versions(const std::string& key, const std::string& model,
+                                               const std::string& region, const std::string& rid,
+                                               upstream::result<upstream::version_list> fetched) {
+    const auto now = steady::now();
+    if (fetched) {
+      version_list out;
+      out.model = model;
+      out.region = region;
+      out.latest = fetched->latest;
+      out.versions.reserve(fetched->versions.size());
+      for (const auto& v : fetched->versions) out.versions.push_back({v.version, v.os, v.beta});
+      lists.put(key, {out, now});
+      return out;
+    }
+    const auto& failure = fetched.error();
+    auto err = to_service_error(failure);
+    note_failure(err);
+    log->warn("[{}] upstream: versions of {}/{}: {} -> {}", rid, model, region, failure.message(),
+              describe(err.kind).code);
+    if (is_definitive(failure)) {
+      errors.put("versions|" + key, {err, now + error_ttl});
+      return err;
+    }
+    if (auto* stale = lists.find(key)) {
+      ++count.stale_served;
+      auto answer = stale->value;
+      answer.fresh = {seconds_since(stale->fetched, now), true};
+      return answer;
+    }
+    return err;
+  }
+
+  // --- observability ----------------------------------------------------------------------
+
+  void append_metrics(std::string& out) const {
+    const auto counter = [&](const char* name, const char* help, std::uint64_t v) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+             " " + std::to_string(v) + "\n";
+    };
+    counter("fusproxy_resolver_upstream_sessions_total",
+            "Upstream FUS sessions started by the resolver (one per single-flight lookup).",
+            count.upstream_sessions);
+    counter("fusproxy_resolver_cache_hits_total",
+            "Metadata and version-list lookups answered from cache.", count.cache_hits);
+    counter("fusproxy_resolver_cache_misses_total",
+            "Lookups that needed upstream (started or joined a lookup).", count.cache_misses);
+    counter("fusproxy_resolver_error_cache_hits_total",
+            "Lookups answered from a remembered not_found/not_hosted.", count.error_hits);
+    counter("fusproxy_resolver_singleflight_joins_total",
+            "Lookups that joined an identical lookup already in flight.", count.singleflight_joins);
+    counter("fusproxy_resolver_stale_served_total",
+            "Answers served past their TTL because upstream failed.", count.stale_served);
+    out +=
+        "# HELP fusproxy_resolver_upstream_failures_total Failed upstream lookups by error code.\n"
+        "# TYPE fusproxy_resolver_upstream_failures_total counter\n";
+    for (const auto& [code, n] : count.upstream_failures)
+      out += "fusproxy_resolver_upstream_failures_total{code=\"" + code + "\"} " +
+             std::to_string(n) + "\n";
+    out +=
+        "# HELP fusproxy_resolver_cache_entries Entries in the resolver's caches.\n"
+        "# TYPE fusproxy_resolver_cache_entries gauge\n";
+    const std::pair<const char*, std::size_t> sizes[] = {{"builds", builds.size()},
+                                                         {"latest", moving.size()},
+                                                         {"versions", lists.size()},
+                                                         {"errors", errors.size()}};
+    for (const auto& [name, n] : sizes)
+      out += std::string("fusproxy_resolver_cache_entries{cache=\"") + name + "\"} " +
+             std::to_string(n) + "\n";
+    out +=
+        "# HELP fusproxy_resolver_lookups_in_flight Upstream lookups running now.\n"
+        "# TYPE fusproxy_resolver_lookups_in_flight gauge\n"
+        "fusproxy_resolver_lookups_in_flight " +
+        std::to_string(metadata_flights.size() + list_flights.size()) + "\n";
+  }
+
+  std::string status_json() const {
+    namespace json = boost::json;
+    json::object counters;
+    counters["upstream_sessions"] = count.upstream_sessions;
+    counters["cache_hits"] = count.cache_hits;
+    counters["cache_misses"] = count.cache_misses;
+    counters["error_cache_hits"] = count.error_hits;
+    counters["singleflight_joins"] = count.singleflight_joins;
+    counters["stale_served"] = count.stale_served;
+    counters["lookups_in_flight"] = metadata_flights.size() + list_flights.size();
+    json::object failures;
+    for (const auto& [code, n] : count.upstream_failures) failures[code] = n;
+    counters["upstream_failures"] = std::move(failures);
+
+    // The builds whose metadata is known, most recently used first (at most 100 shown).
+    json::array known;
+    for (const auto& [key, entry] : builds.entries()) {
+      if (known.size() == 100) break;
+      const auto& m = entry.value;
+      known.push_back(json::object{{"model", m.model},
+                                   {"region", m.region},
+                                   {"version", m.version},
+                                   {"filename", m.filename},
+                                   {"size", m.size},
+                                   {"plain_size", m.plain_size}});
+    }
+    json::object out;
+    out["resolver"] = std::move(counters);
+    out["known_builds"] = std::move(known);
+    out["downloads"] = json::array();  // the streaming issue (#5) fills this
+    return json::serialize(out);
+  }
+};
+
+firmware_resolver::firmware_resolver(boost::asio::any_io_executor executor,
+                                     const config::settings& settings,
+                                     std::shared_ptr<spdlog::logger> log, resolver_limits limits)
+    : impl_(std::make_shared<impl>(std::move(executor), settings, std::move(log), limits)) {}
+
+firmware_resolver::~firmware_resolver() = default;
+
+net::awaitable<service_result<version_list>> firmware_resolver::versions(
+    const std::string& model, const std::string& region, const request_context& ctx) {
+  auto self = impl_;
+  co_return co_await self->versions(model, region, ctx.request_id);
+}
+
+net::awaitable<service_result<firmware_metadata>> firmware_resolver::metadata(
+    const std::string& model, const std::string& region, const version_ref& version,
+    const request_context& ctx) {
+  auto self = impl_;
+  co_return co_await self->metadata(model, region, version, ctx.request_id);
+}
+
+namespace {
+service_error not_implemented() {
+  return {api_error::not_implemented, "downloads arrive with the streaming issue (#5)", {}};
+}
+}  // namespace
+
+net::awaitable<service_result<std::vector<zip_member>>> firmware_resolver::files(
+    const std::string&, const std::string&, const version_ref&, const request_context&) {
+  co_return not_implemented();
+}
+
+net::awaitable<service_result<download_representation>> firmware_resolver::open_download(
+    const download_request&, const request_context&) {
+  co_return not_implemented();
+}
+
+void firmware_resolver::append_metrics(std::string& out) const {
+  impl_->append_metrics(out);
+}
+
+std::string firmware_resolver::status_json() const {
+  return impl_->status_json();
+}
+
+}  // namespace fusproxy::server
