@@ -197,7 +197,7 @@ build_image() {  # build_image LABEL [extra podman build flags...]: sets build_s
 }
 cold_seconds="" warm_seconds=""
 if [[ $measure_builds == 1 ]]; then
-  rm -rf "$TMPDIR"/buildah-cache-*  # the ccache cache mount
+  rm -rf "$TMPDIR"/buildah-cache*  # the ccache cache mount (buildah-cache, buildah-cache-UID)
   build_image cold --no-cache
   cold_seconds=$build_seconds
   build_image warm-ccache --no-cache
