@@ -3,15 +3,16 @@
 # serves: health, metadata, a download whose SHA-256 matches fus-sim's, graceful stop.
 # Prints the image size and build times.
 #
-#   deploy/container-test.sh [--fus-sim PATH] [--measure-builds] [--only-if-enabled] [--keep]
+#   deploy/container-test.sh [--fus-sim PATH] [--measure-builds] [--only-if-enabled] [--clean]
 #
 #   --fus-sim PATH     the simulator to run on the host (default: build/sim/fus-sim, else
 #                      the one inside the image, run in a second container)
-#   --measure-builds   also time a cold build (empty ccache, no layer cache) and a rebuild
+#   --measure-builds   time a cold build (empty ccache, no layer cache) and a rebuild
 #                      with a warm ccache (no layer cache), and print both
 #   --only-if-enabled  exit 77 (CTest's skip) unless FUSPROXY_CONTAINER_TEST=1 (CTest uses it:
 #                      the test takes minutes)
-#   --keep             leave the image and podman's state behind (they are reused anyway)
+#   --clean            remove the image and the build layers at the end (podman's state
+#                      under $FUSPROXY_CONTAINER_STATE, the base image and ccache stay)
 #
 # Needs root (podman rootful; debootstrap). No registry is reached: the base images are made
 # with debootstrap from Debian's mirror (as apt is configured here) and imported. Everything
@@ -26,14 +27,14 @@ image=localhost/fusproxy:ctest
 fus_sim=""
 measure_builds=0
 only_if_enabled=0
-keep=0
+clean=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --fus-sim) fus_sim=$2; shift 2 ;;
     --measure-builds) measure_builds=1; shift ;;
     --only-if-enabled) only_if_enabled=1; shift ;;
-    --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --clean) clean=1; shift ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "container-test: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -182,6 +183,9 @@ fi
 # ---------------------------------------------------------------------------------------
 # Build. --format docker keeps HEALTHCHECK (the OCI format has no place for it);
 # --network host lets apt-get in the build stage reach the mirror.
+# The layers of the last builds stay for the next run (an unchanged tree builds in
+# seconds); those of builds more than a day old go.
+podman image prune -f --filter until=24h >/dev/null 2>&1 || true
 build_image() {  # build_image LABEL [extra podman build flags...]: sets build_seconds
   local label=$1; shift
   local log=$state/build-$label.log t0=$SECONDS
@@ -192,7 +196,7 @@ build_image() {  # build_image LABEL [extra podman build flags...]: sets build_s
     fail "podman build ($label) failed (log: $log)"
   fi
   build_seconds=$((SECONDS - t0))
-  say "build ($label): ${build_seconds} s; $(grep -E '^runtime packages:' "$log" | tail -n1)"
+  say "build ($label): ${build_seconds} s $(grep -E '^runtime packages:' "$log" | tail -n1 || true)"
   grep -E 'Hits:|Misses:|cache hit|cache miss' "$log" | sed 's/^/    ccache /' >&2 || true
 }
 cold_seconds="" warm_seconds=""
@@ -216,12 +220,12 @@ volume=fusproxy-ctest-cache-$$
 sim_pid="" sim_container=""
 cleanup() {
   set +e
-  podman rm -f -t 0 "$container" >/dev/null 2>&1
+  podman rm -f -t 0 "$container" "$container-demo" >/dev/null 2>&1
   [[ -n $sim_container ]] && podman rm -f -t 0 "$sim_container" >/dev/null 2>&1
   [[ -n $sim_pid ]] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
   podman volume rm -f "$volume" >/dev/null 2>&1
-  # Without --keep: the image and the build stage's dangling layers go (ccache stays).
-  [[ $keep == 1 ]] || { podman image rm -f "$image"; podman image prune -f; } >/dev/null 2>&1
+  # With --clean: the image and the build stage's layers go too (ccache stays).
+  [[ $clean == 1 ]] && { podman image rm -f "$image"; podman image prune -f; } >/dev/null 2>&1
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -332,6 +336,20 @@ else
       bad "nothing was written to the cache volume"
   fi
 fi
+
+# The offline demo (in-process simulator) from the same image, as the README shows it.
+demo_port=$(free_port)
+podman run -d --name "$container-demo" --network host "${ulimits[@]}" --health-interval=disable \
+  --read-only --cap-drop ALL -e FUSPROXY_LISTEN="127.0.0.1:$demo_port" "$image" --demo \
+  >/dev/null 2>>"$work/podman.err"
+demo_status() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$demo_port/firmware/SM-A207F/SER/latest"; }
+demo_ok() { [[ $(demo_status) == 200 ]]; }
+if wait_for 30 "--demo" demo_ok; then
+  check "--demo: metadata from the in-process simulator (200)"
+else
+  bad "--demo: metadata answered $(demo_status): $(podman logs "$container-demo" 2>&1 | tail -n 5)"
+fi
+podman rm -f -t 0 "$container-demo" >/dev/null 2>&1
 
 # Graceful stop: SIGTERM (STOPSIGNAL), exit status 0, well within the grace period.
 t0=$SECONDS
