@@ -23,7 +23,7 @@ RUN --mount=type=cache,target=/root/.cache/ccache \
  && ccache --zero-stats >/dev/null \
  && cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null \
  && cmake --build /build -j"${BUILD_JOBS}" --target fusproxy fus-sim \
- && ccache --show-stats | grep -E 'Hits|Misses|hit|miss' || true
+ && { ccache --show-stats | grep -E 'Hits|Misses|hit|miss' || true; }
 # Stage the stripped binaries and the names of the Debian packages owning every shared
 # library they link, so the runtime installs exactly those and nothing else.
 RUN set -eu; mkdir -p /out/bin; \
