@@ -9,9 +9,15 @@ packages=(
   libssl-dev librapidxml-dev libspdlog-dev catch2 zlib1g-dev libdeflate-dev
   # real clients and tools the tests and benchmarks drive
   curl wget aria2 openssl python3 python3-cryptography procps
+  # deployment tests: nginx in front of replicas, YAML checks of the manifests
+  nginx-light python3-yaml
 )
 if [[ "${FUSPROXY_SETUP_BENCH:-0}" == 1 ]]; then
   packages+=(hyperfine wrk nginx-light time)
+fi
+if [[ "${FUSPROXY_SETUP_CONTAINER:-0}" == 1 ]]; then
+  # deploy/container-test.sh: build and run the image with podman, no registry needed
+  packages+=(podman debootstrap runc uidmap fuse-overlayfs slirp4netns)
 fi
 
 missing=()
