@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <exception>
@@ -22,6 +23,7 @@
 #include "crypto/auth.hpp"
 #include "protocol/fus_client.hpp"
 #include "protocol/versions.hpp"
+#include "server/download_manager.hpp"
 #include "server/resolver_mapping.hpp"
 
 namespace fusproxy::server {
@@ -126,6 +128,17 @@ upstream::http_options http_options_from(const config::settings& s) {
   return o;
 }
 
+download_settings download_settings_from(const config::settings& s) {
+  download_settings d;
+  d.cache_dir = s.cache_dir;
+  d.fetch.connections = s.connections;
+  d.fetch.chunk_size = s.chunk_size;
+  d.fetch.max_bps = s.upstream_max_bps;
+  d.fetch.retry.base = std::chrono::milliseconds(s.retry_base_ms);
+  d.fetch.retry.attempts = s.retry_attempts;
+  return d;
+}
+
 std::string pair_key(const std::string& model, const std::string& region) {
   return model + "|" + region;
 }
@@ -161,7 +174,9 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
         builds(lim.immutable_entries),
         moving(lim.ttl_entries),
         lists(lim.ttl_entries),
-        errors(lim.error_entries) {}
+        errors(lim.error_entries),
+        details(lim.immutable_entries),
+        downloads(ex, client, download_settings_from(s), log) {}
 
   net::any_io_executor executor;
   upstream::fus_client client;
@@ -173,6 +188,10 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
   lru_map<timed<firmware_metadata>> moving;  // latest / PDA -> metadata, TTL
   lru_map<timed<version_list>> lists;        // model|region -> versions, TTL
   lru_map<remembered_error> errors;          // definitive errors, briefly
+  // BINARY_NAME -> how to download it (key, path, InitForMass): what open_download needs
+  // besides the metadata; filled with every resolved build.
+  lru_map<upstream::build_info> details;
+  download_manager downloads;
   std::unordered_map<std::string, std::shared_ptr<flight<firmware_metadata>>> metadata_flights;
   std::unordered_map<std::string, std::shared_ptr<flight<version_list>>> list_flights;
 
@@ -275,8 +294,10 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
         auto plain = co_await session.plain_size(*build);
         if (!plain)
           fetched = plain.error();
-        else
+        else {
           fetched = make_metadata(*build, *plain);
+          self->details.put(build->inform.binary_name, *build);
+        }
       }
     }
     self->metadata_flights.erase(key);
@@ -470,7 +491,7 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
     json::object out;
     out["resolver"] = std::move(counters);
     out["known_builds"] = std::move(known);
-    out["downloads"] = json::array();  // the streaming issue (#5) fills this
+    out["downloads"] = json::parse(downloads.status_json());
     return json::serialize(out);
   }
 };
@@ -496,23 +517,43 @@ net::awaitable<service_result<firmware_metadata>> firmware_resolver::metadata(
 }
 
 namespace {
-service_error not_implemented() {
-  return {api_error::not_implemented, "downloads arrive with the streaming issue (#5)", {}};
+service_error not_implemented(const char* what) {
+  return {api_error::not_implemented, what, {}};
 }
 }  // namespace
 
 net::awaitable<service_result<std::vector<zip_member>>> firmware_resolver::files(
     const std::string&, const std::string&, const version_ref&, const request_context&) {
-  co_return not_implemented();
+  co_return not_implemented("zip member listing is not available yet");
 }
 
 net::awaitable<service_result<download_representation>> firmware_resolver::open_download(
-    const download_request&, const request_context&) {
-  co_return not_implemented();
+    const download_request& request, const request_context& ctx) {
+  auto self = impl_;
+  if (request.variant == download_variant::member)
+    co_return not_implemented("zip members are not available yet");
+  auto meta =
+      co_await self->metadata(request.model, request.region, request.version, ctx.request_id);
+  if (!meta) co_return meta.error();
+  build_source source{*meta, {}};
+  if (auto* b = self->details.find(meta->filename)) {
+    source.build = *b;
+  } else {
+    // Forgotten (LRU): resolve the served build again, uncached.
+    upstream::fus_session session(self->client, ctx.request_id);
+    auto build = co_await session.resolve(meta->model, meta->region, meta->version);
+    if (!build) co_return to_service_error(build.error());
+    if (build->inform.binary_name != meta->filename)
+      co_return service_error{api_error::upstream_error, "upstream now serves another file", {}};
+    self->details.put(meta->filename, *build);
+    source.build = *build;
+  }
+  co_return self->downloads.representation(source, request.variant, meta->fresh);
 }
 
 void firmware_resolver::append_metrics(std::string& out) const {
   impl_->append_metrics(out);
+  impl_->downloads.append_metrics(out);
 }
 
 std::string firmware_resolver::status_json() const {
