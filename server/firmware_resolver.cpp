@@ -25,6 +25,7 @@
 #include "protocol/versions.hpp"
 #include "server/download_manager.hpp"
 #include "server/resolver_mapping.hpp"
+#include "server/upstream_config.hpp"
 
 namespace fusproxy::server {
 namespace {
@@ -102,40 +103,10 @@ std::uint64_t seconds_since(steady::time_point t, steady::time_point now) {
       std::chrono::duration_cast<std::chrono::seconds>(now - t).count());
 }
 
-upstream::fus_config fus_config_from(const config::settings& s) {
-  upstream::fus_config c;
-  c.dialect =
-      s.dialect == config::dialect::legacy ? protocol::dialect::legacy : protocol::dialect::smart2;
-  c.fus_url = s.fus_url;
-  c.cloud_url = s.cloud_url;
-  c.fota_url = s.fota_url;
-  auto keys = crypto::legacy_keys_from_name(s.legacy_keys);
-  if (!keys) throw std::invalid_argument("--legacy-keys: " + keys.error().message());
-  c.legacy_keys = *keys;
-  for (const auto& [model, imei] : s.imei_by_model) c.imei_by_model.emplace(model, imei);
-  c.default_imei = s.default_imei;
-  return c;
-}
-
-upstream::http_options http_options_from(const config::settings& s) {
-  upstream::http_options o;
-  const std::chrono::milliseconds timeout(std::uint64_t{s.upstream_timeout} * 1000);
-  o.connect_timeout = std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(15));
-  o.read_timeout = timeout;
-  o.request_timeout = 2 * timeout;  // a whole XML exchange: connect + write + read
-  o.tls_verify = s.tls_verify;
-  o.ca_file = s.ca_file;
-  return o;
-}
-
 download_settings download_settings_from(const config::settings& s) {
   download_settings d;
   d.cache_dir = s.cache_dir;
-  d.fetch.connections = s.connections;
-  d.fetch.chunk_size = s.chunk_size;
-  d.fetch.max_bps = s.upstream_max_bps;
-  d.fetch.retry.base = std::chrono::milliseconds(s.retry_base_ms);
-  d.fetch.retry.attempts = s.retry_attempts;
+  d.fetch = fetch_options_from(s);
   return d;
 }
 

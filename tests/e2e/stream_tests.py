@@ -424,6 +424,63 @@ def upstream_gone_cuts_client(paths):
         check(jobs and jobs[0]["state"] == "failed" and jobs[0].get("error"), f"status: {jobs}")
 
 
+# ------------------------------------------------------------------ fusproxy get / versions
+
+def upstream_flags(sim):
+    return ["--fus-url", sim.base_url, "--cloud-url", sim.base_url, "--fota-url", sim.base_url]
+
+
+@case
+def get_and_resume(paths):
+    """fusproxy get: SIGINT keeps OUTPUT.part and its map, -c fetches only what is missing;
+    a partial file from another tool is resumed from its prefix; a corrupted prefix fails the
+    CRC check (exit 5) and is never renamed to OUTPUT; versions lists the builds."""
+    with Sim(paths) as sim, tempfile.TemporaryDirectory() as d:
+        b = build_of(sim, "SM-S931U1", "XAA")
+        want = sim_sha256(sim, b)
+        out = os.path.join(d, "fw.zip")
+        get = [paths.fusproxy, "get", "SM-S931U1", "XAA", "-o", out, "--chunk-size", "1M",
+               "--connections", "4", *upstream_flags(sim)]
+        r = run([paths.fusproxy, "versions", "SM-S931U1", "XAA", *upstream_flags(sim)])
+        check(r.returncode == 0 and b["served_version"] in r.stdout, f"versions: {r.stdout}")
+        r = run([paths.fusproxy, "versions", "SM-NOPE", "XAA", *upstream_flags(sim)])
+        check(r.returncode == 3, f"versions of an unknown model: {r.returncode}")
+
+        sim.post("/_sim/throttle", b'{"bps": 4000000}')
+        p = subprocess.Popen(get, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        part, smap = out + ".part", out + ".part.map"
+        wait_until(lambda: os.path.exists(smap), "a saved map", timeout=30)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=30)
+        check(p.returncode == 130, f"interrupted get: {p.returncode} {err}")
+        check(os.path.exists(part) and os.path.exists(smap) and not os.path.exists(out),
+              f"after SIGINT: {os.listdir(d)}")
+        sim.post("/_sim/throttle", b'{"bps": 0}')
+        sim.reset_stats()
+        r = run(get + ["-c"])
+        check(r.returncode == 0, f"get -c: {r.returncode} {r.stderr}")
+        check(os.listdir(d) == ["fw.zip"] and sha256_file(out) == want, "get -c: SHA-256")
+        served = bytes_served(sim, b)
+        check(served < b["encrypted_size"] - (1 << 20), f"get -c fetched {served} bytes again")
+
+        # A prefix written by another tool (ends mid-block): resumed, verified.
+        with open(out, "r+b") as f:
+            f.truncate(10_000_001)
+        r = run(get + ["-c"])
+        check(r.returncode == 0 and sha256_file(out) == want, f"prefix -c: {r.stderr}")
+        # Without -c an existing file is left alone.
+        r = run(get)
+        check(r.returncode == 1 and sha256_file(out) == want, "overwrote without -c")
+        # A wrong prefix: the CRC-32 check fails, the file is not published as complete.
+        with open(out, "r+b") as f:
+            f.truncate(10_000_000)
+            f.seek(5000)
+            f.write(b"X")
+        r = run(get + ["-c"])
+        check(r.returncode == 5, f"corrupt prefix: {r.returncode} {r.stderr}")
+        check(not os.path.exists(out), "a file that failed its CRC was published")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--fusproxy")
