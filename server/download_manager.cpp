@@ -106,7 +106,8 @@ struct download_manager::impl {
 
 namespace {
 
-constexpr std::uint64_t max_write = 4u << 20;  // per sink call: job state is checked between
+constexpr std::uint64_t max_write = 4u << 20;    // per sink call: job state is checked between
+constexpr std::uint64_t min_batch = 256u << 10;  // a reader following the fetch waits for this
 
 // A response that carries the file's last byte, and is a real download rather than a probe
 // of the tail (zip tools read the central directory first), sends that byte only once the
@@ -144,8 +145,10 @@ class plain_body final : public body_source {
  private:
   net::awaitable<boost::system::error_code> copy(fetch_job& job, std::uint64_t pos,
                                                  std::uint64_t end, body_sink& sink) {
+    fetch_job::follower follow(job.shared_from_this(), pos);
     while (pos < end) {
-      auto until = co_await job.wait_for(pos);
+      follow.move_to(pos);
+      auto until = co_await job.wait_for(pos, std::min(end, pos + min_batch));
       if (!until) co_return until.error();
       const std::uint64_t stop = std::min({*until, end, pos + max_write});
       if (auto ec = co_await sink.write_file(job.fd(), pos, stop - pos)) co_return ec;
@@ -193,11 +196,13 @@ class encrypted_body final : public body_source {
                                                  std::uint64_t end, body_sink& sink) {
     const std::uint64_t total = source_.meta.size;
     const std::uint64_t plain = source_.meta.plain_size;
+    fetch_job::follower follow(job.shared_from_this(), pos);
     while (pos < end) {
+      follow.move_to(pos);
       const std::uint64_t a0 = pos - pos % crypto::aes_block;
-      auto until = co_await job.wait_for(a0);
-      if (!until) co_return until.error();
       const std::uint64_t end16 = std::min(total, (end + 15) / 16 * 16);
+      auto until = co_await job.wait_for(a0, std::min(end16, a0 + buf.size()));
+      if (!until) co_return until.error();
       const std::uint64_t stop = std::min({*until, end16, a0 + buf.size()});
       const std::uint64_t plain_end = std::min(stop, plain);
       if (plain_end > a0) {

@@ -82,6 +82,7 @@ namespace {
 // A reader waiting for one byte: woken (timer cancelled) when it lands or the job ends.
 struct waiter {
   std::uint64_t pos;
+  std::uint64_t until;  // woken when [pos, until) is present
   net::steady_timer timer;
 };
 
@@ -140,6 +141,7 @@ struct fetch_job::worker_state {
   unsigned streak = 0;      // consecutive failures without progress
   bool progressed = false;  // bytes received since the last failure
   std::uint64_t seen_generation = 0;
+  std::uint64_t reads = 0;  // read_some calls in the current claim (debug log)
   std::vector<std::uint8_t> buffer;
 };
 
@@ -302,7 +304,7 @@ void fetch_job::fail(boost::system::error_code ec, std::string why) {
 void fetch_job::wake_readers() {
   const bool over = state_ != job_state::fetching && state_ != job_state::idle;
   for (auto* w : io_->waiters)
-    if (over || plan_.present().present_until(w->pos) > w->pos) w->timer.cancel();
+    if (over || plan_.present().present_until(w->pos) >= w->until) w->timer.cancel();
 }
 
 void fetch_job::save_map() {
@@ -355,17 +357,19 @@ void fetch_job::landed_complete() {
 
 // --- readers --------------------------------------------------------------------------------
 
-net::awaitable<boost::system::result<std::uint64_t>> fetch_job::wait_for(std::uint64_t pos) {
+net::awaitable<boost::system::result<std::uint64_t>> fetch_job::wait_for(std::uint64_t pos,
+                                                                         std::uint64_t until) {
   auto self = shared_from_this();  // the job outlives this wait
+  if (pos >= plan_.total()) co_return make_error_code(stream_errc::upstream_failed);
+  const std::uint64_t need = std::max(pos + 1, std::min(until, plan_.total()));
   for (;;) {
     if (state_ == job_state::failed || state_ == job_state::crc_mismatch) co_return error_;
-    const auto until = plan_.present().present_until(pos);
-    if (until > pos) co_return until;
-    if (pos >= plan_.total()) co_return make_error_code(stream_errc::upstream_failed);
+    const auto present = plan_.present().present_until(pos);
+    if (present >= need) co_return present;
     start();
     if (state_ != job_state::fetching) continue;  // start() may have settled it
 
-    waiter w{pos, net::steady_timer(executor_, steady::time_point::max())};
+    waiter w{pos, need, net::steady_timer(executor_, steady::time_point::max())};
     io_->waiters.push_back(&w);
     plan_.want(pos);
     struct unregister {
@@ -386,6 +390,29 @@ net::awaitable<boost::system::error_code> fetch_job::wait_done() {
   while (state_ == job_state::fetching || state_ == job_state::idle)
     co_await io_->done.async_wait(use_tuple);
   co_return state_ == job_state::verified ? boost::system::error_code{} : error_;
+}
+
+// --- followers and the window ---------------------------------------------------------------
+
+fetch_job::follower::follower(std::shared_ptr<fetch_job> job, std::uint64_t pos)
+    : job_(std::move(job)), at_(job_->followers_.insert(pos)) {}
+
+fetch_job::follower::~follower() {
+  job_->followers_.erase(at_);
+  if (job_->parked_ > 0) job_->io_->slot.cancel();
+}
+
+void fetch_job::follower::move_to(std::uint64_t pos) {
+  job_->followers_.erase(at_);
+  at_ = job_->followers_.insert(pos);
+  if (job_->parked_ > 0) job_->io_->slot.cancel();
+}
+
+std::uint64_t fetch_job::horizon() const {
+  if (followers_.empty()) return UINT64_MAX;
+  const std::uint64_t window =
+      std::max<std::uint64_t>(64u << 20, 2ull * governor_.max() * plan_.chunk_size());
+  return *followers_.rbegin() + window;
 }
 
 // --- workers --------------------------------------------------------------------------------
@@ -425,8 +452,14 @@ net::awaitable<void> fetch_job::worker(unsigned index) {
       co_await io_->slot.async_wait(use_tuple);
       continue;
     }
-    auto claim = plan_.claim();
-    if (!claim) break;
+    auto claim = plan_.claim(horizon());
+    if (!claim) {
+      if (!plan_.has_unclaimed()) break;
+      ++parked_;  // the window is full: wait for a follower to move on
+      co_await io_->slot.async_wait(use_tuple);
+      --parked_;
+      continue;
+    }
     ++active_;
     auto r = co_await fetch_claim(*claim, w);
     --active_;
@@ -500,6 +533,7 @@ net::awaitable<upstream::result<void>> fetch_job::fetch_claim(fetch::byte_range 
         co_return got.error();
       }
       n = *got;
+      ++w.reads;
       if (n == 0) {
         plan_.release({pos, claim.end});
         co_return upstream::make_failure(upstream::errc::dropped, "range ended early");
@@ -508,7 +542,10 @@ net::awaitable<upstream::result<void>> fetch_job::fetch_claim(fetch::byte_range 
       meter_.add(n, steady::now());
     }
     held += n;
-    const std::size_t whole = held - held % crypto::aes_block;
+    // Land in batches (a full buffer, or the claim's end): fewer writes, CRC merges and
+    // reader wake-ups than one per socket read.
+    const bool batch = held + crypto::aes_block > buf.size() || pos + held >= claim.end;
+    const std::size_t whole = batch ? held - held % crypto::aes_block : 0;
     if (whole > 0) {
       if (auto ec = land(pos, {buf.data(), whole})) {
         plan_.release({pos, claim.end});
@@ -519,7 +556,7 @@ net::awaitable<upstream::result<void>> fetch_job::fetch_claim(fetch::byte_range 
       std::memmove(buf.data(), buf.data() + whole, held - whole);
       held -= whole;
     } else if (n == 0) {
-      break;  // a partial block at the end of the range cannot happen (sizes are aligned)
+      break;  // cannot happen: at the claim's end everything held lands
     }
     if (n > 0) {
       if (auto pause = bucket_.take(n, steady::now()); pause > steady::duration::zero()) {
@@ -532,6 +569,9 @@ net::awaitable<upstream::result<void>> fetch_job::fetch_claim(fetch::byte_range 
     plan_.release({pos, claim.end});
     co_return upstream::make_failure(upstream::errc::dropped, "range ended inside a block");
   }
+  log_->debug("fetch {}: range {}-{} in {} reads", source_.meta.filename, claim.begin, claim.end,
+              w.reads);
+  w.reads = 0;
   co_return upstream::result<void>{};
 }
 

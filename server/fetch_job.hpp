@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "protocol/fus_client.hpp"
@@ -56,7 +57,7 @@ struct fetch_options {
   std::uint64_t max_bps = 0;  // all workers of the job together; 0: no cap
   fetch::retry_settings retry;
   std::chrono::milliseconds stagger{100};  // between workers' first connections
-  std::size_t buffer_size = 256u << 10;    // per worker
+  std::size_t buffer_size = 256u << 10;    // per worker; also how much lands at once
 };
 
 // Where the job keeps the build: it writes `part` and renames it to `final` once verified.
@@ -102,9 +103,30 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
 
   // Starts the workers unless running or done. Idempotent.
   void start();
-  // Waits until cipher byte `pos` is present (starting the fetch if needed) and returns the
-  // end of the present run from there, or the job's error. pos < total().
-  boost::asio::awaitable<boost::system::result<std::uint64_t>> wait_for(std::uint64_t pos);
+  // Waits until cipher bytes [pos, max(pos + 1, min(until, total))) are present (starting
+  // the fetch if needed) and returns the end of the present run from pos, or the job's
+  // error. pos < total(). Readers ask for a batch (e.g. 256 KiB) so that a client following
+  // the fetch gets large writes rather than one per landed piece.
+  boost::asio::awaitable<boost::system::result<std::uint64_t>> wait_for(std::uint64_t pos,
+                                                                        std::uint64_t until = 0);
+  // A client stream following the job. While any is attached, workers claim bytes only up
+  // to a window past the furthest follower (2 x connections x chunk, at least 64 MiB): the
+  // one thread then serves the clients instead of racing ahead to disk (a loopback upstream
+  // is faster than the disk). With none attached the job fetches at full speed (a mirror
+  // completes the build whoever is reading).
+  class follower {
+   public:
+    follower(std::shared_ptr<fetch_job> job, std::uint64_t pos);
+    ~follower();
+    follower(const follower&) = delete;
+    follower& operator=(const follower&) = delete;
+    void move_to(std::uint64_t pos);
+
+   private:
+    std::shared_ptr<fetch_job> job_;
+    std::multiset<std::uint64_t>::iterator at_;
+  };
+
   // Waits until the job is verified (success) or failed (its error).
   boost::asio::awaitable<boost::system::error_code> wait_done();
   // Stops the workers; waiting readers get `cancelled`.
@@ -135,6 +157,7 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   void fail(boost::system::error_code ec, std::string why);
   void wake_readers();
   void save_map();
+  std::uint64_t horizon() const;
 
   struct impl;
   std::unique_ptr<impl> io_;  // timers, session, files: Asio stays in the .cpp
@@ -157,6 +180,8 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   bool published_ = false;  // the file lives at files_.final
   unsigned workers_running_ = 0;
   unsigned active_ = 0;  // workers holding a claim / connection
+  unsigned parked_ = 0;  // workers waiting for the window to move
+  std::multiset<std::uint64_t> followers_;
   std::uint64_t chunks_since_save_ = 0;
 };
 

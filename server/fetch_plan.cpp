@@ -134,12 +134,12 @@ byte_range fetch_plan::claim_from(std::uint64_t pos) {
   return {pos, end};
 }
 
-std::optional<byte_range> fetch_plan::claim() {
+std::optional<byte_range> fetch_plan::claim(std::uint64_t limit) {
   for (auto w : wanted_) {
     w -= w % 16;  // ranges upstream are whole blocks
     if (auto p = first_free(w, w + chunk_)) return claim_from(*p);
   }
-  if (auto p = first_free(0, total())) return claim_from(*p);
+  if (auto p = first_free(0, std::min(limit, total()))) return claim_from(*p);
   return std::nullopt;
 }
 

@@ -81,7 +81,11 @@ class fetch_plan {
   // first) the first unclaimed missing byte within a chunk after it (read-ahead); then the
   // lowest unclaimed missing byte. The claim runs to the end of that byte's chunk, or to
   // the next claimed or present byte if sooner.
-  std::optional<byte_range> claim();
+  // Bytes at or above `limit` are not claimed (readers' wanted bytes excepted): the fetch
+  // window while clients follow the job.
+  std::optional<byte_range> claim(std::uint64_t limit = UINT64_MAX);
+  // Whether any missing byte is still unclaimed.
+  bool has_unclaimed() const { return first_free(0, total()).has_value(); }
   // [begin, end) of a claim landed with that CRC. False when it was not claimed or
   // overlaps present bytes (a bug: nothing changes).
   bool landed(std::uint64_t begin, std::uint64_t end, std::uint32_t crc);

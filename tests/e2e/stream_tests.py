@@ -184,8 +184,10 @@ def curl_resume(paths):
 
 @case
 def aria2c_segments(paths):
-    """aria2c -x 8 -s 8 (eight ranged connections at once into a cold build)."""
-    with Sim(paths) as sim, Proxy(paths, sim, extra=["--chunk-size", "2M"]) as proxy, \
+    """aria2c -x 8 -s 8 (eight ranged connections at once into a cold build; the per-client
+    download limit, 4 by default, is raised so that all eight are served)."""
+    extra = ["--chunk-size", "2M", "--max-downloads-per-client", "16"]
+    with Sim(paths) as sim, Proxy(paths, sim, extra=extra) as proxy, \
             tempfile.TemporaryDirectory() as d:
         b = build_of(sim, "SM-S931U1", "XAA")
         r = run(["aria2c", "-q", "-x", "8", "-s", "8", "-k", "1M", "--allow-overwrite=true",

@@ -261,3 +261,19 @@ TEST_CASE("rate_meter: bytes over the window", "[stream][rate]") {
   CHECK(m.rate(t + 2s) == Approx(1000).epsilon(0.1));
   CHECK(m.rate(t + 10s) == 0);
 }
+
+TEST_CASE("fetch_plan: the window limits claims, not wanted bytes", "[stream][plan]") {
+  fetch_plan p(1600, 160);
+  auto a = p.claim(300);
+  REQUIRE(a);
+  CHECK(*a == byte_range{0, 160});
+  auto b = p.claim(300);
+  REQUIRE(b);
+  CHECK(*b == byte_range{160, 320});  // starts below the limit: the whole chunk
+  CHECK(!p.claim(300));
+  CHECK(p.has_unclaimed());
+  p.want(1000);
+  auto c = p.claim(300);
+  REQUIRE(c);
+  CHECK(c->begin == 992);
+}
