@@ -13,7 +13,7 @@
 #
 # usage: bench/stream.sh [BUILD_DIR]        (default: build)
 # env:   RUNS (5), BYTES (2 GiB), THROTTLE_BPS (20000000), CONNECTIONS (8),
-#        THROTTLE_SECONDS (5), CLIENTS (10), RSS_BYTES (2 GiB)
+#        THROTTLE_SECONDS (10), CLIENTS (10), RSS_BYTES (2 GiB)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-$here/../build}"
@@ -23,7 +23,7 @@ runs="${RUNS:-5}"
 bytes="${BYTES:-2147483648}"
 throttle="${THROTTLE_BPS:-20000000}"
 conns="${CONNECTIONS:-8}"
-throttle_seconds="${THROTTLE_SECONDS:-5}"
+throttle_seconds="${THROTTLE_SECONDS:-10}"
 clients="${CLIENTS:-10}"
 rss_bytes="${RSS_BYTES:-2147483648}"
 python="$(command -v /usr/bin/python3 || command -v python3)"

@@ -11,6 +11,10 @@
 #include <map>
 
 #include "crypto/ecb.hpp"
+#include "crypto/ranges.hpp"
+#include "server/resolver_mapping.hpp"
+#include "server/zip_directory.hpp"
+#include "server/zip_member_reader.hpp"
 
 namespace fusproxy::server {
 
@@ -41,8 +45,8 @@ struct download_manager::impl {
     std::uint64_t bytes_plain = 0;      // sent to clients, plain
     std::uint64_t bytes_encrypted = 0;  // sent to clients, re-encrypted
   } count;
-  // Final states of jobs that left the registry (failures), kept for metrics.
-  std::uint64_t upstream_bytes_retired = 0;
+  // Parsed central directories, by BINARY_NAME (immutable per build).
+  std::map<std::string, std::shared_ptr<const zip::directory>> directories;
 
   impl(net::any_io_executor ex, upstream::fus_client& c, download_settings s,
        std::shared_ptr<spdlog::logger> l)
@@ -101,6 +105,71 @@ struct download_manager::impl {
     ++count.jobs_opened;
     jobs.emplace(name, *job);
     return *job;
+  }
+
+  // Plain bytes [offset, offset + length) of a build: from its job's file when present
+  // there, else fetched upstream (the covering cipher blocks, decrypted). Small reads only
+  // (zip end records, directory, local headers).
+  net::awaitable<upstream::result<std::vector<std::uint8_t>>> read_plain(
+      const build_source& src, upstream::fus_session& session, std::uint64_t offset,
+      std::uint64_t length) {
+    std::vector<std::uint8_t> out(static_cast<std::size_t>(length));
+    if (length == 0) co_return out;
+    if (auto it = jobs.find(src.meta.filename); it != jobs.end()) {
+      auto& job = *it->second;
+      if (job.state() != job_state::failed && job.state() != job_state::crc_mismatch &&
+          job.progress().total == src.meta.size) {
+        if (job.has(offset, offset + length)) {
+          std::size_t got = 0;
+          while (got < out.size()) {
+            const auto r = ::pread(job.fd(), out.data() + got, out.size() - got,
+                                   static_cast<off_t>(offset + got));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) break;
+            got += static_cast<std::size_t>(r);
+          }
+          if (got == out.size()) co_return out;
+        }
+      }
+    }
+    const crypto::byte_range plain{offset, offset + length};
+    const auto cipher = crypto::cipher_range_for(plain);
+    const auto file = src.build.file();
+    crypto::block_decryptor dec(src.build.key);
+    constexpr std::uint64_t piece = 8u << 20;  // fetch_range takes at most 16 MiB
+    std::vector<std::uint8_t> clear;
+    clear.reserve(static_cast<std::size_t>(cipher.size()));
+    for (std::uint64_t at = cipher.begin; at < cipher.end; at += piece) {
+      auto bytes = co_await session.fetch_range(file, {at, std::min(cipher.end, at + piece)});
+      if (!bytes) co_return bytes.error();
+      if (dec.decrypt(*bytes, *bytes))
+        co_return upstream::make_failure(upstream::errc::bad_answer, "undecryptable range");
+      clear.insert(clear.end(), bytes->begin(), bytes->end());
+    }
+    const auto skip = static_cast<std::size_t>(crypto::plain_skip_in(plain));
+    std::copy_n(clear.begin() + static_cast<std::ptrdiff_t>(skip), out.size(), out.begin());
+    co_return out;
+  }
+
+  net::awaitable<service_result<std::shared_ptr<const zip::directory>>> directory(
+      const build_source& src, upstream::fus_session& session) {
+    if (auto it = directories.find(src.meta.filename); it != directories.end())
+      co_return it->second;
+    zip::directory_reader reader(src.meta.plain_size);
+    while (auto range = reader.next_read()) {
+      auto bytes = co_await read_plain(src, session, range->offset, range->length);
+      if (!bytes) co_return to_service_error(bytes.error());
+      if (auto ec = reader.feed(*bytes))
+        co_return service_error{api_error::upstream_error,
+                                src.meta.plain_filename + " is not a readable zip: " + ec.message(),
+                                {}};
+    }
+    if (!reader.done())
+      co_return service_error{
+          api_error::upstream_error, "zip directory: " + reader.error().message(), {}};
+    auto dir = std::make_shared<const zip::directory>(std::move(reader).result());
+    directories[src.meta.filename] = dir;
+    co_return dir;
   }
 };
 
@@ -241,7 +310,122 @@ class encrypted_body final : public body_source {
   build_source source_;
 };
 
+// One zip member, uncompressed: its zip bytes read as they land, through the member reader
+// (stored: copied; deflated: inflated), CRC-checked when the range reaches its end.
+class member_body final : public body_source {
+ public:
+  member_body(std::shared_ptr<download_manager::impl> m, build_source s, zip::member member,
+              std::uint64_t data_offset)
+      : mgr_(std::move(m)), source_(std::move(s)), member_(std::move(member)), data_(data_offset) {}
+
+  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
+                                                        body_sink& sink) override {
+    auto mgr = mgr_;
+    ++mgr->count.bodies;
+    auto opened = mgr->job_for(source_);
+    if (!opened) co_return opened.error();
+    auto job = *opened;
+    auto reader = zip::member_reader::open(member_, data_, first, first + length);
+    if (!reader) co_return reader.error();
+    const auto input = reader->input_range();
+    std::vector<std::uint8_t> in(256u << 10), out(256u << 10);
+    std::uint64_t pos = input.offset;
+    const std::uint64_t end = input.offset + input.length;
+    std::span<const std::uint8_t> pending;
+    fetch_job::follower follow(job, pos);
+    while (!reader->finished()) {
+      if (pending.empty() && pos < end) {
+        follow.move_to(pos);
+        auto until = co_await job->wait_for(pos, std::min(end, pos + in.size()));
+        if (!until) co_return until.error();
+        const auto n = static_cast<std::size_t>(std::min({*until, end, pos + in.size()}) - pos);
+        std::size_t got = 0;
+        while (got < n) {
+          const auto r =
+              ::pread(job->fd(), in.data() + got, n - got, static_cast<off_t>(pos + got));
+          if (r < 0 && errno == EINTR) continue;
+          if (r <= 0) co_return make_error_code(stream_errc::disk);
+          got += static_cast<std::size_t>(r);
+        }
+        pending = {in.data(), n};
+        pos += n;
+      }
+      auto step = reader->transform(pending, out);
+      if (!step) co_return step.error();
+      pending = pending.subspan(step->consumed);
+      if (step->produced > 0) {
+        const auto* from = reinterpret_cast<const std::byte*>(out.data());
+        if (auto ec = co_await sink.write({from, step->produced})) co_return ec;
+      }
+    }
+    co_return boost::system::error_code{};
+  }
+
+ private:
+  std::shared_ptr<download_manager::impl> mgr_;
+  build_source source_;
+  zip::member member_;
+  std::uint64_t data_;
+};
+
+std::string base_name(const std::string& name) {
+  const auto slash = name.find_last_of('/');
+  return slash == std::string::npos ? name : name.substr(slash + 1);
+}
+
 }  // namespace
+
+net::awaitable<service_result<std::vector<zip_member>>> download_manager::files(
+    build_source source) {
+  auto self = impl_;
+  upstream::fus_session session(self->client);
+  auto dir = co_await self->directory(source, session);
+  if (!dir) co_return dir.error();
+  std::vector<zip_member> out;
+  out.reserve((*dir)->members.size());
+  for (const auto& m : (*dir)->members)
+    out.push_back({m.name, m.size, m.local_header_offset, m.method_name()});
+  co_return out;
+}
+
+net::awaitable<service_result<download_representation>> download_manager::member_representation(
+    build_source source, std::string name, freshness fresh) {
+  auto self = impl_;
+  upstream::fus_session session(self->client);
+  auto dir = co_await self->directory(source, session);
+  if (!dir) co_return dir.error();
+  const auto* m = (*dir)->find(name);
+  if (!m)
+    co_return service_error{
+        api_error::not_found, "no member \"" + name + "\" in " + source.meta.plain_filename, {}};
+  if (!m->readable())
+    co_return service_error{api_error::not_implemented,
+                            "member " + name + " is " +
+                                (m->encrypted() ? "encrypted" : m->method_name()) +
+                                ": not streamable",
+                            {}};
+  const auto lh = zip::local_header_range(*m);
+  auto header = co_await self->read_plain(source, session, lh.offset, lh.length);
+  if (!header) co_return to_service_error(header.error());
+  auto data = zip::data_offset(*header, *m, **dir);
+  if (!data)
+    co_return service_error{
+        api_error::upstream_error, "member " + name + ": " + data.error().message(), {}};
+  const auto& meta = source.meta;
+  download_representation rep;
+  char etag[96];
+  std::snprintf(etag, sizeof etag, "\"%08x-%08x-%llu-member\"", meta.crc32, m->crc32,
+                static_cast<unsigned long long>(m->size));
+  rep.etag = etag;
+  rep.size = m->size;
+  rep.last_modified = meta.last_modified;
+  rep.version = meta.version;
+  rep.fresh = fresh;
+  rep.content_type = "application/octet-stream";
+  rep.filename = base_name(m->name);
+  rep.body = std::make_shared<member_body>(self, source, *m, *data);
+  co_return rep;
+}
 
 download_manager::download_manager(net::any_io_executor executor, upstream::fus_client& client,
                                    download_settings settings, std::shared_ptr<spdlog::logger> log)

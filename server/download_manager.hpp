@@ -10,6 +10,7 @@
 //
 // Threading: one executor (thread) for everything, as the resolver.
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -35,6 +36,14 @@ class download_manager {
   // The plain or encrypted representation of a build (member: not here).
   download_representation representation(const build_source& source, download_variant variant,
                                          freshness fresh);
+  // The zip's members (its central directory, read by small decrypted ranges near the end
+  // of the file, from the cache when present, else upstream; no fetch job starts).
+  boost::asio::awaitable<service_result<std::vector<zip_member>>> files(build_source source);
+  // One member, uncompressed (stored as is, deflated inflated on the fly); the local
+  // header is read like the directory. not_found when the zip has no such member.
+  boost::asio::awaitable<service_result<download_representation>> member_representation(
+      build_source source, std::string name, freshness fresh);
+
   // The build's job, joined or started (opened, not yet fetching until read).
   boost::system::result<std::shared_ptr<fetch_job>> job_for(const build_source& source);
 

@@ -133,6 +133,10 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   void stop();
 
   const build_source& source() const { return source_; }
+  // Whether plain bytes [begin, end) are on disk now.
+  bool has(std::uint64_t begin, std::uint64_t end) const {
+    return plan_.present().contains(begin, end);
+  }
   int fd() const { return fd_; }
   std::uint64_t total() const { return plan_.total(); }  // cipher size
   std::uint64_t plain_size() const { return source_.meta.plain_size; }

@@ -390,6 +390,9 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
     return err;
   }
 
+  net::awaitable<service_result<build_source>> source_for(std::string model, std::string region,
+                                                          version_ref version, std::string rid);
+
   // --- observability ----------------------------------------------------------------------
 
   void append_metrics(std::string& out) const {
@@ -487,39 +490,50 @@ net::awaitable<service_result<firmware_metadata>> firmware_resolver::metadata(
   co_return co_await self->metadata(model, region, version, ctx.request_id);
 }
 
-namespace {
-service_error not_implemented(const char* what) {
-  return {api_error::not_implemented, what, {}};
+// The metadata of a build and how to download it (BinaryInform's answer, cached with it).
+net::awaitable<service_result<build_source>> firmware_resolver::impl::source_for(
+    std::string model, std::string region, version_ref version, std::string rid) {
+  auto self = shared_from_this();
+  auto meta = co_await self->metadata(model, region, version, rid);
+  if (!meta) co_return meta.error();
+  build_source source{*meta, {}};
+  if (auto* b = self->details.find(meta->filename)) {
+    source.build = *b;
+    co_return source;
+  }
+  // Forgotten (LRU): resolve the served build again, uncached.
+  upstream::fus_session session(self->client, rid);
+  auto build = co_await session.resolve(meta->model, meta->region, meta->version);
+  if (!build) co_return to_service_error(build.error());
+  if (build->inform.binary_name != meta->filename)
+    co_return service_error{api_error::upstream_error, "upstream now serves another file", {}};
+  self->details.put(meta->filename, *build);
+  source.build = *build;
+  co_return source;
 }
-}  // namespace
 
 net::awaitable<service_result<std::vector<zip_member>>> firmware_resolver::files(
-    const std::string&, const std::string&, const version_ref&, const request_context&) {
-  co_return not_implemented("zip member listing is not available yet");
+    const std::string& model, const std::string& region, const version_ref& version,
+    const request_context& ctx) {
+  auto self = impl_;
+  auto source = co_await self->source_for(model, region, version, ctx.request_id);
+  if (!source) co_return source.error();
+  co_return co_await self->downloads.files(std::move(*source));
 }
 
 net::awaitable<service_result<download_representation>> firmware_resolver::open_download(
     const download_request& request, const request_context& ctx) {
   auto self = impl_;
-  if (request.variant == download_variant::member)
-    co_return not_implemented("zip members are not available yet");
-  auto meta =
-      co_await self->metadata(request.model, request.region, request.version, ctx.request_id);
-  if (!meta) co_return meta.error();
-  build_source source{*meta, {}};
-  if (auto* b = self->details.find(meta->filename)) {
-    source.build = *b;
-  } else {
-    // Forgotten (LRU): resolve the served build again, uncached.
-    upstream::fus_session session(self->client, ctx.request_id);
-    auto build = co_await session.resolve(meta->model, meta->region, meta->version);
-    if (!build) co_return to_service_error(build.error());
-    if (build->inform.binary_name != meta->filename)
-      co_return service_error{api_error::upstream_error, "upstream now serves another file", {}};
-    self->details.put(meta->filename, *build);
-    source.build = *build;
+  auto source =
+      co_await self->source_for(request.model, request.region, request.version, ctx.request_id);
+  if (!source) co_return source.error();
+  if (request.variant == download_variant::member) {
+    const auto fresh = source->meta.fresh;
+    co_return co_await self->downloads.member_representation(std::move(*source), request.member,
+                                                             fresh);
   }
-  co_return self->downloads.representation(source, request.variant, meta->fresh);
+  const auto fresh = source->meta.fresh;
+  co_return self->downloads.representation(*source, request.variant, fresh);
 }
 
 void firmware_resolver::append_metrics(std::string& out) const {

@@ -426,6 +426,49 @@ def upstream_gone_cuts_client(paths):
         check(jobs and jobs[0]["state"] == "failed" and jobs[0].get("error"), f"status: {jobs}")
 
 
+# ------------------------------------------------------------------------- zip members
+
+@case
+def zip_members(paths):
+    """/files lists what Python's zipfile reads from the downloaded zip (name, size, header
+    offset, method) without starting the full fetch; /files/{name} streams each member
+    uncompressed (stored and deflated), with Range and HEAD."""
+    import io
+    import zipfile
+    with Sim(paths) as sim, Proxy(paths, sim, extra=["--chunk-size", "256K"]) as proxy:
+        for model, region in (("SM-G990B", "BTU"), ("SM-G900F", "DBT")):
+            b = build_of(sim, model, region)
+            base = f"/firmware/{model}/{region}/latest"
+            r = curl(proxy.url(base + "/files"))
+            check(r.status == 200, f"{model} files: {r!r}")
+            listed = r.json()
+            served = bytes_served(sim, b)
+            check(served < b["encrypted_size"] // 2,
+                  f"{model}: listing fetched {served} of {b['encrypted_size']} bytes")
+            st, _, whole = ranged(proxy.url(base + "/download"), None)
+            check(st == 200, f"{model} download")
+            z = zipfile.ZipFile(io.BytesIO(whole))
+            want = [{"name": i.filename, "size": i.file_size, "offset": i.header_offset,
+                     "method": {0: "stored", 8: "deflated"}[i.compress_type]}
+                    for i in z.infolist()]
+            check(listed == want, f"{model}: /files {listed} != zipfile {want}")
+            for info in z.infolist():
+                data = z.read(info.filename)
+                url = proxy.url(f"{base}/files/{info.filename}")
+                st, h, body = ranged(url, None)
+                check(st == 200 and body == data, f"{model} {info.filename}: {st} {len(body)}")
+                check(h.get("content-length") == str(len(data)), f"{info.filename}: {h}")
+                check(h.get("content-type") == "application/octet-stream", f"{h}")
+                st, h, body = ranged(url, "bytes=10-99")
+                check(st == 206 and body == data[10:100], f"{info.filename} range: {st}")
+                st, h, body = ranged(url, f"bytes=-{min(50, len(data))}")
+                check(st == 206 and body == data[-min(50, len(data)):], f"{info.filename} tail")
+                h = run(["curl", "-sS", "-I", url]).stdout.lower()
+                check(f"content-length: {len(data)}" in h, f"member HEAD: {h}")
+            st, _, _ = ranged(proxy.url(f"{base}/files/NO_SUCH_MEMBER.tar.md5"), None)
+            check(st == 404, f"unknown member: {st}")
+
+
 # ------------------------------------------------------------------ fusproxy get / versions
 
 def upstream_flags(sim):
