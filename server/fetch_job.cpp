@@ -294,7 +294,10 @@ void fetch_job::fail(boost::system::error_code ec, std::string why) {
   state_ = job_state::failed;
   error_ = ec;
   error_text_ = std::move(why);
-  log_->error("fetch {}: failed: {}", source_.meta.filename, error_text_);
+  if (ec == stream_errc::cancelled)
+    log_->info("fetch {}: stopped", source_.meta.filename);
+  else
+    log_->error("fetch {}: failed: {}", source_.meta.filename, error_text_);
   save_map();
   wake_readers();
   io_->slot.cancel();
