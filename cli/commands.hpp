@@ -9,4 +9,10 @@ int run_decrypt(int argc, char** argv);
 // fusproxy [serve] [FLAGS]: the HTTP service (flags: config/settings.hpp, --help)
 int run_serve(int argc, char** argv);
 
+// fusproxy get MODEL REGION [VERSION] [-o FILE] [-c] [-q] [upstream flags]
+int run_get(int argc, char** argv);
+
+// fusproxy versions MODEL REGION [--json] [upstream flags]
+int run_versions(int argc, char** argv);
+
 }  // namespace fusproxy::cli

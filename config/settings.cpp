@@ -57,6 +57,10 @@ constexpr option_info options_table[] = {
     {"chunk-size", kind::text, "8M", "bytes per ranged upstream request (K/M/G suffixes)"},
     {"upstream-max-bps", kind::text, "0",
      "cap on total upstream bandwidth in bytes/s (K/M/G suffixes; 0: none)"},
+    {"retry-base-ms", kind::text, "1000",
+     "first back-off (ms) of a failing upstream range; doubles up to 30 s"},
+    {"retry-attempts", kind::text, "8",
+     "failures in a row without progress before a download gives up"},
     {"tls-cert", kind::text, "", "PEM certificate chain: serve HTTPS too (needs --tls-key)"},
     {"tls-key", kind::text, "", "PEM private key for --tls-cert"},
     {"max-connections", kind::text, "1024", "concurrent client connections"},
@@ -340,6 +344,8 @@ settings convert(const po::variables_map& vm) {
   }
   if (const auto* v = get("upstream-max-bps"))
     s.upstream_max_bps = parse_bytes("upstream-max-bps", *v, 0);
+  u32("retry-base-ms", s.retry_base_ms, 1, 60'000);
+  u32("retry-attempts", s.retry_attempts, 1, 1000);
   if (const auto* v = get("tls-cert")) s.tls_cert = *v;
   if (const auto* v = get("tls-key")) s.tls_key = *v;
   if (s.tls_cert.empty() != s.tls_key.empty())
@@ -407,6 +413,7 @@ std::string settings::describe() const {
     << " ca-file=" << (ca_file.empty() ? "system" : ca_file)
     << " tls-verify=" << (tls_verify ? "true" : "false") << " upstream-timeout=" << upstream_timeout
     << " chunk-size=" << chunk_size << " upstream-max-bps=" << upstream_max_bps
+    << " retry-base-ms=" << retry_base_ms << " retry-attempts=" << retry_attempts
     << " tls=" << (tls_cert.empty() ? "off" : tls_cert) << " max-connections=" << max_connections
     << " rate-limit=" << rate_limit << " max-downloads-per-client=" << max_downloads_per_client
     << " max-downloads=" << max_downloads << " header-timeout=" << header_timeout

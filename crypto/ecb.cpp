@@ -50,6 +50,52 @@ boost::system::error_code block_decryptor::decrypt(std::span<const std::uint8_t>
   return {};
 }
 
+struct block_encryptor::impl {
+  detail::cipher_ptr cipher;
+  detail::cipher_ctx_ptr ctx;
+  bool ready = false;
+
+  explicit impl(const aes_key& key)
+      : cipher(EVP_CIPHER_fetch(nullptr, "AES-128-ECB", nullptr)), ctx(EVP_CIPHER_CTX_new()) {
+    ready = cipher && ctx &&
+            EVP_EncryptInit_ex2(ctx.get(), cipher.get(), key.data(), nullptr, nullptr) == 1 &&
+            EVP_CIPHER_CTX_set_padding(ctx.get(), 0) == 1;
+  }
+};
+
+block_encryptor::block_encryptor(const aes_key& key) : impl_(std::make_unique<impl>(key)) {}
+block_encryptor::~block_encryptor() = default;
+block_encryptor::block_encryptor(block_encryptor&&) noexcept = default;
+block_encryptor& block_encryptor::operator=(block_encryptor&&) noexcept = default;
+
+boost::system::error_code block_encryptor::encrypt(std::span<const std::uint8_t> in,
+                                                   std::span<std::uint8_t> out) {
+  if (in.size() % aes_block != 0 || out.size() < in.size())
+    return make_error_code(errc::not_block_aligned);
+  if (!impl_ || !impl_->ready) return make_error_code(errc::internal);
+  constexpr std::size_t max_slice = std::size_t{1} << 30;
+  std::size_t done = 0;
+  while (done < in.size()) {
+    const std::size_t slice = std::min(max_slice, in.size() - done);
+    int written = 0;
+    if (EVP_EncryptUpdate(impl_->ctx.get(), out.data() + done, &written, in.data() + done,
+                          static_cast<int>(slice)) != 1 ||
+        static_cast<std::size_t>(written) != slice)
+      return make_error_code(errc::internal);
+    done += slice;
+  }
+  return {};
+}
+
+result<std::array<std::uint8_t, aes_block>> pkcs7_final_block(std::span<const std::uint8_t> tail) {
+  if (tail.size() >= aes_block) return make_error_code(errc::internal);
+  std::array<std::uint8_t, aes_block> block;
+  const auto pad = static_cast<std::uint8_t>(aes_block - tail.size());
+  std::memcpy(block.data(), tail.data(), tail.size());
+  std::memset(block.data() + tail.size(), pad, pad);
+  return block;
+}
+
 stream_decryptor::stream_decryptor(const aes_key& key) : blocks_(key) {}
 
 // The newest full block is decrypted with the rest but its plaintext is held back in

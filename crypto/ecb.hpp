@@ -1,6 +1,9 @@
 #pragma once
-// AES-128-ECB decryption of Samsung firmware (OpenSSL EVP). ECB blocks are independent, so
-// any 16-byte-aligned range decrypts on its own; PKCS#7 padding sits on the final block only.
+// AES-128-ECB decryption of Samsung firmware (OpenSSL EVP), and the encryption that
+// rebuilds the upstream file from its plaintext (byte-exact: ECB plus PKCS#7). ECB blocks are
+// independent, so any 16-byte-aligned range decrypts on its own; PKCS#7 padding sits on the final
+// block only.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -29,6 +32,28 @@ class block_decryptor {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+// Encrypts whole blocks with no padding: the plaintext of a build re-encrypted block by
+// block is byte-exact with upstream's file, except the final block (see pkcs7_final_block).
+class block_encryptor {
+ public:
+  explicit block_encryptor(const aes_key& key);
+  ~block_encryptor();
+  block_encryptor(block_encryptor&&) noexcept;
+  block_encryptor& operator=(block_encryptor&&) noexcept;
+
+  // in.size() must be a multiple of 16 and out.size() >= in.size(); in and out may alias.
+  // errc::not_block_aligned otherwise.
+  boost::system::error_code encrypt(std::span<const std::uint8_t> in, std::span<std::uint8_t> out);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// The plaintext of the final cipher block: the file's last `tail` bytes (0..15) followed by
+// PKCS#7 padding (a whole block of 16s when tail is empty). errc::internal if tail > 15.
+result<std::array<std::uint8_t, aes_block>> pkcs7_final_block(std::span<const std::uint8_t> tail);
 
 // Streams a whole file (or a tail that ends at the file's end): any chunking of the input,
 // the final block held back until finish(), where its PKCS#7 padding is checked and removed.

@@ -250,7 +250,6 @@ struct fus_session::state {
     co_return co_await generate_nonce();
   }
 
-  // By value: fus_session::binary_inform hands this coroutine temporaries.
   net::awaitable<result<protocol::inform_answer>> binary_inform(std::string model,
                                                                 std::string region,
                                                                 std::string version) {
@@ -560,30 +559,26 @@ fus_session::fus_session(fus_session&&) noexcept = default;
 fus_session& fus_session::operator=(fus_session&&) noexcept = default;
 
 net::awaitable<result<void>> fus_session::generate_nonce() {
-  return s_->generate_nonce();
+  co_return co_await s_->generate_nonce();
 }
 
-net::awaitable<result<protocol::inform_answer>> fus_session::binary_inform(
-    std::string_view model, std::string_view region, std::string_view version) {
-  // Copies: the coroutine may outlive the caller's views.
-  return s_->binary_inform(std::string(model), std::string(region), std::string(version));
+net::awaitable<result<protocol::inform_answer>> fus_session::binary_inform(std::string model,
+                                                                           std::string region,
+                                                                           std::string version) {
+  co_return co_await s_->binary_inform(model, region, version);
 }
 
 net::awaitable<result<void>> fus_session::init_for_mass(protocol::init_request init) {
   co_return co_await s_->init_for_mass(init);
 }
 
-net::awaitable<result<version_list>> fus_session::versions(std::string_view model,
-                                                           std::string_view region) {
-  const std::string m(model), r(region);
-  co_return co_await s_->versions(m, r);
+net::awaitable<result<version_list>> fus_session::versions(std::string model, std::string region) {
+  co_return co_await s_->versions(model, region);
 }
 
-net::awaitable<result<build_info>> fus_session::resolve(std::string_view model,
-                                                        std::string_view region,
-                                                        std::string_view version_or_latest) {
-  const std::string m(model), r(region), v(version_or_latest);
-  co_return co_await s_->resolve(m, r, v);
+net::awaitable<result<build_info>> fus_session::resolve(std::string model, std::string region,
+                                                        std::string version_or_latest) {
+  co_return co_await s_->resolve(model, region, version_or_latest);
 }
 
 net::awaitable<result<range_reader>> fus_session::open_range(download_file file,

@@ -93,6 +93,8 @@ class range_reader {
   crypto::byte_range range() const { return range_; }
   std::uint64_t received() const { return body_.received(); }
   bool done() const { return body_.done(); }
+  // Answer headers (e.g. Content-MD5 of the whole encrypted file, when upstream sends it).
+  std::string_view header(std::string_view name) const { return body_.header(name); }
   // Reads at least one byte into `buffer`, or 0 at the end of the range. A drop, timeout or
   // short body fails with failure::received = bytes received so far (resume from
   // range.begin + received).
@@ -104,8 +106,6 @@ class range_reader {
 };
 
 class fus_session {
-  // Coroutine parameters are taken by value: a coroutine outlives the full-expression that
-  // called it, so a reference to a caller's temporary would dangle.
  public:
   // `request_id` goes upstream as X-Request-Id (logs); may be empty.
   explicit fus_session(fus_client& client, std::string request_id = {});
@@ -113,28 +113,29 @@ class fus_session {
   fus_session(fus_session&&) noexcept;
   fus_session& operator=(fus_session&&) noexcept;
 
+  // Every operation takes its arguments by value: the coroutine keeps its own copies, so a
+  // caller may pass temporaries and co_await later.
+
   // NF_*GenerateNonce.do: a fresh nonce (also taken from every later answer).
   boost::asio::awaitable<result<void>> generate_nonce();
   // BinaryInform for an exact 4-part version; a 401 gets a fresh nonce and one retry.
   // Upstream statuses map to errc (bad_version, not_hosted, imei_required, auth, ...).
-  boost::asio::awaitable<result<protocol::inform_answer>> binary_inform(std::string_view model,
-                                                                        std::string_view region,
-                                                                        std::string_view version);
+  boost::asio::awaitable<result<protocol::inform_answer>> binary_inform(std::string model,
+                                                                        std::string region,
+                                                                        std::string version);
   // InitForMass for a file; a 401 gets a fresh nonce and one retry.
   boost::asio::awaitable<result<void>> init_for_mass(protocol::init_request init);
 
   // SmartHistory (smart2) and FOTA version.xml merged; legacy: FOTA only. not_found when
   // neither knows the model/region.
-  boost::asio::awaitable<result<version_list>> versions(std::string_view model,
-                                                        std::string_view region);
+  boost::asio::awaitable<result<version_list>> versions(std::string model, std::string region);
 
   // "latest" (newest stable, then whatever build BinaryInform serves for it), a PDA-only
   // version (looked up in the version list), or a 3/4-part version ('/', '_' or %2F).
   // A served build other than the requested version gives served_other naming it; a
   // success answer without BINARY_NAME gives not_hosted.
-  boost::asio::awaitable<result<build_info>> resolve(std::string_view model,
-                                                     std::string_view region,
-                                                     std::string_view version_or_latest);
+  boost::asio::awaitable<result<build_info>> resolve(std::string model, std::string region,
+                                                     std::string version_or_latest);
 
   // The ranged download primitive: GET ...ForMass.do?file=PATH with Range bytes=s-e;
   // InitForMass first when this session has not authorised the file yet; a 401 makes one

@@ -93,11 +93,12 @@ class http_client {
   const http_options& options() const;
   boost::asio::any_io_executor get_executor() const;
 
-  // One request, its whole answer read (at most max_body bytes: too_large beyond).
-  boost::asio::awaitable<result<http_response>> request(const base_url& origin, http_request req,
+  // Arguments are taken by value (the coroutine keeps them). One request, its whole answer read (at
+  // most max_body bytes: too_large beyond).
+  boost::asio::awaitable<result<http_response>> request(base_url origin, http_request req,
                                                         std::size_t max_body);
   // One request whose answer's headers are read; the body is left to the stream.
-  boost::asio::awaitable<result<http_body_stream>> open(const base_url& origin, http_request req);
+  boost::asio::awaitable<result<http_body_stream>> open(base_url origin, http_request req);
 
   // Observability (tests, metrics): connections opened so far, idle ones kept now.
   std::uint64_t connections_opened() const;

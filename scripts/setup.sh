@@ -9,6 +9,8 @@ packages=(
   libssl-dev librapidxml-dev libspdlog-dev catch2 zlib1g-dev libdeflate-dev
   # real clients and tools the tests and benchmarks drive
   curl wget aria2 openssl python3 python3-cryptography procps
+  # deployment tests: nginx in front of replicas, YAML checks of the manifests
+  nginx-light python3-yaml
   # promtool for tests/obs (about 100 MB installed); clang for the libFuzzer targets (fuzz/)
   prometheus clang
 )
@@ -17,6 +19,10 @@ if [[ "${FUSPROXY_SETUP_BROWSER:-0}" == 1 ]]; then
 fi
 if [[ "${FUSPROXY_SETUP_BENCH:-0}" == 1 ]]; then
   packages+=(hyperfine wrk nginx-light time)
+fi
+if [[ "${FUSPROXY_SETUP_CONTAINER:-0}" == 1 ]]; then
+  # deploy/container-test.sh: build and run the image with podman, no registry needed
+  packages+=(podman debootstrap runc uidmap fuse-overlayfs slirp4netns)
 fi
 
 missing=()

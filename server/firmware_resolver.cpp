@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <exception>
@@ -22,7 +23,9 @@
 #include "crypto/auth.hpp"
 #include "protocol/fus_client.hpp"
 #include "protocol/versions.hpp"
+#include "server/download_manager.hpp"
 #include "server/resolver_mapping.hpp"
+#include "server/upstream_config.hpp"
 
 namespace fusproxy::server {
 namespace {
@@ -100,30 +103,11 @@ std::uint64_t seconds_since(steady::time_point t, steady::time_point now) {
       std::chrono::duration_cast<std::chrono::seconds>(now - t).count());
 }
 
-upstream::fus_config fus_config_from(const config::settings& s) {
-  upstream::fus_config c;
-  c.dialect =
-      s.dialect == config::dialect::legacy ? protocol::dialect::legacy : protocol::dialect::smart2;
-  c.fus_url = s.fus_url;
-  c.cloud_url = s.cloud_url;
-  c.fota_url = s.fota_url;
-  auto keys = crypto::legacy_keys_from_name(s.legacy_keys);
-  if (!keys) throw std::invalid_argument("--legacy-keys: " + keys.error().message());
-  c.legacy_keys = *keys;
-  for (const auto& [model, imei] : s.imei_by_model) c.imei_by_model.emplace(model, imei);
-  c.default_imei = s.default_imei;
-  return c;
-}
-
-upstream::http_options http_options_from(const config::settings& s) {
-  upstream::http_options o;
-  const std::chrono::milliseconds timeout(std::uint64_t{s.upstream_timeout} * 1000);
-  o.connect_timeout = std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(15));
-  o.read_timeout = timeout;
-  o.request_timeout = 2 * timeout;  // a whole XML exchange: connect + write + read
-  o.tls_verify = s.tls_verify;
-  o.ca_file = s.ca_file;
-  return o;
+download_settings download_settings_from(const config::settings& s) {
+  download_settings d;
+  d.cache_dir = s.cache_dir;
+  d.fetch = fetch_options_from(s);
+  return d;
 }
 
 std::string pair_key(const std::string& model, const std::string& region) {
@@ -161,7 +145,9 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
         builds(lim.immutable_entries),
         moving(lim.ttl_entries),
         lists(lim.ttl_entries),
-        errors(lim.error_entries) {}
+        errors(lim.error_entries),
+        details(lim.immutable_entries),
+        downloads(ex, client, download_settings_from(s), log) {}
 
   net::any_io_executor executor;
   upstream::fus_client client;
@@ -173,6 +159,10 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
   lru_map<timed<firmware_metadata>> moving;  // latest / PDA -> metadata, TTL
   lru_map<timed<version_list>> lists;        // model|region -> versions, TTL
   lru_map<remembered_error> errors;          // definitive errors, briefly
+  // BINARY_NAME -> how to download it (key, path, InitForMass): what open_download needs
+  // besides the metadata; filled with every resolved build.
+  lru_map<upstream::build_info> details;
+  download_manager downloads;
   std::unordered_map<std::string, std::shared_ptr<flight<firmware_metadata>>> metadata_flights;
   std::unordered_map<std::string, std::shared_ptr<flight<version_list>>> list_flights;
 
@@ -275,8 +265,10 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
         auto plain = co_await session.plain_size(*build);
         if (!plain)
           fetched = plain.error();
-        else
+        else {
           fetched = make_metadata(*build, *plain);
+          self->details.put(build->inform.binary_name, *build);
+        }
       }
     }
     self->metadata_flights.erase(key);
@@ -398,6 +390,9 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
     return err;
   }
 
+  net::awaitable<service_result<build_source>> source_for(std::string model, std::string region,
+                                                          version_ref version, std::string rid);
+
   // --- observability ----------------------------------------------------------------------
 
   void append_metrics(std::string& out) const {
@@ -470,7 +465,7 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
     json::object out;
     out["resolver"] = std::move(counters);
     out["known_builds"] = std::move(known);
-    out["downloads"] = json::array();  // the streaming issue (#5) fills this
+    out["downloads"] = json::parse(downloads.status_json());
     return json::serialize(out);
   }
 };
@@ -495,24 +490,55 @@ net::awaitable<service_result<firmware_metadata>> firmware_resolver::metadata(
   co_return co_await self->metadata(model, region, version, ctx.request_id);
 }
 
-namespace {
-service_error not_implemented() {
-  return {api_error::not_implemented, "downloads arrive with the streaming issue (#5)", {}};
+// The metadata of a build and how to download it (BinaryInform's answer, cached with it).
+net::awaitable<service_result<build_source>> firmware_resolver::impl::source_for(
+    std::string model, std::string region, version_ref version, std::string rid) {
+  auto self = shared_from_this();
+  auto meta = co_await self->metadata(model, region, version, rid);
+  if (!meta) co_return meta.error();
+  build_source source{*meta, {}};
+  if (auto* b = self->details.find(meta->filename)) {
+    source.build = *b;
+    co_return source;
+  }
+  // Forgotten (LRU): resolve the served build again, uncached.
+  upstream::fus_session session(self->client, rid);
+  auto build = co_await session.resolve(meta->model, meta->region, meta->version);
+  if (!build) co_return to_service_error(build.error());
+  if (build->inform.binary_name != meta->filename)
+    co_return service_error{api_error::upstream_error, "upstream now serves another file", {}};
+  self->details.put(meta->filename, *build);
+  source.build = *build;
+  co_return source;
 }
-}  // namespace
 
 net::awaitable<service_result<std::vector<zip_member>>> firmware_resolver::files(
-    const std::string&, const std::string&, const version_ref&, const request_context&) {
-  co_return not_implemented();
+    const std::string& model, const std::string& region, const version_ref& version,
+    const request_context& ctx) {
+  auto self = impl_;
+  auto source = co_await self->source_for(model, region, version, ctx.request_id);
+  if (!source) co_return source.error();
+  co_return co_await self->downloads.files(std::move(*source));
 }
 
 net::awaitable<service_result<download_representation>> firmware_resolver::open_download(
-    const download_request&, const request_context&) {
-  co_return not_implemented();
+    const download_request& request, const request_context& ctx) {
+  auto self = impl_;
+  auto source =
+      co_await self->source_for(request.model, request.region, request.version, ctx.request_id);
+  if (!source) co_return source.error();
+  if (request.variant == download_variant::member) {
+    const auto fresh = source->meta.fresh;
+    co_return co_await self->downloads.member_representation(std::move(*source), request.member,
+                                                             fresh);
+  }
+  const auto fresh = source->meta.fresh;
+  co_return self->downloads.representation(*source, request.variant, fresh);
 }
 
 void firmware_resolver::append_metrics(std::string& out) const {
   impl_->append_metrics(out);
+  impl_->downloads.append_metrics(out);
 }
 
 std::string firmware_resolver::status_json() const {

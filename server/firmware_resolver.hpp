@@ -1,8 +1,9 @@
 #pragma once
 // The firmware resolver: the firmware_service that answers version lists and metadata by
 // driving FUS sessions upstream (protocol/fus_client), with a metadata cache and
-// single-flight. Downloads (files(), open_download()) belong to the streaming issue (#5)
-// and answer 501 not_implemented until then.
+// single-flight. Downloads (open_download(), files()) resolve the build's metadata (cached)
+// and hand it to the download_manager (server/download_manager.hpp, docs/streaming.md):
+// one fetch job per build, any number of client streams following it.
 //
 // Threading: every call (the service methods, ready(), append_metrics(), status_json())
 // must come from the one thread that runs the io_context the resolver was built on;

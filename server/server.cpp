@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <spdlog/logger.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
+#include <csignal>
 
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -142,9 +144,46 @@ class stream_sink final : public body_sink {
 
   net::awaitable<boost::system::error_code> write_file(int fd, std::uint64_t offset,
                                                        std::uint64_t length) override {
-    // pread + write keeps the progress timeout (and works under TLS); sendfile(2) on plain
-    // TCP is the planned
-    // fast path for cache hits.
+    if (length > remaining_) co_return make_error_code(boost::system::errc::value_too_large);
+    // Plain TCP: sendfile(2), the kernel copies page cache -> socket (no read into user
+    // space, no second copy). The socket is non-blocking; when it is full we wait for it
+    // to drain, bounded by the write-progress timeout. pread + write if sendfile refuses.
+    // Under TLS the bytes must go through the TLS stream: pread + write below.
+    auto& sock = conn_.stream.socket();
+    boost::system::error_code nb;
+    if (!conn_.tls) sock.native_non_blocking(true, nb);
+    while (length > 0 && !conn_.tls && !nb && !no_sendfile_) {
+      off_t off = static_cast<off_t>(offset);
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, 4u << 20));
+      const auto n = ::sendfile(sock.native_handle(), fd, &off, want);
+      if (n > 0) {
+        const auto sent = static_cast<std::uint64_t>(n);
+        offset += sent;
+        length -= sent;
+        remaining_ -= sent;
+        written_ += sent;
+        continue;
+      }
+      if (n == 0) co_return make_error_code(boost::system::errc::io_error);  // file shrank
+      if (errno == EINTR) continue;
+      if (errno == EINVAL || errno == ENOSYS) {
+        no_sendfile_ = true;
+        break;
+      }
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        co_return boost::system::error_code(errno, boost::system::system_category());
+      auto done = std::make_shared<bool>(false);
+      net::steady_timer progress(conn_.stream.get_executor(), progress_);
+      progress.async_wait([done, &sock](const boost::system::error_code& ec) {
+        if (!ec && !*done) sock.cancel();
+      });
+      auto [ec] = co_await sock.async_wait(tcp::socket::wait_write, use_tuple);
+      *done = true;
+      progress.cancel();
+      if (ec == net::error::operation_aborted) co_return make_error_code(beast::error::timeout);
+      if (ec) co_return ec;
+    }
+    if (length == 0) co_return boost::system::error_code{};
     std::vector<std::byte> buffer(std::min<std::uint64_t>(length, 256 * 1024));
     while (length > 0) {
       const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size()));
@@ -169,6 +208,7 @@ class stream_sink final : public body_sink {
   std::uint64_t remaining_;
   std::uint64_t written_ = 0;
   std::chrono::seconds progress_;
+  bool no_sendfile_ = false;
 };
 
 }  // namespace
@@ -225,6 +265,9 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   // ---- start-up ----
 
   std::uint16_t start() {
+    // sendfile(2) cannot take MSG_NOSIGNAL: a client that hangs up must give EPIPE, not
+    // kill the process.
+    ::signal(SIGPIPE, SIG_IGN);
     boost::system::error_code ec;
     const auto address = net::ip::make_address(cfg.listen.host, ec);
     if (ec) throw startup_error("--listen: bad address '" + cfg.listen.host + "'");

@@ -26,6 +26,7 @@ constexpr kind_info kinds[] = {
     {fault_kind::slow_first_byte, "slow-first-byte", true, fault_scope::any, false, 1},
     {fault_kind::truncate, "truncate", false, fault_scope::download, false, 1},
     {fault_kind::bad_crc, "bad-crc", false, fault_scope::inform, true, 1},
+    {fault_kind::no_name, "no-name", false, fault_scope::inform, true, 1},
     // A cap rather than an event: it holds until cleared unless given a count of 429s.
     {fault_kind::max_conns, "max-conns", true, fault_scope::download, true, unlimited},
 };
@@ -204,7 +205,7 @@ boost::system::result<std::vector<fault_rule>, std::string> parse_fault_spec(
     if (!info)
       return fail(
           "unknown fault (drop-after, status, auth401, firewall, slow-first-byte, "
-          "truncate, bad-crc, max-conns)");
+          "truncate, bad-crc, no-name, max-conns)");
     if (info->needs_value && !has_value) return fail("needs a value (NAME=VALUE)");
     if (!info->needs_value && has_value) return fail("takes no value");
 

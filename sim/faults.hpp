@@ -31,6 +31,7 @@ enum class fault_kind {
   slow_first_byte,  // wait VALUE milliseconds before the answer's first byte
   truncate,         // Content-Length promises the whole body, half is sent, then close
   bad_crc,          // BinaryInform announces a wrong BINARY_CRC
+  no_name,          // BinaryInform succeeds with an empty BINARY_NAME (nothing to download)
   max_conns,        // more than VALUE concurrent downloads in one session get 429
 };
 std::string_view to_string(fault_kind k);

@@ -533,6 +533,7 @@ answer server_core::handle_inform(dialect d, const request_view& req) {
   const auto image = image_for(*served);
   std::uint32_t crc = image->announced_crc32();
   if (faults_.take(fault_kind::bad_crc, endpoint::inform)) crc ^= 0x5A5A5A5Au;
+  const bool no_name = faults_.take(fault_kind::no_name, endpoint::inform).has_value();
   const auto names = names_of(*served);
   const auto size = image->encrypted_size();
   const std::string& sv = served->version;
@@ -542,7 +543,7 @@ answer server_core::handle_inform(dialect d, const request_view& req) {
   std::string put;
   if (!legacy) field(put, "BINARY_SW_VERSION", sv);
   field(put, "BINARY_CRC", std::to_string(crc));
-  field(put, "BINARY_NAME", served->binary_name);
+  field(put, "BINARY_NAME", no_name ? std::string() : served->binary_name);
   field(put, "BINARY_SIZE", std::to_string(size / 1024));
   field(put, "BINARY_BYTE_SIZE", std::to_string(size));
   field(put, "DESCRIPTION", served->description);

@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,8 +20,6 @@
 
 #include "crypto/ecb.hpp"
 #include "protocol/fus_client.hpp"
-
-extern char** environ;
 
 // Catch prints results through this (boost's own operator<< needs T to be printable).
 namespace Catch {
@@ -56,8 +54,14 @@ class sim_process {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0)
-      throw std::runtime_error("cannot start fus-sim");
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("cannot start fus-sim");
+    if (pid_ == 0) {
+      // The simulator dies with the test, even when the test crashes.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
     // Poll for the port file with a deadline; fail fast when the child died.
     const auto deadline = std::chrono::steady_clock::now() + 20s;
     while (std::chrono::steady_clock::now() < deadline) {
@@ -343,19 +347,25 @@ TEST_CASE("faults: 401 bursts are recovered, firewall pages and statuses are typ
         h.run<result<build_info>>([&]() { return session.resolve("SM-A207F", "SER", "latest"); });
     REQUIRE_OK(b);
     const auto file = b->file();
-    // Authorise first so the burst hits the GETs.
-    auto first = h.run<result<std::vector<std::uint8_t>>>([&]() {
-      return session.fetch_range(file, {0, 16});
-    });
-    REQUIRE_OK(first);
+    // Authorise first, and open three pooled connections, so the three GETs of the burst
+    // leave at once: a GET that still had to connect could reach the simulator after
+    // another's retry, which would then take the burst's last 401.
+    auto fetch_three = [&]() {
+      std::vector<std::future<result<std::vector<std::uint8_t>>>> parts;
+      for (std::uint64_t i = 0; i < 3; ++i)
+        parts.push_back(net::co_spawn(
+            h.ioc, session.fetch_range(file, {i * 65536, (i + 1) * 65536}), net::use_future));
+      h.ioc.restart();
+      h.ioc.run();
+      return parts;
+    };
+    for (auto& p : fetch_three()) {
+      auto r = p.get();
+      REQUIRE_OK(r);
+    }
     const auto generation = session.auth_generation();
     h.run<void>([&]() { return h.control.arm("auth401@download*3"); });
-    std::vector<std::future<result<std::vector<std::uint8_t>>>> parts;
-    for (std::uint64_t i = 0; i < 3; ++i)
-      parts.push_back(net::co_spawn(h.ioc, session.fetch_range(file, {i * 65536, (i + 1) * 65536}),
-                                    net::use_future));
-    h.ioc.restart();
-    h.ioc.run();
+    auto parts = fetch_three();
     for (auto& p : parts) {
       auto r = p.get();
       REQUIRE_OK(r);

@@ -191,9 +191,9 @@ def served_build_is_truth(paths):
         # A PDA that is not in the version list.
         r = curl(proxy.url("/firmware/SM-A207F/SER/A207FXXU9ZZZ9"))
         expect_error(r, 404, "not_found", "unknown PDA")
-        # Downloads are the streaming issue's: an honest 501 until then.
-        r = curl(proxy.url(f"/firmware/SM-A207F/SER/{vid(A207F_NEWEST)}/download"))
-        expect_error(r, 501, "not_implemented", "download")
+        # The served build's download answers (HEAD: from metadata, no fetch).
+        r = curl(proxy.url(f"/firmware/SM-A207F/SER/{vid(A207F_NEWEST)}/download"), "-I")
+        check(r.status == 200, f"download HEAD: {r!r}")
 
 
 # ---------------------------------------------------------------------------- upstream faults
@@ -212,6 +212,9 @@ def upstream_faults(paths):
         ("firewall@inform*1", 502, "upstream_error"),
         ("truncate@inform*1", 502, "upstream_error"),
         ("slow-first-byte=3s@inform*1", 504, "upstream_timeout"),
+        # A success answer without BINARY_NAME: nothing to download, so not hosted. That is a
+        # definitive answer: remembered for min(TTL, 30 s), so the next request repeats it.
+        ("no-name@inform*1", 404, "not_hosted"),
     ]
     with Sim(paths) as sim:
         b = next(x for x in sim.builds() if x["version"] == A207F_NEWEST)
@@ -228,6 +231,9 @@ def upstream_faults(paths):
                 s = sim.stats()
                 check(sum(s["faults_fired"].values()) >= 1, f"{spec}: the fault did not fire")
                 check(not s["faults_armed"], f"{spec}: still armed: {s['faults_armed']}")
+                if code == "not_hosted":
+                    expect_error(curl(proxy.url(path)), status, code, f"the request after {spec}")
+                    continue
                 expect_metadata_of(curl(proxy.url(path)), b, f"the request after {spec}")
 
 

@@ -374,6 +374,18 @@ def fault_bad_crc(binary):
 
 
 @case
+def fault_no_name(binary):
+    with Sim(binary, "--faults", "no-name*1") as sim:
+        b = pick(sim, hosted=True, beta=False, answers_with_newest=False)
+        c = FusClient(sim, "smart2")
+        c.generate_nonce()
+        bad = parse_inform(c.inform(b["model"], b["region"], b["version"]))
+        good = parse_inform(c.inform(b["model"], b["region"], b["version"]))
+        check(bad["name"] == "", "no-name: a success answer without BINARY_NAME")
+        check(good["name"] == b["binary_name"], "then the name again")
+
+
+@case
 def fault_max_conns(binary):
     with Sim(binary, "--faults", "max-conns=2*1") as sim:
         b = pick(sim, hosted=True, beta=False, answers_with_newest=False)

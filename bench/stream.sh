@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Streaming benchmark (loopback, fus-sim as upstream), printed as ratios:
+#  1. throughput of one client through fusproxy (cold build: every run starts a fresh
+#     fusproxy with an empty cache, so the bytes come from upstream while the client reads)
+#     vs `curl` of the encrypted file straight from fus-sim; BYTES of the 20 GB build by
+#     Range, median of RUNS. Target >= 0.8. The ?encrypted=1 variant is shown too.
+#  2. time to first byte of those cold downloads (curl %{time_starttransfer}, includes the
+#     metadata lookup upstream). Target < 1 s.
+#  3. with fus-sim's --throttle-bps capping each upstream connection: throughput vs
+#     connections x cap. Target >= 0.9.
+#  4. peak RSS (VmHWM) of fusproxy while 10 clients stream the 20 GB build at once
+#     (RSS_BYTES each, by Range). Target < 64 MiB.
+#
+# usage: bench/stream.sh [BUILD_DIR]        (default: build)
+# env:   RUNS (5), BYTES (2 GiB), THROTTLE_BPS (20000000), CONNECTIONS (8),
+#        THROTTLE_SECONDS (10), CLIENTS (10), RSS_BYTES (2 GiB)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+build="${1:-$here/../build}"
+sim="$build/sim/fus-sim"
+proxy="$build/cli/fusproxy"
+runs="${RUNS:-5}"
+bytes="${BYTES:-2147483648}"
+throttle="${THROTTLE_BPS:-20000000}"
+conns="${CONNECTIONS:-8}"
+throttle_seconds="${THROTTLE_SECONDS:-10}"
+clients="${CLIENTS:-10}"
+rss_bytes="${RSS_BYTES:-2147483648}"
+python="$(command -v /usr/bin/python3 || command -v python3)"
+for b in "$sim" "$proxy"; do [ -x "$b" ] || { echo "missing $b (build it)" >&2; exit 2; }; done
+
+dir="$(mktemp -d)"
+sim_pid="" proxy_pid=""
+cleanup() {
+  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
+  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+wait_port() {  # file pid log
+  for _ in $(seq 400); do
+    [ -s "$1" ] && return 0
+    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; exit 1; }
+    sleep 0.025
+  done
+  echo "no port in $1" >&2; exit 1
+}
+start_sim() {  # extra args
+  rm -f "$dir/sim.port"
+  "$sim" --listen 127.0.0.1:0 --port-file "$dir/sim.port" "$@" 2>"$dir/sim.log" &
+  sim_pid=$!
+  wait_port "$dir/sim.port" "$sim_pid" "$dir/sim.log"
+  sim_port="$(cat "$dir/sim.port")"
+}
+stop_sim() { kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; sim_pid=""; }
+start_proxy() {  # extra args
+  rm -rf "$dir/cache" "$dir/proxy.port"
+  local base="http://127.0.0.1:$sim_port/"
+  "$proxy" --listen 127.0.0.1:0 --port-file "$dir/proxy.port" --cache-dir "$dir/cache" \
+    --fus-url "$base" --cloud-url "$base" --fota-url "$base" --log-level warn \
+    --max-downloads-per-client 0 "$@" 2>"$dir/proxy.log" &
+  proxy_pid=$!
+  wait_port "$dir/proxy.port" "$proxy_pid" "$dir/proxy.log"
+  proxy_port="$(cat "$dir/proxy.port")"
+}
+stop_proxy() { kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true; proxy_pid=""; rm -rf "$dir/cache"; }
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+url_plain() { echo "http://127.0.0.1:$proxy_port/firmware/SM-BIG00/BIG/latest/download$1"; }
+range="0-$((bytes - 1))"
+gb() { awk -v s="$1" 'BEGIN {printf "%.2f GB/s", s / 1e9}'; }
+
+echo "== 1, 2: throughput and time to first byte, $bytes bytes of SM-BIG00 (20 GB), $runs runs"
+start_sim
+mapfile -t auth < <("$python" "$here/sim_authorise.py" "$sim_port" SM-BIG00 BIG)
+direct=() through=() enc=() ttfb=()
+for i in $(seq "$runs"); do
+  d="$(curl -s -o /dev/null -H "Authorization: ${auth[1]}" -r "$range" -w '%{speed_download}' "${auth[0]}")"
+  direct+=("$d")
+  start_proxy
+  read -r p t < <(curl -s -o /dev/null -r "$range" -w '%{speed_download} %{time_starttransfer}\n' "$(url_plain "")")
+  stop_proxy
+  through+=("$p") ttfb+=("$t")
+  start_proxy
+  e="$(curl -s -o /dev/null -r "$range" -w '%{speed_download}' "$(url_plain "?encrypted=1")")"
+  stop_proxy
+  enc+=("$e")
+  echo "  run $i: direct $(gb "$d"), through fusproxy $(gb "$p") (ttfb ${t} s), ?encrypted=1 $(gb "$e")"
+done
+md="$(printf '%s\n' "${direct[@]}" | median)"
+mp="$(printf '%s\n' "${through[@]}" | median)"
+me="$(printf '%s\n' "${enc[@]}" | median)"
+mt="$(printf '%s\n' "${ttfb[@]}" | median)"
+awk -v d="$md" -v p="$mp" -v e="$me" 'BEGIN {
+  printf "median: direct %.2f GB/s, fusproxy plain %.2f GB/s (ratio %.2f, target >= 0.8), encrypted %.2f GB/s (ratio %.2f)\n",
+         d / 1e9, p / 1e9, p / d, e / 1e9, e / d }'
+awk -v t="$mt" 'BEGIN { printf "median time to first byte, cold: %.3f s (target < 1 s)\n", t }'
+stop_sim
+
+echo "== 3: upstream throttled to $throttle B/s per connection, $conns connections, 3 runs"
+start_sim --throttle-bps "$throttle"
+tbytes=$((throttle * conns * throttle_seconds))
+rates=()
+for i in 1 2 3; do
+  start_proxy --connections "$conns"
+  r="$(curl -s -o /dev/null -r "0-$((tbytes - 1))" -w '%{speed_download}' "$(url_plain "")")"
+  stop_proxy
+  rates+=("$r")
+  awk -v r="$r" -v c="$conns" -v t="$throttle" -v i="$i" 'BEGIN {printf "  run %d: %.1f MB/s (%.2f x connections x cap)\n", i, r / 1e6, r / (c * t)}'
+done
+mr="$(printf '%s\n' "${rates[@]}" | median)"
+awk -v r="$mr" -v c="$conns" -v t="$throttle" 'BEGIN {printf "median: %.1f MB/s = %.2f x %d x %.0f MB/s (target >= 0.9)\n", r / 1e6, r / (c * t), c, t / 1e6}'
+stop_sim
+
+echo "== 4: peak RSS, $clients clients x $rss_bytes bytes of the 20 GB build at once"
+start_sim
+start_proxy
+pids=()
+for i in $(seq "$clients"); do
+  curl -s -o /dev/null -r "0-$((rss_bytes - 1))" -w '%{speed_download}\n' "$(url_plain "")" >"$dir/client.$i" &
+  pids+=($!)
+done
+peak=0
+while :; do
+  alive=0
+  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+  h="$(awk '/VmHWM/ {print $2}' "/proc/$proxy_pid/status")"
+  [ "$h" -gt "$peak" ] && peak="$h"
+  [ "$alive" = 1 ] || break
+  sleep 0.2
+done
+wait "${pids[@]}" || true
+total_rate="$(cat "$dir"/client.* | awk '{s += $1} END {print s}')"
+h="$(awk '/VmHWM/ {print $2}' "/proc/$proxy_pid/status")"
+[ "$h" -gt "$peak" ] && peak="$h"
+stop_proxy
+awk -v k="$peak" -v r="$total_rate" -v n="$clients" 'BEGIN {
+  printf "fusproxy VmHWM %.1f MiB with %d clients (target < 64 MiB); aggregate %.2f GB/s\n", k / 1024, n, r / 1e9 }'
+stop_sim

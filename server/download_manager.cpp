@@ -1,0 +1,549 @@
+#include "server/download_manager.hpp"
+
+#include <spdlog/logger.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <cerrno>
+#include <map>
+
+#include "crypto/ecb.hpp"
+#include "crypto/ranges.hpp"
+#include "server/resolver_mapping.hpp"
+#include "server/zip_directory.hpp"
+#include "server/zip_member_reader.hpp"
+
+namespace fusproxy::server {
+
+namespace net = boost::asio;
+
+std::string representation_etag(const firmware_metadata& meta, download_variant variant) {
+  char text[80];
+  const bool enc = variant == download_variant::encrypted;
+  std::snprintf(text, sizeof text, "\"%08x-%llu-%s\"", meta.crc32,
+                static_cast<unsigned long long>(enc ? meta.size : meta.plain_size),
+                enc ? "enc" : "plain");
+  return text;
+}
+
+struct download_manager::impl {
+  net::any_io_executor executor;
+  upstream::fus_client& client;
+  download_settings settings;
+  std::shared_ptr<spdlog::logger> log;
+  std::map<std::string, std::shared_ptr<fetch_job>> jobs;  // BINARY_NAME -> job
+
+  struct counters {
+    std::uint64_t jobs_opened = 0;
+    std::uint64_t verified = 0;
+    std::uint64_t failed = 0;
+    std::uint64_t crc_mismatch = 0;
+    std::uint64_t bodies = 0;           // body reads started
+    std::uint64_t bytes_plain = 0;      // sent to clients, plain
+    std::uint64_t bytes_encrypted = 0;  // sent to clients, re-encrypted
+  } count;
+  // Parsed central directories, by BINARY_NAME (immutable per build).
+  std::map<std::string, std::shared_ptr<const zip::directory>> directories;
+
+  impl(net::any_io_executor ex, upstream::fus_client& c, download_settings s,
+       std::shared_ptr<spdlog::logger> l)
+      : executor(std::move(ex)), client(c), settings(std::move(s)), log(std::move(l)) {}
+
+  job_files files_for(const firmware_metadata& meta) const {
+    const auto name = meta.plain_filename.empty() ? meta.filename : meta.plain_filename;
+    job_files f;
+    f.part = settings.cache_dir / "partial" / (name + ".part");
+    f.map = settings.cache_dir / "partial" / (name + ".part.map");
+    f.final = settings.cache_dir / "builds" / name;
+    return f;
+  }
+
+  // Counts a job's end once, when it is replaced or looked at after finishing.
+  void settle(fetch_job& job, bool& counted) {
+    if (counted) return;
+    switch (job.state()) {
+      case job_state::verified:
+        ++count.verified;
+        break;
+      case job_state::failed:
+        ++count.failed;
+        break;
+      case job_state::crc_mismatch:
+        ++count.crc_mismatch;
+        break;
+      default:
+        return;
+    }
+    counted = true;
+  }
+  std::map<const fetch_job*, bool> settled;
+
+  void settle_all() {
+    for (auto& [name, job] : jobs) settle(*job, settled[job.get()]);
+  }
+
+  boost::system::result<std::shared_ptr<fetch_job>> job_for(const build_source& source) {
+    const auto& name = source.meta.filename;
+    if (auto it = jobs.find(name); it != jobs.end()) {
+      auto& job = it->second;
+      settle(*job, settled[job.get()]);
+      // A failed job is replaced by a fresh one (which resumes from the saved map).
+      if (job->state() != job_state::failed && job->state() != job_state::crc_mismatch) return job;
+      settled.erase(job.get());
+      jobs.erase(it);
+    }
+    auto job =
+        fetch_job::open(executor, client, source, settings.fetch, files_for(source.meta), log);
+    if (!job) {
+      log->error("fetch {}: cannot open its cache file under {}: {}", name,
+                 settings.cache_dir.string(), job.error().message());
+      return job.error();
+    }
+    ++count.jobs_opened;
+    jobs.emplace(name, *job);
+    return *job;
+  }
+
+  // Plain bytes [offset, offset + length) of a build: from its job's file when present
+  // there, else fetched upstream (the covering cipher blocks, decrypted). Small reads only
+  // (zip end records, directory, local headers).
+  net::awaitable<upstream::result<std::vector<std::uint8_t>>> read_plain(
+      const build_source& src, upstream::fus_session& session, std::uint64_t offset,
+      std::uint64_t length) {
+    std::vector<std::uint8_t> out(static_cast<std::size_t>(length));
+    if (length == 0) co_return out;
+    if (auto it = jobs.find(src.meta.filename); it != jobs.end()) {
+      auto& job = *it->second;
+      if (job.state() != job_state::failed && job.state() != job_state::crc_mismatch &&
+          job.progress().total == src.meta.size) {
+        if (job.has(offset, offset + length)) {
+          std::size_t got = 0;
+          while (got < out.size()) {
+            const auto r = ::pread(job.fd(), out.data() + got, out.size() - got,
+                                   static_cast<off_t>(offset + got));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) break;
+            got += static_cast<std::size_t>(r);
+          }
+          if (got == out.size()) co_return out;
+        }
+      }
+    }
+    const crypto::byte_range plain{offset, offset + length};
+    const auto cipher = crypto::cipher_range_for(plain);
+    const auto file = src.build.file();
+    crypto::block_decryptor dec(src.build.key);
+    constexpr std::uint64_t piece = 8u << 20;  // fetch_range takes at most 16 MiB
+    std::vector<std::uint8_t> clear;
+    clear.reserve(static_cast<std::size_t>(cipher.size()));
+    for (std::uint64_t at = cipher.begin; at < cipher.end; at += piece) {
+      auto bytes = co_await session.fetch_range(file, {at, std::min(cipher.end, at + piece)});
+      if (!bytes) co_return bytes.error();
+      if (dec.decrypt(*bytes, *bytes))
+        co_return upstream::make_failure(upstream::errc::bad_answer, "undecryptable range");
+      clear.insert(clear.end(), bytes->begin(), bytes->end());
+    }
+    const auto skip = static_cast<std::size_t>(crypto::plain_skip_in(plain));
+    std::copy_n(clear.begin() + static_cast<std::ptrdiff_t>(skip), out.size(), out.begin());
+    co_return out;
+  }
+
+  net::awaitable<service_result<std::shared_ptr<const zip::directory>>> directory(
+      const build_source& src, upstream::fus_session& session) {
+    if (auto it = directories.find(src.meta.filename); it != directories.end())
+      co_return it->second;
+    zip::directory_reader reader(src.meta.plain_size);
+    while (auto range = reader.next_read()) {
+      auto bytes = co_await read_plain(src, session, range->offset, range->length);
+      if (!bytes) co_return to_service_error(bytes.error());
+      if (auto ec = reader.feed(*bytes))
+        co_return service_error{api_error::upstream_error,
+                                src.meta.plain_filename + " is not a readable zip: " + ec.message(),
+                                {}};
+    }
+    if (!reader.done())
+      co_return service_error{
+          api_error::upstream_error, "zip directory: " + reader.error().message(), {}};
+    auto dir = std::make_shared<const zip::directory>(std::move(reader).result());
+    directories[src.meta.filename] = dir;
+    co_return dir;
+  }
+};
+
+namespace {
+
+constexpr std::uint64_t max_write = 4u << 20;    // per sink call: job state is checked between
+constexpr std::uint64_t min_batch = 256u << 10;  // a reader following the fetch waits for this
+
+// A response that carries the file's last byte, and is a real download rather than a probe
+// of the tail (zip tools read the central directory first), sends that byte only once the
+// build's CRC-32 matched: a client never gets a complete file that failed verification.
+bool holds_last_byte(std::uint64_t end, std::uint64_t length, std::uint64_t size) {
+  constexpr std::uint64_t probe = 1u << 20;
+  return end == size && length > probe;
+}
+
+// The plain zip: the job's file, read as ranges land.
+class plain_body final : public body_source {
+ public:
+  plain_body(std::shared_ptr<download_manager::impl> m, build_source s)
+      : mgr_(std::move(m)), source_(std::move(s)) {}
+
+  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
+                                                        body_sink& sink) override {
+    auto mgr = mgr_;
+    ++mgr->count.bodies;
+    auto opened = mgr->job_for(source_);
+    if (!opened) co_return opened.error();
+    auto job = *opened;
+    const std::uint64_t end = first + length;
+    const std::uint64_t size = source_.meta.plain_size;
+    if (end > size) co_return make_error_code(stream_errc::upstream_failed);
+    const std::uint64_t hold = holds_last_byte(end, length, size) ? 1 : 0;
+    if (auto ec = co_await copy(*job, first, end - hold, sink)) co_return ec;
+    if (hold) {
+      if (auto ec = co_await job->wait_done()) co_return ec;
+      if (auto ec = co_await copy(*job, end - hold, end, sink)) co_return ec;
+    }
+    co_return boost::system::error_code{};
+  }
+
+ private:
+  net::awaitable<boost::system::error_code> copy(fetch_job& job, std::uint64_t pos,
+                                                 std::uint64_t end, body_sink& sink) {
+    fetch_job::follower follow(job.shared_from_this(), pos);
+    while (pos < end) {
+      follow.move_to(pos);
+      auto until = co_await job.wait_for(pos, std::min(end, pos + min_batch));
+      if (!until) co_return until.error();
+      const std::uint64_t stop = std::min({*until, end, pos + max_write});
+      if (auto ec = co_await sink.write_file(job.fd(), pos, stop - pos)) co_return ec;
+      mgr_->count.bytes_plain += stop - pos;
+      pos = stop;
+    }
+    co_return boost::system::error_code{};
+  }
+
+ private:
+  std::shared_ptr<download_manager::impl> mgr_;
+  build_source source_;
+};
+
+// The encrypted file: plain blocks re-encrypted (ECB), the final block padded (PKCS#7).
+class encrypted_body final : public body_source {
+ public:
+  encrypted_body(std::shared_ptr<download_manager::impl> m, build_source s)
+      : mgr_(std::move(m)), source_(std::move(s)) {}
+
+  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
+                                                        body_sink& sink) override {
+    auto mgr = mgr_;
+    ++mgr->count.bodies;
+    auto opened = mgr->job_for(source_);
+    if (!opened) co_return opened.error();
+    auto job = *opened;
+    const std::uint64_t total = source_.meta.size;
+    const std::uint64_t end = first + length;
+    if (end > total) co_return make_error_code(stream_errc::upstream_failed);
+    const std::uint64_t hold = holds_last_byte(end, length, total) ? 1 : 0;
+    crypto::block_encryptor enc(source_.build.key);
+    std::vector<std::uint8_t> buf(256u << 10);
+    if (auto ec = co_await copy(*job, enc, buf, first, end - hold, sink)) co_return ec;
+    if (hold) {
+      if (auto ec = co_await job->wait_done()) co_return ec;
+      if (auto ec = co_await copy(*job, enc, buf, end - hold, end, sink)) co_return ec;
+    }
+    co_return boost::system::error_code{};
+  }
+
+ private:
+  net::awaitable<boost::system::error_code> copy(fetch_job& job, crypto::block_encryptor& enc,
+                                                 std::vector<std::uint8_t>& buf, std::uint64_t pos,
+                                                 std::uint64_t end, body_sink& sink) {
+    const std::uint64_t total = source_.meta.size;
+    const std::uint64_t plain = source_.meta.plain_size;
+    fetch_job::follower follow(job.shared_from_this(), pos);
+    while (pos < end) {
+      follow.move_to(pos);
+      const std::uint64_t a0 = pos - pos % crypto::aes_block;
+      const std::uint64_t end16 = std::min(total, (end + 15) / 16 * 16);
+      auto until = co_await job.wait_for(a0, std::min(end16, a0 + buf.size()));
+      if (!until) co_return until.error();
+      const std::uint64_t stop = std::min({*until, end16, a0 + buf.size()});
+      const std::uint64_t plain_end = std::min(stop, plain);
+      if (plain_end > a0) {
+        std::size_t got = 0;
+        const auto want = static_cast<std::size_t>(plain_end - a0);
+        while (got < want) {
+          const auto r =
+              ::pread(job.fd(), buf.data() + got, want - got, static_cast<off_t>(a0 + got));
+          if (r < 0 && errno == EINTR) continue;
+          if (r <= 0) co_return make_error_code(stream_errc::disk);
+          got += static_cast<std::size_t>(r);
+        }
+      }
+      if (stop == total) {
+        const std::uint64_t last = total - crypto::aes_block;
+        auto block = crypto::pkcs7_final_block(
+            {buf.data() + (last - a0), static_cast<std::size_t>(plain - last)});
+        if (!block) co_return block.error();
+        std::copy(block->begin(), block->end(),
+                  buf.begin() + static_cast<std::ptrdiff_t>(last - a0));
+      }
+      const auto n = static_cast<std::size_t>(stop - a0);
+      if (auto ec = enc.encrypt({buf.data(), n}, buf)) co_return ec;
+      const std::uint64_t out_end = std::min(end, stop);
+      const auto* from = reinterpret_cast<const std::byte*>(buf.data() + (pos - a0));
+      if (auto ec = co_await sink.write({from, static_cast<std::size_t>(out_end - pos)}))
+        co_return ec;
+      mgr_->count.bytes_encrypted += out_end - pos;
+      pos = out_end;
+    }
+    co_return boost::system::error_code{};
+  }
+
+ private:
+  std::shared_ptr<download_manager::impl> mgr_;
+  build_source source_;
+};
+
+// One zip member, uncompressed: its zip bytes read as they land, through the member reader
+// (stored: copied; deflated: inflated), CRC-checked when the range reaches its end.
+class member_body final : public body_source {
+ public:
+  member_body(std::shared_ptr<download_manager::impl> m, build_source s, zip::member member,
+              std::uint64_t data_offset)
+      : mgr_(std::move(m)), source_(std::move(s)), member_(std::move(member)), data_(data_offset) {}
+
+  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
+                                                        body_sink& sink) override {
+    auto mgr = mgr_;
+    ++mgr->count.bodies;
+    auto opened = mgr->job_for(source_);
+    if (!opened) co_return opened.error();
+    auto job = *opened;
+    auto reader = zip::member_reader::open(member_, data_, first, first + length);
+    if (!reader) co_return reader.error();
+    const auto input = reader->input_range();
+    std::vector<std::uint8_t> in(256u << 10), out(256u << 10);
+    std::uint64_t pos = input.offset;
+    const std::uint64_t end = input.offset + input.length;
+    std::span<const std::uint8_t> pending;
+    fetch_job::follower follow(job, pos);
+    while (!reader->finished()) {
+      if (pending.empty() && pos < end) {
+        follow.move_to(pos);
+        auto until = co_await job->wait_for(pos, std::min(end, pos + in.size()));
+        if (!until) co_return until.error();
+        const auto n = static_cast<std::size_t>(std::min({*until, end, pos + in.size()}) - pos);
+        std::size_t got = 0;
+        while (got < n) {
+          const auto r =
+              ::pread(job->fd(), in.data() + got, n - got, static_cast<off_t>(pos + got));
+          if (r < 0 && errno == EINTR) continue;
+          if (r <= 0) co_return make_error_code(stream_errc::disk);
+          got += static_cast<std::size_t>(r);
+        }
+        pending = {in.data(), n};
+        pos += n;
+      }
+      auto step = reader->transform(pending, out);
+      if (!step) co_return step.error();
+      pending = pending.subspan(step->consumed);
+      if (step->produced > 0) {
+        const auto* from = reinterpret_cast<const std::byte*>(out.data());
+        if (auto ec = co_await sink.write({from, step->produced})) co_return ec;
+      }
+    }
+    co_return boost::system::error_code{};
+  }
+
+ private:
+  std::shared_ptr<download_manager::impl> mgr_;
+  build_source source_;
+  zip::member member_;
+  std::uint64_t data_;
+};
+
+std::string base_name(const std::string& name) {
+  const auto slash = name.find_last_of('/');
+  return slash == std::string::npos ? name : name.substr(slash + 1);
+}
+
+}  // namespace
+
+net::awaitable<service_result<std::vector<zip_member>>> download_manager::files(
+    build_source source) {
+  auto self = impl_;
+  upstream::fus_session session(self->client);
+  auto dir = co_await self->directory(source, session);
+  if (!dir) co_return dir.error();
+  std::vector<zip_member> out;
+  out.reserve((*dir)->members.size());
+  for (const auto& m : (*dir)->members)
+    out.push_back({m.name, m.size, m.local_header_offset, m.method_name()});
+  co_return out;
+}
+
+net::awaitable<service_result<download_representation>> download_manager::member_representation(
+    build_source source, std::string name, freshness fresh) {
+  auto self = impl_;
+  upstream::fus_session session(self->client);
+  auto dir = co_await self->directory(source, session);
+  if (!dir) co_return dir.error();
+  const auto* m = (*dir)->find(name);
+  if (!m)
+    co_return service_error{
+        api_error::not_found, "no member \"" + name + "\" in " + source.meta.plain_filename, {}};
+  if (!m->readable())
+    co_return service_error{api_error::not_implemented,
+                            "member " + name + " is " +
+                                (m->encrypted() ? "encrypted" : m->method_name()) +
+                                ": not streamable",
+                            {}};
+  const auto lh = zip::local_header_range(*m);
+  auto header = co_await self->read_plain(source, session, lh.offset, lh.length);
+  if (!header) co_return to_service_error(header.error());
+  auto data = zip::data_offset(*header, *m, **dir);
+  if (!data)
+    co_return service_error{
+        api_error::upstream_error, "member " + name + ": " + data.error().message(), {}};
+  const auto& meta = source.meta;
+  download_representation rep;
+  char etag[96];
+  std::snprintf(etag, sizeof etag, "\"%08x-%08x-%llu-member\"", meta.crc32, m->crc32,
+                static_cast<unsigned long long>(m->size));
+  rep.etag = etag;
+  rep.size = m->size;
+  rep.last_modified = meta.last_modified;
+  rep.version = meta.version;
+  rep.fresh = fresh;
+  rep.content_type = "application/octet-stream";
+  rep.filename = base_name(m->name);
+  rep.body = std::make_shared<member_body>(self, source, *m, *data);
+  co_return rep;
+}
+
+download_manager::download_manager(net::any_io_executor executor, upstream::fus_client& client,
+                                   download_settings settings, std::shared_ptr<spdlog::logger> log)
+    : impl_(std::make_shared<impl>(std::move(executor), client, std::move(settings),
+                                   std::move(log))) {}
+
+download_manager::~download_manager() {
+  stop_all();
+}
+
+void download_manager::stop_all() {
+  for (auto& [name, job] : impl_->jobs) job->stop();
+}
+
+boost::system::result<std::shared_ptr<fetch_job>> download_manager::job_for(
+    const build_source& source) {
+  return impl_->job_for(source);
+}
+
+download_representation download_manager::representation(const build_source& source,
+                                                         download_variant variant,
+                                                         freshness fresh) {
+  const auto& m = source.meta;
+  download_representation rep;
+  rep.etag = representation_etag(m, variant);
+  rep.last_modified = m.last_modified;
+  rep.version = m.version;
+  rep.fresh = fresh;
+  if (variant == download_variant::encrypted) {
+    rep.size = m.size;
+    rep.content_type = "application/octet-stream";
+    rep.filename = m.filename;
+    rep.body = std::make_shared<encrypted_body>(impl_, source);
+  } else {
+    rep.size = m.plain_size;
+    rep.content_type = "application/zip";
+    rep.filename = m.plain_filename;
+    rep.body = std::make_shared<plain_body>(impl_, source);
+  }
+  return rep;
+}
+
+void download_manager::append_metrics(std::string& out) const {
+  auto& s = *impl_;
+  s.settle_all();
+  const auto counter = [&](const char* name, const char* help, std::uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+           " " + std::to_string(v) + "\n";
+  };
+  const auto gauge = [&](const char* name, const char* help, double v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
+           " " + std::to_string(v) + "\n";
+  };
+  counter("fusproxy_fetch_jobs_opened_total", "Fetch jobs opened (one per build and attempt).",
+          s.count.jobs_opened);
+  counter("fusproxy_fetch_verified_total", "Fetches whose CRC-32 matched BINARY_CRC.",
+          s.count.verified);
+  counter("fusproxy_fetch_failed_total", "Fetches that gave up (retries exhausted, disk).",
+          s.count.failed);
+  counter("fusproxy_fetch_crc_mismatch_total",
+          "Fetches whose CRC-32 differed from BINARY_CRC (not published).", s.count.crc_mismatch);
+  counter("fusproxy_download_bodies_total", "Download bodies started (plain and encrypted).",
+          s.count.bodies);
+  counter("fusproxy_download_plain_bytes_total", "Plain bytes handed to clients.",
+          s.count.bytes_plain);
+  counter("fusproxy_download_encrypted_bytes_total", "Re-encrypted bytes handed to clients.",
+          s.count.bytes_encrypted);
+  std::uint64_t active = 0, present = 0, retries = 0, sheds = 0, readers = 0;
+  double rate = 0;
+  for (const auto& [name, job] : s.jobs) {
+    const auto p = job->progress();
+    if (p.state == job_state::fetching) ++active;
+    present += p.present;
+    retries += p.retries;
+    sheds += p.sheds;
+    readers += p.readers;
+    rate += p.rate;
+  }
+  counter("fusproxy_fetch_retries_total", "Upstream range failures retried (jobs in memory).",
+          retries);
+  counter("fusproxy_fetch_rate_limited_total", "Upstream 429/503 answers (jobs in memory).", sheds);
+  gauge("fusproxy_fetch_jobs_active", "Fetch jobs fetching now.", static_cast<double>(active));
+  gauge("fusproxy_fetch_present_bytes", "Bytes on disk of the jobs in memory.",
+        static_cast<double>(present));
+  gauge("fusproxy_fetch_upstream_bytes_per_second", "Upstream throughput, last seconds.", rate);
+  gauge("fusproxy_fetch_readers_waiting", "Client streams waiting for bytes to land.",
+        static_cast<double>(readers));
+}
+
+std::string download_manager::status_json() const {
+  namespace json = boost::json;
+  json::array out;
+  for (const auto& [name, job] : impl_->jobs) {
+    const auto p = job->progress();
+    const auto& m = job->source().meta;
+    json::object o{
+        {"model", m.model},
+        {"region", m.region},
+        {"version", m.version},
+        {"filename", m.filename},
+        {"plain_filename", m.plain_filename},
+        {"state", std::string(to_string(p.state))},
+        {"verified", p.state == job_state::verified},
+        {"size", p.total},
+        {"present", p.present},
+        {"percent",
+         p.total ? 100.0 * static_cast<double>(p.present) / static_cast<double>(p.total) : 0.0},
+        {"bytes_per_second", p.rate},
+        {"connections", p.connections},
+        {"connections_target", p.target},
+        {"retries", p.retries},
+        {"rate_limited", p.sheds},
+        {"readers_waiting", p.readers},
+        {"file", job->file_path().string()}};
+    if (!p.error.empty()) o["error"] = p.error;
+    out.push_back(std::move(o));
+  }
+  return json::serialize(out);
+}
+
+}  // namespace fusproxy::server

@@ -1,0 +1,65 @@
+#pragma once
+// The registry of fetch jobs (one per build, keyed by BINARY_NAME) and the representations
+// clients read: the plain zip (the file's bytes as they land) and the encrypted file
+// (the plain bytes re-encrypted on the fly: AES-128-ECB plus the PKCS#7 final block, byte-
+// exact with upstream). A representation is obtained without starting any fetch (HEAD,
+// 304, 416 use only its fields); its body joins (or starts) the build's job when read.
+//
+// Files under --cache-dir: partial/<plain name>.part (+ .map: the present runs) while
+// fetching, builds/<plain name> once the CRC-32 matched (atomic rename).
+//
+// Threading: one executor (thread) for everything, as the resolver.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "server/fetch_job.hpp"
+#include "server/firmware_service.hpp"
+
+namespace fusproxy::server {
+
+struct download_settings {
+  std::filesystem::path cache_dir;
+  fetch_options fetch;
+};
+
+class download_manager {
+ public:
+  download_manager(boost::asio::any_io_executor executor, upstream::fus_client& client,
+                   download_settings settings, std::shared_ptr<spdlog::logger> log);
+  ~download_manager();
+  download_manager(const download_manager&) = delete;
+  download_manager& operator=(const download_manager&) = delete;
+
+  // The plain or encrypted representation of a build (member: not here).
+  download_representation representation(const build_source& source, download_variant variant,
+                                         freshness fresh);
+  // The zip's members (its central directory, read by small decrypted ranges near the end
+  // of the file, from the cache when present, else upstream; no fetch job starts).
+  boost::asio::awaitable<service_result<std::vector<zip_member>>> files(build_source source);
+  // One member, uncompressed (stored as is, deflated inflated on the fly); the local
+  // header is read like the directory. not_found when the zip has no such member.
+  boost::asio::awaitable<service_result<download_representation>> member_representation(
+      build_source source, std::string name, freshness fresh);
+
+  // The build's job, joined or started (opened, not yet fetching until read).
+  boost::system::result<std::shared_ptr<fetch_job>> job_for(const build_source& source);
+
+  // Stops every job (shutdown).
+  void stop_all();
+
+  void append_metrics(std::string& out) const;
+  std::string status_json() const;  // a JSON array of jobs
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+};
+
+// The strong ETag of a representation: "\"<crc32 hex>-<size>-plain\"" or "-enc".
+std::string representation_etag(const firmware_metadata& meta, download_variant variant);
+
+}  // namespace fusproxy::server

@@ -1,0 +1,609 @@
+#include "server/fetch_job.hpp"
+
+#include <fcntl.h>
+#include <spdlog/logger.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <list>
+#include <sstream>
+#include <system_error>
+
+#include "crypto/crc32.hpp"
+#include "crypto/ecb.hpp"
+
+namespace fusproxy::server {
+
+namespace net = boost::asio;
+namespace fs = std::filesystem;
+using steady = std::chrono::steady_clock;
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+// --- errors ---------------------------------------------------------------------------------
+
+namespace {
+class stream_category_impl final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "fusproxy.stream"; }
+  std::string message(int ev) const override {
+    switch (static_cast<stream_errc>(ev)) {
+      case stream_errc::upstream_failed:
+        return "the upstream fetch failed";
+      case stream_errc::crc_mismatch:
+        return "the fetched file's CRC-32 differs from BINARY_CRC";
+      case stream_errc::bad_padding:
+        return "the final block's padding disagrees with the plain size";
+      case stream_errc::disk:
+        return "the cache file could not be written";
+      case stream_errc::cancelled:
+        return "the fetch was stopped";
+    }
+    return "unknown stream error";
+  }
+};
+}  // namespace
+
+const boost::system::error_category& stream_category() noexcept {
+  static const stream_category_impl c;
+  return c;
+}
+boost::system::error_code make_error_code(stream_errc e) noexcept {
+  return {static_cast<int>(e), stream_category()};
+}
+
+std::string_view to_string(job_state s) {
+  switch (s) {
+    case job_state::idle:
+      return "idle";
+    case job_state::fetching:
+      return "fetching";
+    case job_state::verified:
+      return "verified";
+    case job_state::failed:
+      return "failed";
+    case job_state::crc_mismatch:
+      return "crc_mismatch";
+  }
+  return "unknown";
+}
+
+// --- the Asio side of a job -----------------------------------------------------------------
+
+namespace {
+// A reader waiting for one byte: woken (timer cancelled) when it lands or the job ends.
+struct waiter {
+  std::uint64_t pos;
+  std::uint64_t until;  // woken when [pos, until) is present
+  net::steady_timer timer;
+};
+
+bool write_all(int fd, const std::uint8_t* data, std::size_t n, std::uint64_t offset) {
+  while (n > 0) {
+    const auto w = ::pwrite(fd, data, n, static_cast<off_t>(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data += w;
+    n -= static_cast<std::size_t>(w);
+    offset += static_cast<std::uint64_t>(w);
+  }
+  return true;
+}
+
+bool read_all(int fd, std::uint8_t* data, std::size_t n, std::uint64_t offset) {
+  while (n > 0) {
+    const auto r = ::pread(fd, data, n, static_cast<off_t>(offset));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (r == 0) return false;
+    data += r;
+    n -= static_cast<std::size_t>(r);
+    offset += static_cast<std::uint64_t>(r);
+  }
+  return true;
+}
+
+std::optional<std::string> read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+}  // namespace
+
+struct fetch_job::impl {
+  impl(net::any_io_executor ex, upstream::fus_client& client, const crypto::aes_key& key)
+      : session(client),
+        decryptor(key),
+        slot(ex, steady::time_point::max()),
+        done(ex, steady::time_point::max()) {}
+  upstream::fus_session session;
+  crypto::block_decryptor decryptor;
+  std::list<waiter*> waiters;
+  net::steady_timer slot;  // parked workers wait here (the governor's target / job end)
+  net::steady_timer done;  // wait_done()
+};
+
+struct fetch_job::worker_state {
+  unsigned streak = 0;      // consecutive failures without progress
+  bool progressed = false;  // bytes received since the last failure
+  std::uint64_t seen_generation = 0;
+  std::uint64_t reads = 0;  // read_some calls in the current claim (debug log)
+  std::vector<std::uint8_t> buffer;
+};
+
+fetch_job::fetch_job(net::any_io_executor executor, upstream::fus_client& client,
+                     build_source source, fetch_options options, job_files files,
+                     std::shared_ptr<spdlog::logger> log, fetch::present_map present)
+    : io_(std::make_unique<impl>(executor, client, source.build.key)),
+      executor_(std::move(executor)),
+      client_(client),
+      source_(std::move(source)),
+      options_(options),
+      files_(std::move(files)),
+      log_(std::move(log)),
+      plan_(std::move(present), options.chunk_size),
+      retry_(options.retry, plan_.chunk_count()),
+      governor_(std::max(1u, options.connections)),
+      bucket_(options.max_bps, steady::now()) {}
+
+fetch_job::~fetch_job() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open(
+    net::any_io_executor executor, upstream::fus_client& client, build_source source,
+    fetch_options options, job_files files, std::shared_ptr<spdlog::logger> log) {
+  return open_with_prefix(std::move(executor), client, std::move(source), options, std::move(files),
+                          std::move(log), 0);
+}
+
+boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open_with_prefix(
+    net::any_io_executor executor, upstream::fus_client& client, build_source source,
+    fetch_options options, job_files files, std::shared_ptr<spdlog::logger> log,
+    std::uint64_t plain_prefix) {
+  const std::uint64_t total = source.meta.size;
+  const std::uint64_t plain = source.meta.plain_size;
+  if (total < 16 || total % 16 != 0 || plain >= total || total - plain > 16)
+    return make_error_code(stream_errc::bad_padding);
+  std::error_code fec;
+  if (!files.part.parent_path().empty()) fs::create_directories(files.part.parent_path(), fec);
+  if (!files.final.parent_path().empty()) fs::create_directories(files.final.parent_path(), fec);
+
+  fetch::present_map present(total);
+  bool published = false;
+  int fd = -1;
+  // A published file is verified: it is only renamed there after its CRC matched.
+  if (std::error_code e;
+      fs::is_regular_file(files.final, e) && fs::file_size(files.final, e) == plain) {
+    fd = ::open(files.final.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      present.insert(0, total, source.meta.crc32);
+      published = true;
+    }
+  }
+  if (!published) {
+    fd = ::open(files.part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return make_error_code(stream_errc::disk);
+    struct stat st {};
+    ::fstat(fd, &st);
+    const auto existing = static_cast<std::uint64_t>(st.st_size);
+    bool resumed = false;
+    if (!files.map.empty() && existing == plain) {
+      if (auto text = read_text(files.map)) {
+        if (auto m = fetch::present_map::parse(*text); m && m->total() == total) {
+          present = std::move(*m);
+          resumed = true;
+        }
+      }
+    }
+    if (!resumed && plain_prefix > 0) {
+      // Trust the prefix (rounded down to 16, never the final block): recompute its cipher
+      // CRC by re-encrypting it.
+      std::uint64_t keep = std::min({plain_prefix, existing, total - 16});
+      keep -= keep % 16;
+      crypto::block_encryptor enc(source.build.key);
+      crypto::crc32 crc;
+      std::vector<std::uint8_t> buf(4u << 20);
+      for (std::uint64_t at = 0; at < keep;) {
+        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), keep - at));
+        if (!read_all(fd, buf.data(), n, at) || enc.encrypt({buf.data(), n}, buf)) {
+          ::close(fd);
+          return make_error_code(stream_errc::disk);
+        }
+        crc.update({buf.data(), n});
+        at += n;
+      }
+      if (keep > 0) present.insert(0, keep, crc.value());
+    }
+    if (::ftruncate(fd, static_cast<off_t>(plain)) != 0) {
+      ::close(fd);
+      return make_error_code(stream_errc::disk);
+    }
+  }
+  std::shared_ptr<fetch_job> job(new fetch_job(std::move(executor), client, std::move(source),
+                                               options, std::move(files), std::move(log),
+                                               std::move(present)));
+  job->fd_ = fd;
+  if (published) {
+    job->published_ = true;
+    job->state_ = job_state::verified;
+  }
+  return job;
+}
+
+const fs::path& fetch_job::file_path() const {
+  return published_ ? files_.final : files_.part;
+}
+
+job_progress fetch_job::progress() const {
+  job_progress p;
+  p.state = state_;
+  p.total = plan_.total();
+  p.present = plan_.present().present_bytes();
+  p.rate = meter_.rate(steady::now());
+  p.connections = active_;
+  p.target = governor_.target();
+  p.retries = retry_.failures();
+  p.sheds = governor_.sheds();
+  p.crc = plan_.present().whole_crc().value_or(0);
+  p.error = error_text_;
+  p.readers = io_->waiters.size();
+  return p;
+}
+
+// --- control --------------------------------------------------------------------------------
+
+void fetch_job::start() {
+  if (state_ != job_state::idle) return;
+  if (plan_.present().complete()) {
+    landed_complete();
+    return;
+  }
+  state_ = job_state::fetching;
+  log_->info("fetch {}: {} bytes ({} present), {} connections, chunks of {} bytes",
+             source_.meta.filename, plan_.total(), plan_.present().present_bytes(), governor_.max(),
+             plan_.chunk_size());
+  for (unsigned i = 0; i < governor_.max(); ++i) {
+    ++workers_running_;
+    net::co_spawn(executor_, run_worker(shared_from_this(), i), net::detached);
+  }
+}
+
+void fetch_job::stop() {
+  fail(make_error_code(stream_errc::cancelled), "stopped");
+}
+
+void fetch_job::fail(boost::system::error_code ec, std::string why) {
+  if (state_ == job_state::verified || state_ == job_state::failed ||
+      state_ == job_state::crc_mismatch)
+    return;
+  state_ = job_state::failed;
+  error_ = ec;
+  error_text_ = std::move(why);
+  if (ec == stream_errc::cancelled)
+    log_->info("fetch {}: stopped", source_.meta.filename);
+  else
+    log_->error("fetch {}: failed: {}", source_.meta.filename, error_text_);
+  save_map();
+  wake_readers();
+  io_->slot.cancel();
+  io_->done.cancel();
+}
+
+void fetch_job::wake_readers() {
+  const bool over = state_ != job_state::fetching && state_ != job_state::idle;
+  for (auto* w : io_->waiters)
+    if (over || plan_.present().present_until(w->pos) >= w->until) w->timer.cancel();
+}
+
+void fetch_job::save_map() {
+  if (files_.map.empty() || published_) return;
+  const auto tmp = fs::path(files_.map).concat(".tmp");
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return;
+    out << plan_.present().serialize();
+    if (!out) return;
+  }
+  std::error_code ec;
+  fs::rename(tmp, files_.map, ec);
+}
+
+void fetch_job::landed_complete() {
+  const auto crc = plan_.present().whole_crc().value_or(0);
+  if (crc != source_.meta.crc32) {
+    state_ = job_state::crc_mismatch;
+    error_ = make_error_code(stream_errc::crc_mismatch);
+    char text[96];
+    std::snprintf(text, sizeof text, "CRC-32 %08x, BINARY_CRC says %08x", crc, source_.meta.crc32);
+    error_text_ = text;
+    log_->error("fetch {}: {}: not published, dropped", source_.meta.filename, error_text_);
+    std::error_code ec;
+    fs::remove(files_.part, ec);
+    if (!files_.map.empty()) fs::remove(files_.map, ec);
+  } else if (!published_) {
+    std::error_code ec;
+    fs::rename(files_.part, files_.final, ec);
+    if (ec) {
+      state_ = job_state::failed;
+      error_ = make_error_code(stream_errc::disk);
+      error_text_ = "rename to " + files_.final.string() + ": " + ec.message();
+      log_->error("fetch {}: {}", source_.meta.filename, error_text_);
+    } else {
+      published_ = true;
+      state_ = job_state::verified;
+      if (!files_.map.empty()) fs::remove(files_.map, ec);
+      log_->info("fetch {}: verified (CRC-32 {:08x}), {}", source_.meta.filename, crc,
+                 files_.final.string());
+    }
+  } else {
+    state_ = job_state::verified;
+  }
+  wake_readers();
+  io_->slot.cancel();
+  io_->done.cancel();
+}
+
+// --- readers --------------------------------------------------------------------------------
+
+net::awaitable<boost::system::result<std::uint64_t>> fetch_job::wait_for(std::uint64_t pos,
+                                                                         std::uint64_t until) {
+  auto self = shared_from_this();  // the job outlives this wait
+  if (pos >= plan_.total()) co_return make_error_code(stream_errc::upstream_failed);
+  const std::uint64_t need = std::max(pos + 1, std::min(until, plan_.total()));
+  for (;;) {
+    if (state_ == job_state::failed || state_ == job_state::crc_mismatch) co_return error_;
+    const auto present = plan_.present().present_until(pos);
+    if (present >= need) co_return present;
+    start();
+    if (state_ != job_state::fetching) continue;  // start() may have settled it
+
+    waiter w{pos, need, net::steady_timer(executor_, steady::time_point::max())};
+    io_->waiters.push_back(&w);
+    plan_.want(pos);
+    struct unregister {
+      fetch_job* job;
+      waiter* w;
+      ~unregister() {
+        job->io_->waiters.remove(w);
+        job->plan_.unwant(w->pos);
+      }
+    } guard{this, &w};
+    co_await w.timer.async_wait(use_tuple);
+  }
+}
+
+net::awaitable<boost::system::error_code> fetch_job::wait_done() {
+  auto self = shared_from_this();
+  start();
+  while (state_ == job_state::fetching || state_ == job_state::idle)
+    co_await io_->done.async_wait(use_tuple);
+  co_return state_ == job_state::verified ? boost::system::error_code{} : error_;
+}
+
+// --- followers and the window ---------------------------------------------------------------
+
+fetch_job::follower::follower(std::shared_ptr<fetch_job> job, std::uint64_t pos)
+    : job_(std::move(job)), at_(job_->followers_.insert(pos)) {}
+
+fetch_job::follower::~follower() {
+  job_->followers_.erase(at_);
+  if (job_->parked_ > 0) job_->io_->slot.cancel();
+}
+
+void fetch_job::follower::move_to(std::uint64_t pos) {
+  job_->followers_.erase(at_);
+  at_ = job_->followers_.insert(pos);
+  if (job_->parked_ > 0) job_->io_->slot.cancel();
+}
+
+std::uint64_t fetch_job::horizon() const {
+  if (followers_.empty()) return UINT64_MAX;
+  const std::uint64_t window =
+      std::max<std::uint64_t>(64u << 20, 2ull * governor_.max() * plan_.chunk_size());
+  return *followers_.rbegin() + window;
+}
+
+// --- workers --------------------------------------------------------------------------------
+
+net::awaitable<void> fetch_job::run_worker(std::shared_ptr<fetch_job> self, unsigned index) {
+  try {
+    co_await self->worker(index);
+  } catch (const std::exception& e) {
+    self->fail(make_error_code(stream_errc::upstream_failed),
+               std::string("worker exception: ") + e.what());
+  }
+  --self->workers_running_;
+  if (self->workers_running_ == 0 && self->state_ == job_state::fetching &&
+      !self->plan_.present().complete())
+    self->fail(make_error_code(stream_errc::upstream_failed), "every worker stopped");
+}
+
+namespace {
+bool fatal(const upstream::failure& f) {
+  return f.is(upstream::errc::invalid_argument) || f.is(upstream::errc::wrong_key);
+}
+bool wants_reauthorization(const upstream::failure& f) {
+  return f.is(upstream::errc::auth) || f.http_status == 401 || f.http_status == 403;
+}
+}  // namespace
+
+net::awaitable<void> fetch_job::worker(unsigned index) {
+  if (index > 0 && options_.stagger.count() > 0) {
+    net::steady_timer t(executor_, options_.stagger * index);
+    co_await t.async_wait(use_tuple);
+  }
+  worker_state w;
+  w.buffer.resize(std::max<std::size_t>(options_.buffer_size, 4096) + crypto::aes_block);
+  const auto file = source_.build.file();
+  while (state_ == job_state::fetching) {
+    if (active_ >= governor_.target()) {
+      co_await io_->slot.async_wait(use_tuple);
+      continue;
+    }
+    auto claim = plan_.claim(horizon());
+    if (!claim) {
+      if (!plan_.has_unclaimed()) break;
+      ++parked_;  // the window is full: wait for a follower to move on
+      co_await io_->slot.async_wait(use_tuple);
+      --parked_;
+      continue;
+    }
+    ++active_;
+    auto r = co_await fetch_claim(*claim, w);
+    --active_;
+    io_->slot.cancel();  // a parked worker may take the freed slot
+    if (state_ != job_state::fetching) break;
+    if (r) {
+      const auto before = governor_.target();
+      governor_.chunk_done(meter_.rate(steady::now()));
+      if (governor_.target() > before)
+        log_->info("fetch {}: back to {} connections", source_.meta.filename, governor_.target());
+      continue;
+    }
+    const auto& f = r.error();
+    if (fatal(f)) {
+      fail(make_error_code(stream_errc::upstream_failed), f.message());
+      break;
+    }
+    if (f.is(upstream::errc::rate_limited)) {
+      const auto before = governor_.target();
+      governor_.shed(meter_.rate(steady::now()));
+      if (governor_.target() < before)
+        log_->warn("fetch {}: upstream refuses connections ({}): down to {}", source_.meta.filename,
+                   f.message(), governor_.target());
+    }
+    auto delay = retry_.on_failure(w.streak, w.progressed, f.retry_after);
+    w.progressed = false;
+    if (!delay) {
+      fail(make_error_code(stream_errc::upstream_failed), "giving up after " +
+                                                              std::to_string(retry_.failures()) +
+                                                              " failures; last: " + f.message());
+      break;
+    }
+    log_->warn("fetch {}: worker {}: {} (range {}-{}); retry in {} ms", source_.meta.filename,
+               index, f.message(), claim->begin, claim->end, delay->count());
+    if (delay->count() > 0) {
+      net::steady_timer t(executor_, *delay);
+      co_await t.async_wait(use_tuple);
+    }
+    if (wants_reauthorization(f) && state_ == job_state::fetching) {
+      auto a = co_await io_->session.reauthorize(file, w.seen_generation);
+      if (!a)
+        log_->warn("fetch {}: re-authorisation failed: {}", source_.meta.filename,
+                   a.error().message());
+    }
+  }
+}
+
+net::awaitable<upstream::result<void>> fetch_job::fetch_claim(fetch::byte_range claim,
+                                                              worker_state& w) {
+  const auto file = source_.build.file();
+  w.seen_generation = io_->session.auth_generation();
+  auto reader = co_await io_->session.open_range(file, claim);
+  if (!reader) {
+    plan_.release(claim);
+    co_return reader.error();
+  }
+  std::uint64_t pos = claim.begin;  // the next cipher byte to land (16-aligned)
+  std::size_t held = 0;             // received bytes not landed yet (< 16 between reads)
+  auto& buf = w.buffer;
+  while (pos + held < claim.end || held > 0) {
+    if (state_ != job_state::fetching) {
+      plan_.release({pos, claim.end});
+      co_return upstream::result<void>{};
+    }
+    std::size_t n = 0;
+    if (pos + held < claim.end) {
+      auto got = co_await reader->read_some({buf.data() + held, buf.size() - held});
+      if (!got) {
+        // Resume from the last whole block that landed; a partial block is fetched again.
+        plan_.release({pos, claim.end});
+        co_return got.error();
+      }
+      n = *got;
+      ++w.reads;
+      if (n == 0) {
+        plan_.release({pos, claim.end});
+        co_return upstream::make_failure(upstream::errc::dropped, "range ended early");
+      }
+      w.progressed = true;
+      meter_.add(n, steady::now());
+    }
+    held += n;
+    // Land in batches (a full buffer, or the claim's end): fewer writes, CRC merges and
+    // reader wake-ups than one per socket read.
+    const bool batch = held + crypto::aes_block > buf.size() || pos + held >= claim.end;
+    const std::size_t whole = batch ? held - held % crypto::aes_block : 0;
+    if (whole > 0) {
+      if (auto ec = land(pos, {buf.data(), whole})) {
+        plan_.release({pos, claim.end});
+        fail(ec, std::string("landing bytes at ") + std::to_string(pos) + ": " + ec.message());
+        co_return upstream::result<void>{};
+      }
+      pos += whole;
+      std::memmove(buf.data(), buf.data() + whole, held - whole);
+      held -= whole;
+    } else if (n == 0) {
+      break;  // cannot happen: at the claim's end everything held lands
+    }
+    if (n > 0) {
+      if (auto pause = bucket_.take(n, steady::now()); pause > steady::duration::zero()) {
+        net::steady_timer t(executor_, pause);
+        co_await t.async_wait(use_tuple);
+      }
+    }
+  }
+  if (pos != claim.end) {
+    plan_.release({pos, claim.end});
+    co_return upstream::make_failure(upstream::errc::dropped, "range ended inside a block");
+  }
+  log_->debug("fetch {}: range {}-{} in {} reads", source_.meta.filename, claim.begin, claim.end,
+              w.reads);
+  w.reads = 0;
+  co_return upstream::result<void>{};
+}
+
+boost::system::error_code fetch_job::land(std::uint64_t at, std::span<std::uint8_t> cipher) {
+  crypto::crc32 crc;
+  crc.update(cipher);
+  if (auto ec = io_->decryptor.decrypt(cipher, cipher)) return ec;
+  std::size_t plain_len = cipher.size();
+  const std::uint64_t end = at + cipher.size();
+  if (end == plan_.total()) {
+    // The final block: its pad must be exactly what makes plain_size.
+    const std::span<const std::uint8_t, crypto::aes_block> last(
+        cipher.data() + cipher.size() - crypto::aes_block, crypto::aes_block);
+    auto pad = crypto::pkcs7_pad_length(last);
+    if (!pad || plan_.total() - *pad != source_.meta.plain_size)
+      return make_error_code(stream_errc::bad_padding);
+    plain_len -= *pad;
+  }
+  if (plain_len > 0 && !write_all(fd_, cipher.data(), plain_len, at))
+    return make_error_code(stream_errc::disk);
+  const auto chunk = plan_.chunk_size();
+  const bool crosses_chunk = at / chunk != (end - 1) / chunk || end % chunk == 0;
+  if (!plan_.landed(at, end, crc.value())) return make_error_code(stream_errc::disk);
+  if (plan_.present().complete())
+    landed_complete();
+  else if (crosses_chunk)
+    save_map();
+  wake_readers();
+  return {};
+}
+
+}  // namespace fusproxy::server
