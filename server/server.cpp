@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <random>
 #include <unordered_map>
@@ -258,9 +259,10 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   std::uint64_t next_connection = 1;  // on strand
   std::string request_id_prefix;
 
-  std::mutex mutex;  // guards the two below
+  mutable std::mutex mutex;  // guards the three below
   std::unordered_map<std::uint64_t, std::weak_ptr<connection>> connections;
   std::vector<std::function<void()>> on_stopped;
+  std::map<std::string, std::int64_t> clients_by_build;  // download responses streaming now
 
   // ---- start-up ----
 
@@ -842,6 +844,10 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     in.requests_in_flight = metrics.requests_in_flight.value();
     in.downloads_active = metrics.downloads_active.value();
     in.bytes_served = metrics.bytes_served.value();
+    {
+      std::lock_guard lock(mutex);
+      in.clients_by_build = clients_by_build;
+    }
     const auto firmware_status = firmware.status_json();
     in.firmware_json = firmware_status;
     return server::status_json(in);
@@ -926,14 +932,22 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     struct slot_guard {
       impl* self;
       const std::string* client;
+      std::string build;
       ~slot_guard() {
         if (self) {
           self->slots.release(*client);
           --self->metrics.downloads_active;
+          std::lock_guard lock(self->mutex);
+          if (--self->clients_by_build[build] <= 0) self->clients_by_build.erase(build);
         }
       }
-    } slot{takes_slot ? this : nullptr, &conn.client_ip};
-    if (takes_slot) ++metrics.downloads_active;
+    } slot{takes_slot ? this : nullptr, &conn.client_ip,
+           build_key(rt.model, rt.region, rep.version)};
+    if (takes_slot) {
+      ++metrics.downloads_active;
+      std::lock_guard lock(mutex);
+      ++clients_by_build[slot.build];
+    }
 
     outcome out;
     out.status = partial ? 206 : 200;

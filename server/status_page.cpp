@@ -3,6 +3,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <map>
 
 namespace fusproxy::server {
 namespace {
@@ -47,6 +48,12 @@ json::object config_object(const config::settings& s) {
 
 }  // namespace
 
+std::string build_key(std::string_view model, std::string_view region, std::string_view version) {
+  std::string k(model);
+  k.append("/").append(region).append("/").append(version);
+  return k;
+}
+
 std::string config_summary_json(const config::settings& s) {
   return json::serialize(config_object(s));
 }
@@ -78,12 +85,71 @@ std::string status_json(const status_inputs& in) {
   http["downloads_active"] = in.downloads_active;
   http["bytes_served"] = in.bytes_served;
 
+  // The pipeline's jobs (firmware.downloads: size, present, bytes_per_second, state, …)
+  // become "downloads" (those still fetching) in the documented shape, and mark "builds".
+  const auto text = [](const json::object& o, const char* k) -> std::string {
+    const auto* v = o.if_contains(k);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  const auto number = [](const json::object& o, const char* k) -> double {
+    const auto* v = o.if_contains(k);
+    if (!v) return 0;
+    if (v->is_double()) return v->as_double();
+    if (v->is_uint64()) return static_cast<double>(v->as_uint64());
+    if (v->is_int64()) return static_cast<double>(v->as_int64());
+    return 0;
+  };
+  const auto clients_of = [&](const std::string& key) -> std::int64_t {
+    const auto it = in.clients_by_build.find(key);
+    return it == in.clients_by_build.end() ? 0 : it->second;
+  };
+  json::array downloads;
+  std::map<std::string, const json::object*> job_by_build;
+  if (const auto* jobs = firmware.if_contains("downloads"); jobs && jobs->is_array()) {
+    for (const auto& j : jobs->as_array()) {
+      if (!j.is_object()) continue;
+      const auto& job = j.as_object();
+      const auto key = build_key(text(job, "model"), text(job, "region"), text(job, "version"));
+      job_by_build[key] = &job;
+      const auto state = text(job, "state");
+      if (state == "verified" || state == "failed" || state == "crc_mismatch") continue;
+      if (job.if_contains("bytes_done")) {  // already in the documented shape
+        downloads.push_back(job);
+        continue;
+      }
+      json::object d;
+      d["model"] = text(job, "model");
+      d["region"] = text(job, "region");
+      d["version"] = text(job, "version");
+      d["bytes_done"] = static_cast<std::uint64_t>(number(job, "present"));
+      d["bytes_total"] = static_cast<std::uint64_t>(number(job, "size"));
+      d["rate"] = number(job, "bytes_per_second");
+      d["clients"] = clients_of(key);
+      d["state"] = state;
+      d["connections"] = static_cast<std::uint64_t>(number(job, "connections"));
+      d["retries"] = static_cast<std::uint64_t>(number(job, "retries"));
+      downloads.push_back(std::move(d));
+    }
+  }
+  auto builds = lift({"builds", "known_builds"}, json::array{});
+  if (builds.is_array())
+    for (auto& b : builds.as_array()) {
+      if (!b.is_object()) continue;
+      auto& o = b.as_object();
+      const auto key = build_key(text(o, "model"), text(o, "region"), text(o, "version"));
+      const auto it = job_by_build.find(key);
+      const auto state = it == job_by_build.end() ? std::string() : text(*it->second, "state");
+      if (!o.contains("cached")) o["cached"] = state == "verified";
+      if (!o.contains("state")) o["state"] = state.empty() ? "metadata" : state;
+      o["clients"] = clients_of(key);
+    }
+
   json::object out;
   out["service"] = std::move(service);
   out["http"] = std::move(http);
   out["upstream"] = lift({"upstream", "resolver"}, json::object{});
-  out["builds"] = lift({"builds", "known_builds"}, json::array{});
-  out["downloads"] = lift({"downloads"}, json::array{});
+  out["builds"] = std::move(builds);
+  out["downloads"] = std::move(downloads);
   out["firmware"] = std::move(firmware);
   return json::serialize(out);
 }
@@ -193,11 +259,12 @@ function render(s) {
   }
   $("upstream").replaceChildren(table(["counter", "value"], rows, [false, true]));
   const builds = s.builds || [];
-  $("builds").replaceChildren(table(["model", "region", "version", "size", "plain size", ""],
+  $("builds").replaceChildren(table(["model", "region", "version", "size", "plain size", "cache", ""],
     builds.map((b) => [b.model, b.region, el("code", {}, b.version), bytes(b.size), bytes(b.plain_size),
+      b.cached ? "cached" : (b.state || "metadata"),
       el("span", {}, el("a", {href: fwPath(b.model, b.region, b.version)}, "metadata"), " \u00b7 ",
         el("a", {href: fwPath(b.model, b.region, b.version, "download")}, "download"))]),
-    [false, false, false, true, true, false]));
+    [false, false, false, true, true, false, false]));
 }
 async function poll() {
   try {

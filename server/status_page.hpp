@@ -3,6 +3,7 @@
 // assets) and the /api/status JSON it polls. Shape: docs/operations.md.
 #include <cstdint>
 #include <ctime>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -24,11 +25,16 @@ struct status_inputs {
   std::int64_t requests_in_flight = 0;
   std::int64_t downloads_active = 0;
   std::uint64_t bytes_served = 0;
+  // Download responses streaming now, by build_key(model, region, version).
+  std::map<std::string, std::int64_t> clients_by_build;
   // firmware_service::status_json(): its "resolver"/"upstream" counters, "builds" (or
   // "known_builds") and "downloads" are lifted to the top level; the whole object is also
   // kept as "firmware". Anything that does not parse as an object is treated as {}.
   std::string_view firmware_json;
 };
+
+// "MODEL/REGION/VERSION" (4-part version with '/'): how builds are matched across sources.
+std::string build_key(std::string_view model, std::string_view region, std::string_view version);
 
 // The /api/status document (a JSON object text).
 std::string status_json(const status_inputs& in);
