@@ -10,19 +10,50 @@
 
 namespace fusproxy::crypto {
 
-// One cipher and one context for the decryptor's life: ECB has no chaining state, so the
-// same context decrypts any sequence of blocks without re-initialisation.
-struct block_decryptor::impl {
+namespace {
+
+// One cipher and one context for an object's life: ECB has no chaining state, so the same
+// context processes any sequence of blocks without re-initialisation.
+struct ecb_context {
   detail::cipher_ptr cipher;
   detail::cipher_ctx_ptr ctx;
+  bool encrypt = false;
   bool ready = false;
 
-  explicit impl(const aes_key& key)
-      : cipher(EVP_CIPHER_fetch(nullptr, "AES-128-ECB", nullptr)), ctx(EVP_CIPHER_CTX_new()) {
+  ecb_context(const aes_key& key, bool encrypting)
+      : cipher(EVP_CIPHER_fetch(nullptr, "AES-128-ECB", nullptr)),
+        ctx(EVP_CIPHER_CTX_new()),
+        encrypt(encrypting) {
     ready = cipher && ctx &&
-            EVP_DecryptInit_ex2(ctx.get(), cipher.get(), key.data(), nullptr, nullptr) == 1 &&
+            EVP_CipherInit_ex2(ctx.get(), cipher.get(), key.data(), nullptr, encrypt ? 1 : 0,
+                               nullptr) == 1 &&
             EVP_CIPHER_CTX_set_padding(ctx.get(), 0) == 1;
   }
+
+  boost::system::error_code update(std::span<const std::uint8_t> in, std::span<std::uint8_t> out) {
+    if (in.size() % aes_block != 0 || out.size() < in.size())
+      return make_error_code(errc::not_block_aligned);
+    if (!ready) return make_error_code(errc::internal);
+    // EVP lengths are int: feed huge spans in aligned slices.
+    constexpr std::size_t max_slice = std::size_t{1} << 30;
+    std::size_t done = 0;
+    while (done < in.size()) {
+      const std::size_t slice = std::min(max_slice, in.size() - done);
+      int written = 0;
+      if (EVP_CipherUpdate(ctx.get(), out.data() + done, &written, in.data() + done,
+                           static_cast<int>(slice)) != 1 ||
+          static_cast<std::size_t>(written) != slice)
+        return make_error_code(errc::internal);
+      done += slice;
+    }
+    return {};
+  }
+};
+
+}  // namespace
+
+struct block_decryptor::impl : ecb_context {
+  explicit impl(const aes_key& key) : ecb_context(key, false) {}
 };
 
 block_decryptor::block_decryptor(const aes_key& key) : impl_(std::make_unique<impl>(key)) {}
@@ -32,35 +63,12 @@ block_decryptor& block_decryptor::operator=(block_decryptor&&) noexcept = defaul
 
 boost::system::error_code block_decryptor::decrypt(std::span<const std::uint8_t> in,
                                                    std::span<std::uint8_t> out) {
-  if (in.size() % aes_block != 0 || out.size() < in.size())
-    return make_error_code(errc::not_block_aligned);
-  if (!impl_ || !impl_->ready) return make_error_code(errc::internal);
-  // EVP lengths are int: feed huge spans in aligned slices.
-  constexpr std::size_t max_slice = std::size_t{1} << 30;
-  std::size_t done = 0;
-  while (done < in.size()) {
-    const std::size_t slice = std::min(max_slice, in.size() - done);
-    int written = 0;
-    if (EVP_DecryptUpdate(impl_->ctx.get(), out.data() + done, &written, in.data() + done,
-                          static_cast<int>(slice)) != 1 ||
-        static_cast<std::size_t>(written) != slice)
-      return make_error_code(errc::internal);
-    done += slice;
-  }
-  return {};
+  if (!impl_) return make_error_code(errc::internal);
+  return impl_->update(in, out);
 }
 
-struct block_encryptor::impl {
-  detail::cipher_ptr cipher;
-  detail::cipher_ctx_ptr ctx;
-  bool ready = false;
-
-  explicit impl(const aes_key& key)
-      : cipher(EVP_CIPHER_fetch(nullptr, "AES-128-ECB", nullptr)), ctx(EVP_CIPHER_CTX_new()) {
-    ready = cipher && ctx &&
-            EVP_EncryptInit_ex2(ctx.get(), cipher.get(), key.data(), nullptr, nullptr) == 1 &&
-            EVP_CIPHER_CTX_set_padding(ctx.get(), 0) == 1;
-  }
+struct block_encryptor::impl : ecb_context {
+  explicit impl(const aes_key& key) : ecb_context(key, true) {}
 };
 
 block_encryptor::block_encryptor(const aes_key& key) : impl_(std::make_unique<impl>(key)) {}
@@ -70,21 +78,8 @@ block_encryptor& block_encryptor::operator=(block_encryptor&&) noexcept = defaul
 
 boost::system::error_code block_encryptor::encrypt(std::span<const std::uint8_t> in,
                                                    std::span<std::uint8_t> out) {
-  if (in.size() % aes_block != 0 || out.size() < in.size())
-    return make_error_code(errc::not_block_aligned);
-  if (!impl_ || !impl_->ready) return make_error_code(errc::internal);
-  constexpr std::size_t max_slice = std::size_t{1} << 30;
-  std::size_t done = 0;
-  while (done < in.size()) {
-    const std::size_t slice = std::min(max_slice, in.size() - done);
-    int written = 0;
-    if (EVP_EncryptUpdate(impl_->ctx.get(), out.data() + done, &written, in.data() + done,
-                          static_cast<int>(slice)) != 1 ||
-        static_cast<std::size_t>(written) != slice)
-      return make_error_code(errc::internal);
-    done += slice;
-  }
-  return {};
+  if (!impl_) return make_error_code(errc::internal);
+  return impl_->update(in, out);
 }
 
 result<std::array<std::uint8_t, aes_block>> pkcs7_final_block(std::span<const std::uint8_t> tail) {

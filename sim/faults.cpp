@@ -31,6 +31,8 @@ constexpr kind_info kinds[] = {
     {fault_kind::max_conns, "max-conns", true, fault_scope::download, true, unlimited},
 };
 
+static_assert(std::size(kinds) == fault_kind_count, "one kinds[] entry per fault_kind");
+
 struct scope_info {
   fault_scope scope;
   std::string_view name;

@@ -7,6 +7,7 @@
 //   e.g.  drop-after=4MiB*3,status=503@download*2,auth401*5,firewall@inform,
 //         slow-first-byte=2s,truncate@download,bad-crc,max-conns=4
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <mutex>
@@ -34,6 +35,8 @@ enum class fault_kind {
   no_name,          // BinaryInform succeeds with an empty BINARY_NAME (nothing to download)
   max_conns,        // more than VALUE concurrent downloads in one session get 429
 };
+// max_conns stays the last kind: arrays indexed by kind are sized from it.
+inline constexpr std::size_t fault_kind_count = static_cast<std::size_t>(fault_kind::max_conns) + 1;
 std::string_view to_string(fault_kind k);
 
 inline constexpr std::uint64_t unlimited = std::numeric_limits<std::uint64_t>::max();
@@ -78,7 +81,7 @@ class fault_set {
  private:
   mutable std::mutex mutex_;
   std::vector<fault_rule> rules_;
-  std::uint64_t fired_[8] = {};
+  std::uint64_t fired_[fault_kind_count] = {};
 };
 
 }  // namespace fusproxy::sim

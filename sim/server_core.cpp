@@ -24,32 +24,7 @@ std::string upper(std::string_view s) {
   return out;
 }
 
-std::string escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
+using protocol::xml_escape;
 
 // One `<NAME>\n<Data>value</Data>\n</NAME>` element, tab-indented like Samsung's answers.
 void field(std::string& out, std::string_view name, std::string_view value,
@@ -62,7 +37,7 @@ void field(std::string& out, std::string_view name, std::string_view value,
   out += "\t<";
   out += tag;
   out += '>';
-  out += escape(value);
+  out += xml_escape(value);
   out += "</";
   out += tag;
   out += ">\n";
@@ -293,7 +268,7 @@ answer server_core::fus_answer(std::string status, std::string extra_results, st
       "encoding=\"UTF-8\"?>\n<FUSMsg>\n\t<FUSHdr>\n\t\t<ProtoVer>1.0</ProtoVer>\n"
       "\t\t<SessionID></SessionID>\n\t\t<MsgID>1</MsgID>\n\t</FUSHdr>\n\t<FUSBody>\n"
       "\t\t<Results>\n\t\t\t<CmdRef>2</CmdRef>\n\t\t\t<Status>" +
-      escape(status) + "</Status>\n";
+      xml_escape(status) + "</Status>\n";
   x += extra_results;
   x += "\t\t</Results>\n";
   if (!put.empty()) {
@@ -579,7 +554,7 @@ answer server_core::handle_inform(dialect d, const request_view& req) {
   field(put, "LATEST_OS_VERSION", served->os);
   field(put, "LOGIC_OPTION_HOME", "1");
   put += "\t\t\t<LOGIC_VALUE_HOME>\n                                <Data>" +
-         escape(served->logic_value) + "</Data>\n\t\t\t</LOGIC_VALUE_HOME>\n";
+         xml_escape(served->logic_value) + "</Data>\n\t\t\t</LOGIC_VALUE_HOME>\n";
   field(put, "LOGIC_OPTION_FACTORY", "1");
   field(put, "LOGIC_VALUE_FACTORY", served->logic_value);
   field(put, "DEVICE_CSC_HOME_FILE", names.home_csc);
@@ -588,7 +563,7 @@ answer server_core::handle_inform(dialect d, const request_view& req) {
 
   std::string results;
   if (legacy) {
-    results = "\t\t\t<LATEST_FW_VERSION>\n\t\t\t\t<Data>" + escape(sv) +
+    results = "\t\t\t<LATEST_FW_VERSION>\n\t\t\t\t<Data>" + xml_escape(sv) +
               "</Data>\n\t\t\t</LATEST_FW_VERSION>\n";
   }
   return reply(fus_answer("200", std::move(results), std::move(put)));
@@ -817,10 +792,11 @@ answer server_core::handle_fota(std::string_view region_in, std::string_view mod
   std::string x =
       "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<versioninfo>\n"
       "\t<url>https://fota-cloud-dn.ospserver.net/firmware/</url>\n\t<firmware>\n\t\t<model>" +
-      escape(mr->model) + "</model>\n\t\t<cc>" + escape(mr->region) + "</cc>\n\t\t<version>\n";
+      xml_escape(mr->model) + "</model>\n\t\t<cc>" + xml_escape(mr->region) +
+      "</cc>\n\t\t<version>\n";
   if (latest)
     x += "\t\t\t<latest o=\"" + android_major(latest->os) + "\">" +
-         escape(three_part(latest->version)) + "</latest>\n";
+         xml_escape(three_part(latest->version)) + "</latest>\n";
   else
     x += "\t\t\t<latest o=\"\"></latest>\n";
   x += "\t\t\t<upgrade>\n";
@@ -828,7 +804,7 @@ answer server_core::handle_fota(std::string_view region_in, std::string_view mod
   for (const auto& b : mr->builds) {
     if (b.beta || &b == latest) continue;
     x += "\t\t\t\t<value rcount='" + std::to_string(rcount++) + "' fwsize='" +
-         std::to_string(b.plain_size) + "'>" + escape(three_part(b.version)) + "</value>\n";
+         std::to_string(b.plain_size) + "'>" + xml_escape(three_part(b.version)) + "</value>\n";
   }
   x += "\t\t\t</upgrade>\n\t\t</version>\n\t</firmware>\n\t<polling>\n\t\t<period>7</period>\n"
        "\t\t<time>15</time>\n\t\t<range>23</range>\n\t</polling>\n</versioninfo>\n";
