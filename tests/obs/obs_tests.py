@@ -55,6 +55,49 @@ def some_traffic(proxy):
         curl(proxy.url(path))
 
 
+def sim_build(sim, model, region):
+    """The newest hosted catalogue build of model/region."""
+    for b in sim.builds():
+        if b["model"] == model and b["region"] == region and b["hosted"]:
+            return b
+    raise Failure(f"no {model}/{region} in the simulator's catalogue")
+
+
+def download_path(b):
+    return f"/firmware/{b['model']}/{b['region']}/{b['served_version'].replace('/', '_')}/download"
+
+
+def download(proxy, b, *args):
+    """Downloads a build through the proxy: the number of bytes received (checked a zip)."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "fw.zip")
+        r = subprocess.run(["curl", "-sS", "-o", out, "-w", "%{http_code}", *args,
+                            proxy.url(download_path(b))], capture_output=True, text=True)
+        check(r.stdout == "200", f"download: HTTP {r.stdout} {r.stderr}")
+        import zipfile
+        with zipfile.ZipFile(out) as z:
+            check(z.testzip() is None, "the downloaded zip's members check out")
+        return os.path.getsize(out)
+
+
+def throttled_sim(paths, bps):
+    sim = Sim(paths)
+    sim.argv += ["--throttle-bps", str(bps)]
+    return sim
+
+
+def start_download(proxy, b, interface=None, out="/dev/null"):
+    argv = ["curl", "-sS", "-o", out, "-w", "%{http_code}", "--max-time", "60"]
+    if interface:
+        argv += ["--interface", interface]
+    return subprocess.Popen(argv + [proxy.url(download_path(b))], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def active_downloads(proxy):
+    return curl(proxy.url("/api/status")).json()["downloads"]
+
+
 def metric_values(text):
     """{'name{labels}': value} of every sample line."""
     out = {}
@@ -80,6 +123,9 @@ def metrics_promtool(paths):
     need("promtool")
     with Sim(paths) as sim, Proxy(paths, sim) as proxy:
         some_traffic(proxy)
+        build = sim_build(sim, "SM-G990B", "BTU")
+        got = download(proxy, build)
+        check(got == build["plain_size"], f"downloaded {got} of {build['plain_size']} bytes")
         r = curl(proxy.url("/metrics"))
         check(r.status == 200, f"/metrics: {r!r}")
         check(r.headers.get("content-type", "").startswith("text/plain; version=0.0.4"),
@@ -90,7 +136,10 @@ def metrics_promtool(paths):
               "metadata 200 counted once")
         check(v.get('fusproxy_http_requests_total{route="-",status="404"}', 0) >= 1,
               "an unknown path counted under route -")
-        check(v.get("fusproxy_response_body_bytes_total", 0) > 0, "bytes served counted")
+        check(v.get("fusproxy_response_body_bytes_total", 0) >= build["plain_size"],
+              "bytes served counted")
+        check(v.get('fusproxy_http_requests_total{route="download",status="200"}') == 1,
+              "the download counted")
         check('fusproxy_http_request_duration_seconds_bucket{route="metadata",le="+Inf"}' in v,
               "request duration histogram")
         for family in ("fusproxy_upstream_requests_total", "fusproxy_upstream_bytes_total",
@@ -99,7 +148,8 @@ def metrics_promtool(paths):
                        "fusproxy_upstream_retries_total", "fusproxy_cache_hits_total",
                        "fusproxy_cache_misses_total", "fusproxy_cache_evictions_total",
                        "fusproxy_cache_size_bytes", "fusproxy_downloads_active",
-                       "fusproxy_resolver_upstream_sessions_total"):
+                       "fusproxy_resolver_upstream_sessions_total",
+                       "fusproxy_fetch_jobs_opened_total"):
             check(f"# TYPE {family} " in r.body, f"/metrics has no {family}")
 
 
@@ -140,12 +190,43 @@ def status_page_browser(paths):
             check(key in status, f"/api/status has {key}")
         check(status["service"]["config"]["auth"] is False, "config summary")
         os.makedirs(ARGS.artifacts, exist_ok=True)
-        shot = os.path.join(ARGS.artifacts, "status-page.png")
+        shot = os.path.join(ARGS.artifacts, "status-page-lookup.png")
         if os.path.exists(shot):
             os.unlink(shot)
         chromium(page, profile, screenshot=shot)
         check(os.path.getsize(shot) > 10_000, "a screenshot was written")
         print(f"screenshot: {shot}")
+
+
+@case
+def status_page_download(paths):
+    with tempfile.TemporaryDirectory() as profile, throttled_sim(paths, 1 << 20) as sim, \
+            Proxy(paths, sim, extra=["--connections", "2"]) as proxy:
+        b = sim_build(sim, "SM-A207F", "SER")
+        client = start_download(proxy, b)
+        try:
+            wait_until(lambda: any(d["bytes_done"] > 0 for d in active_downloads(proxy)),
+                       "a download in progress", timeout=20)
+            d = active_downloads(proxy)[0]
+            check(d["model"] == "SM-A207F" and d["bytes_total"] == b["encrypted_size"] and
+                  d["clients"] == 1 and d["bytes_done"] < d["bytes_total"],
+                  f"/api/status downloads entry: {d}")
+            dom = chromium(proxy.url("/"), profile)
+            row = re.search(r"SM-A207F SER A207FXXU2CUI2[^<]*</td>.*?class=\"bar\".*?"
+                            r"\(([0-9.]+)%\)", dom, re.S)
+            check(row, f"the page shows the download with its progress: {dom[:4000]}")
+            pct = float(row.group(1))
+            check(0 < pct < 100, f"in progress: {pct}%")
+            os.makedirs(ARGS.artifacts, exist_ok=True)
+            shot = os.path.join(ARGS.artifacts, "status-page.png")
+            if os.path.exists(shot):
+                os.unlink(shot)
+            chromium(proxy.url("/"), profile, screenshot=shot)
+            check(os.path.getsize(shot) > 10_000, "a screenshot was written")
+            print(f"page showed {pct}%; screenshot: {shot}")
+        finally:
+            client.kill()
+            client.wait()
 
 
 # ---- security and abuse limits ----
@@ -257,6 +338,37 @@ def rate_limit_per_ip(paths):
         check(curl(proxy.url("/healthz")).status == 200, "health checks are never limited")
         v = metric_values(curl(proxy.url("/metrics"), "--interface", "127.0.0.3").body)
         check(v["fusproxy_rate_limited_total"] >= limited, "429s counted")
+
+
+@case
+def download_caps(paths):
+    with throttled_sim(paths, 256 << 10) as sim, Proxy(paths, sim, extra=[
+            "--connections", "2", "--max-downloads-per-client", "1",
+            "--max-downloads", "2"]) as proxy:
+        b = sim_build(sim, "SM-A207F", "SER")
+        first = start_download(proxy, b)
+        others = []
+        try:
+            wait_until(lambda: metric_values(curl(proxy.url("/metrics")).body)
+                       .get("fusproxy_downloads_active", 0) >= 1, "the first download streaming")
+            r = curl(proxy.url(download_path(b)), "--max-time", "5")
+            check(r.status == 429 and r.error_code() == "rate_limited",
+                  f"a second download from the same client: {r!r}")
+            check(int(r.headers.get("retry-after", "0")) >= 1, f"Retry-After: {r.headers}")
+            head = curl(proxy.url(download_path(b)), "-I")
+            check(head.status == 200, f"HEAD takes no slot: {head!r}")
+            others.append(start_download(proxy, b, interface="127.0.0.2"))
+            wait_until(lambda: metric_values(curl(proxy.url("/metrics")).body)
+                       .get("fusproxy_downloads_active", 0) >= 2, "a second client's download")
+            r = curl(proxy.url(download_path(b)), "--interface", "127.0.0.3", "--max-time", "5")
+            check(r.status == 429 and r.headers.get("retry-after"),
+                  f"a third client above the total cap: {r!r}")
+            v = metric_values(curl(proxy.url("/metrics")).body)
+            check(v["fusproxy_downloads_refused_total"] == 2, f"refusals counted: {v}")
+        finally:
+            for p in [first] + others:
+                p.kill()
+                p.wait()
 
 
 @case
@@ -443,6 +555,28 @@ def graceful_shutdown(paths):
         os.unlink(out.name)
         rc = proxy.proc.wait(timeout=15)
         print(f"exited {rc} {time.monotonic() - t0:.2f}s after SIGTERM")
+        check(rc == 0, f"clean exit: {rc}")
+
+
+@case
+def graceful_shutdown_download(paths):
+    with tempfile.TemporaryDirectory() as d, throttled_sim(paths, 1 << 20) as sim, \
+            Proxy(paths, sim, extra=["--connections", "2", "--shutdown-grace", "30"]) as proxy:
+        b = sim_build(sim, "SM-G990B", "BTU")  # 1.5 MB at 2 x 1 MB/s: about a second
+        out = os.path.join(d, "fw.zip")
+        client = start_download(proxy, b, out=out)
+        wait_until(lambda: metric_values(curl(proxy.url("/metrics")).body)
+                   .get("fusproxy_downloads_active", 0) >= 1, "the download streaming")
+        proxy.proc.send_signal(signal.SIGTERM)
+        wait_until(lambda: curl(proxy.url("/healthz"), timeout=2).status != 200,
+                   "no longer accepting", timeout=5)
+        status = client.communicate(timeout=30)[0]
+        check(status == "200", f"the in-flight download finished: {status}")
+        check(os.path.getsize(out) == b["plain_size"], "whole")
+        import zipfile
+        with zipfile.ZipFile(out) as z:
+            check(z.testzip() is None, "and correct")
+        rc = proxy.proc.wait(timeout=15)
         check(rc == 0, f"clean exit: {rc}")
 
 
