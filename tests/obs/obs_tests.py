@@ -328,7 +328,7 @@ def rate_limit_per_ip(paths):
             dump = os.path.join(d, "headers")
             subprocess.run(["curl", "-sS", "-o", "/dev/null", "-D", dump] + [url] * 100,
                            capture_output=True)
-            heads = open(dump, errors="replace").read().split("\r\n\r\n")
+            heads = open(dump, errors="replace", newline="").read().split("\r\n\r\n")
         limited_heads = [h for h in heads if h.startswith("HTTP/1.1 429")]
         check(limited_heads, "429s among 100 requests on one connection")
         retry = re.search(r"(?im)^retry-after: *(\d+)", limited_heads[0])
