@@ -11,12 +11,10 @@ packages=(
   curl wget aria2 openssl python3 python3-cryptography procps
   # deployment tests: nginx in front of replicas, YAML checks of the manifests
   nginx-light python3-yaml
-  # promtool for tests/obs (about 100 MB installed); clang for the libFuzzer targets (fuzz/)
-  prometheus clang
+  # promtool for tests/obs (about 100 MB installed); clang for the libFuzzer targets (fuzz/);
+  # headless chromium for the status page test (tests/obs)
+  prometheus clang chromium
 )
-if [[ "${FUSPROXY_SETUP_BROWSER:-0}" == 1 ]]; then
-  packages+=(chromium)  # the status page test (tests/obs); skipped (77) without it
-fi
 if [[ "${FUSPROXY_SETUP_BENCH:-0}" == 1 ]]; then
   packages+=(hyperfine wrk nginx-light time)
 fi
