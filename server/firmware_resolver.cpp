@@ -106,6 +106,7 @@ std::uint64_t seconds_since(steady::time_point t, steady::time_point now) {
 download_settings download_settings_from(const config::settings& s) {
   download_settings d;
   d.cache_dir = s.cache_dir;
+  d.cache_max_bytes = s.cache_max_bytes;
   d.fetch = fetch_options_from(s);
   return d;
 }
@@ -173,6 +174,8 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
     std::uint64_t error_hits = 0;  // answered from a remembered definitive error
     std::uint64_t singleflight_joins = 0;
     std::uint64_t stale_served = 0;
+    std::uint64_t disk_hits = 0;       // metadata answered from the build cache's records
+    std::uint64_t offline_served = 0;  // upstream failed: a cached build's record answered
     std::map<std::string, std::uint64_t> upstream_failures;  // by api code
   } count;
 
@@ -223,6 +226,17 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
       if (auto* hit = builds.find(key)) {
         ++count.cache_hits;
         co_return hit->value;
+      }
+      // A verified build on disk: its persisted metadata is the answer (immutable; offline
+      // too).
+      if (auto normal = protocol::normalize_version(ref.text)) {
+        if (const auto* e = downloads.cache().find_version(model, region, *normal)) {
+          ++count.cache_hits;
+          ++count.disk_hits;
+          builds.put(key, {e->record.meta, now});
+          details.put(e->record.meta.filename, e->record.build);
+          co_return e->record.meta;
+        }
       }
     } else if (auto* hit = moving.find(key); hit && now - hit->fetched < ttl) {
       ++count.cache_hits;
@@ -310,7 +324,36 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
         return answer;
       }
     }
+    // Offline: the newest cached build of the pair (latest), or the cached build of that PDA.
+    if (const auto* e = offline_candidate(model, region, spec)) {
+      ++count.offline_served;
+      auto answer = e->record.meta;
+      const auto wall = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+      answer.fresh = {static_cast<std::uint64_t>(std::max<std::time_t>(1, wall - e->stored_at)),
+                      true};
+      details.put(answer.filename, e->record.build);
+      log->warn("[{}] upstream failed ({}): serving the cached build {} for {}/{}/{}", rid,
+                describe(err.kind).code, answer.version, model, region, spec);
+      return answer;
+    }
     return err;
+  }
+
+  const cache_entry* offline_candidate(const std::string& model, const std::string& region,
+                                       const std::string& spec) const {
+    const auto& c = downloads.cache();
+    if (spec == "latest") return c.newest(model, region);
+    if (auto normal = protocol::normalize_version(spec); normal && spec.find('/') != spec.npos)
+      return c.find_version(model, region, *normal);
+    const cache_entry* best = nullptr;  // a PDA: its newest cached build
+    for (const auto& [name, e] : c.entries()) {
+      const auto& m = e.record.meta;
+      if (e.verified && m.model == model && m.region == region &&
+          m.version.starts_with(spec + "/") &&
+          (!best || m.last_modified > best->record.meta.last_modified))
+        best = &e;
+    }
+    return best;
   }
 
   // --- version lists ----------------------------------------------------------------------
@@ -413,6 +456,11 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
             "Lookups that joined an identical lookup already in flight.", count.singleflight_joins);
     counter("fusproxy_resolver_stale_served_total",
             "Answers served past their TTL because upstream failed.", count.stale_served);
+    counter("fusproxy_resolver_disk_metadata_hits_total",
+            "Full-version metadata answered from a cached build's persisted record.",
+            count.disk_hits);
+    counter("fusproxy_resolver_offline_served_total",
+            "Lookups answered from a cached build because upstream failed.", count.offline_served);
     out +=
         "# HELP fusproxy_resolver_upstream_failures_total Failed upstream lookups by error code.\n"
         "# TYPE fusproxy_resolver_upstream_failures_total counter\n";
@@ -445,6 +493,8 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
     counters["error_cache_hits"] = count.error_hits;
     counters["singleflight_joins"] = count.singleflight_joins;
     counters["stale_served"] = count.stale_served;
+    counters["disk_metadata_hits"] = count.disk_hits;
+    counters["offline_served"] = count.offline_served;
     counters["lookups_in_flight"] = metadata_flights.size() + list_flights.size();
     json::object failures;
     for (const auto& [code, n] : count.upstream_failures) failures[code] = n;
@@ -466,6 +516,7 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
     out["resolver"] = std::move(counters);
     out["known_builds"] = std::move(known);
     out["downloads"] = json::parse(downloads.status_json());
+    out["cache"] = json::parse(downloads.cache_status_json());
     return json::serialize(out);
   }
 };
@@ -501,6 +552,11 @@ net::awaitable<service_result<build_source>> firmware_resolver::impl::source_for
     source.build = *b;
     co_return source;
   }
+  if (const auto* e = self->downloads.cache().find(meta->filename); e && e->verified) {
+    source.build = e->record.build;
+    self->details.put(meta->filename, source.build);
+    co_return source;
+  }
   // Forgotten (LRU): resolve the served build again, uncached.
   upstream::fus_session session(self->client, rid);
   auto build = co_await session.resolve(meta->model, meta->region, meta->version);
@@ -533,7 +589,9 @@ net::awaitable<service_result<download_representation>> firmware_resolver::open_
                                                              fresh);
   }
   const auto fresh = source->meta.fresh;
-  co_return self->downloads.representation(*source, request.variant, fresh);
+  auto rep = self->downloads.representation(*source, request.variant, fresh);
+  if (!rep) co_return rep.error();
+  co_return std::move(*rep);
 }
 
 void firmware_resolver::append_metrics(std::string& out) const {
