@@ -629,12 +629,12 @@ boost::system::error_code fetch_job::land(std::uint64_t at, std::span<std::uint8
   const auto chunk = plan_.chunk_size();
   const bool crosses_chunk = at / chunk != (end - 1) / chunk || end % chunk == 0;
   if (!plan_.landed(at, end, crc.value())) return make_error_code(stream_errc::disk);
-  // The map is saved at chunk ends and at least every 250 ms of landing: a process killed
+  // The map is saved at chunk ends and at least every 100 ms of landing: a process killed
   // mid-fetch loses at most that much (plus what each worker holds unlanded).
   const auto now = steady::now();
   if (plan_.present().complete()) {
     landed_complete();
-  } else if (crosses_chunk || now - last_save_ >= std::chrono::milliseconds(250)) {
+  } else if (crosses_chunk || now - last_save_ >= std::chrono::milliseconds(100)) {
     save_map();
     last_save_ = now;
   }

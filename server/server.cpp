@@ -875,6 +875,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     for (auto& [k, v] : validators_headers) res.set(k, v);
     if (partial) res.set(bhttp::field::content_range, http::content_range(plan.range, rep.size));
     if (rep.fresh.age_seconds) res.set(bhttp::field::age, std::to_string(rep.fresh.age_seconds));
+    if (rep.fresh.stale) res.set(bhttp::field::warning, "110 - \"Response is Stale\"");
     res.content_length(length);
     res.keep_alive(out.keep_alive);
 
