@@ -303,6 +303,7 @@ void fetch_job::start() {
     return;
   }
   state_ = job_state::fetching;
+  last_save_ = steady::now();
   log_->info("fetch {}: {} bytes ({} present), {} connections, chunks of {} bytes",
              source_.meta.filename, plan_.total(), plan_.present().present_bytes(), governor_.max(),
              plan_.chunk_size());

@@ -270,7 +270,7 @@ def torn_entries_never_served(paths):
         with open(os.path.join(partial, "C.zip.part"), "wb") as f:
             f.write(b"c" * 32)
         with open(os.path.join(partial, "C.zip.part.map"), "w") as f:
-            f.write('{"total":1048592,"runs":[[0,1048592,"00000000"]]}')
+            f.write("fusproxy-present 1 1048592\n0 1048592 0\n")
         proxy = env.proxy()
         left = cache_files(env.cache)
         check(left == {}, f"leftovers not removed: {left}")
