@@ -715,6 +715,20 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       case route_kind::download:
       case route_kind::file:
         co_return co_await download(conn, req, rt, ctx);
+      case route_kind::mirrors:
+      case route_kind::mirror:
+      case route_kind::cached: {
+        auto res = firmware.manage(rt, req.method_string(), req.body());
+        if (!res) {
+          // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+          reply tmp = service_error_reply(res.error(), rt.model, rt.region);
+          co_return co_await send_reply(conn, req, rid, std::move(tmp));
+        }
+        reply r;
+        r.body = std::move(*res);
+        r.headers.emplace_back("Cache-Control", "no-store");
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
     }
     {
       // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.

@@ -396,6 +396,61 @@ def disk_full_is_clear_and_consistent(paths):
                 subprocess.run(["umount", mnt])
 
 
+# --- mirror management ------------------------------------------------------------------------
+
+def request(proxy, method, path, body=None, token="t0k"):
+    args = ["-X", method, "-H", f"Authorization: Bearer {token}"]
+    if body is not None:
+        args += ["-H", "Content-Type: application/json", "--data", json.dumps(body)]
+    return curl(proxy.url(path), *args)
+
+
+@case
+def mirror_management(paths):
+    """--mirror and POST /api/mirror fetch the newest build ahead of time; GET lists, DELETE
+    removes; DELETE /api/cache/{name} refuses a build in use (409) and removes an idle one."""
+    with Env(paths) as env:
+        g = build_of(env.sim, "SM-G990B", "BTU")
+        a = build_of(env.sim, "SM-A207F", "SER")
+        proxy = env.proxy(["--token", "t0k", "--mirror", "sm-g990b/btu"])
+        check(request(proxy, "GET", "/api/mirror", token="bad").status == 401, "token not needed")
+
+        def mirrored(name):
+            return any(e["filename"] == name and e["verified"]
+                       for e in status_with_token(proxy)["firmware"]["cache"]["builds"])
+        wait_until(lambda: mirrored(g["binary_name"]), "the --mirror build fetched", timeout=20)
+        reply = request(proxy, "POST", "/api/mirror", {"model": "SM-A207F", "region": "ser"})
+        check(reply.status == 200 and reply.json()["region"] == "SER", f"POST: {reply}")
+        check(request(proxy, "POST", "/api/mirror", {"model": "bad model"}).status == 400,
+              "a malformed POST was accepted")
+        wait_until(lambda: mirrored(a["binary_name"]), "the POSTed mirror fetched", timeout=20)
+        listed = request(proxy, "GET", "/api/mirror").json()["mirrors"]
+        check({(m["model"], m["region"]) for m in listed} ==
+              {("SM-G990B", "BTU"), ("SM-A207F", "SER")}, f"GET /api/mirror: {listed}")
+        check(all(m["state"] == "verified" and m["version"] for m in listed), f"{listed}")
+        check(request(proxy, "DELETE", "/api/mirror/SM-A207F/SER").status == 200, "DELETE")
+        check(request(proxy, "DELETE", "/api/mirror/SM-A207F/SER").status == 404, "DELETE again")
+        # A slow reader pins the 24 MiB build: 409; once gone: removed.
+        slow = subprocess.Popen(["curl", "-sS", "-o", "/dev/null", "--limit-rate", "100k", "-H",
+                                 "Authorization: Bearer t0k", download_url(proxy, a)])
+        wait_until(lambda: any(e["readers"] > 0 for e in status_with_token(proxy)["firmware"]
+                               ["cache"]["builds"]), "the reader")
+        reply = request(proxy, "DELETE", f"/api/cache/{a['binary_name']}")
+        check(reply.status == 409 and reply.error_code() == "in_use", f"in use: {reply}")
+        slow.kill()
+        slow.wait()
+        wait_until(lambda: request(proxy, "DELETE", f"/api/cache/{a['binary_name']}").status
+                   == 200, "removal once idle")
+        check(not mirrored(a["binary_name"]), "still listed after DELETE")
+        check(not os.path.exists(os.path.join(env.cache, "builds",
+                                              a["binary_name"].rsplit(".", 1)[0])), "file left")
+        check(request(proxy, "DELETE", "/api/cache/nope.zip").status == 404, "unknown name")
+
+
+def status_with_token(proxy):
+    return json.loads(curl(proxy.url("/api/status"), "-H", "Authorization: Bearer t0k").body)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--fusproxy")
