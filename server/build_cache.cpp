@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "crypto/keys.hpp"
+#include "server/download_manager.hpp"
 #include "server/fetch_plan.hpp"
 #include "server/json_views.hpp"
 
@@ -49,7 +50,8 @@ std::string serialize_record(const cached_build_record& r) {
       {"last_modified_epoch", static_cast<std::int64_t>(m.last_modified)},
       {"changelog_url", m.changelog_url},
       {"files", files},
-      {"etag_plain", std::to_string(m.crc32) + "-" + std::to_string(m.plain_size)},
+      {"etag", representation_etag(m, download_variant::plain)},
+      {"etag_encrypted", representation_etag(m, download_variant::encrypted)},
       {"build", json::object{{"model", b.model},
                              {"region", b.region},
                              {"version", b.version},
