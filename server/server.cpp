@@ -318,6 +318,11 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         ++self->metrics.connections_refused;
         continue;
       }
+      // Nagle off: the tail of a response must not wait for the client's delayed ACK (a
+      // keep-alive client asking for the next file stalled up to 40 ms per response: wrk -c1
+      // on a cached 24 MiB build went from 1.1 to 2.4 GB/s).
+      boost::system::error_code nodelay_ec;
+      socket.set_option(tcp::no_delay(true), nodelay_ec);
       auto conn = std::make_shared<connection>(std::move(socket));
       conn->id = self->next_connection++;
       {
