@@ -84,6 +84,7 @@ int run_serve(int argc, char** argv) {
     log->critical("{}", e.what());
     return 1;
   }
+  firmware->start_mirrors();  // --mirror MODEL/REGION: fetched ahead of time
   http.handle_signals([&ioc, &demo] {
     if (demo) demo->stop();
     ioc.stop();

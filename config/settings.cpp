@@ -40,6 +40,9 @@ constexpr option_info options_table[] = {
     {"legacy-keys", kind::text, "2026", "legacy dialect keys: 2020, 2023, 2026 or KEY1:KEY2"},
     {"imei", kind::list, "",
      "MODEL=IMEI_OR_SERIAL for the legacy dialect; repeatable; a bare value is the default"},
+    {"mirror", kind::list, "",
+     "MODEL/REGION whose newest build is kept fetched ahead of time (checked every "
+     "--metadata-ttl); repeatable"},
     {"connections", kind::text, "8", "parallel ranged upstream connections per download"},
     {"cache-dir", kind::text, "./cache", "mirror cache directory; created if missing"},
     {"cache-max-bytes", kind::text, "0",
@@ -296,6 +299,28 @@ settings convert(const po::variables_map& vm) {
         const auto first = item.find_first_not_of(" \t");
         if (first == std::string::npos) continue;
         parse_imei(item.substr(first, item.find_last_not_of(" \t") + 1 - first), s);
+      }
+    }
+  }
+  if (const auto it = vm.find("mirror"); it != vm.end()) {
+    for (const auto& entry : it->second.as<std::vector<std::string>>()) {
+      std::string item;
+      std::istringstream in(entry);
+      while (std::getline(in, item, ',')) {
+        const auto first = item.find_first_not_of(" \t");
+        if (first == std::string::npos) continue;
+        item = upper(item.substr(first, item.find_last_not_of(" \t") + 1 - first));
+        const auto slash = item.find('/');
+        const auto model = item.substr(0, slash);
+        const auto region = slash == std::string::npos ? "" : item.substr(slash + 1);
+        const bool region_ok = region.size() >= 2 && region.size() <= 4 &&
+                               std::all_of(region.begin(), region.end(), [](char c) {
+                                 return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+                               });
+        if (!valid_model(model) || !region_ok)
+          throw config_error("--mirror",
+                             "expected MODEL/REGION (e.g. SM-A207F/SER): '" + item + "'");
+        s.mirrors.emplace_back(model, region);
       }
     }
   }

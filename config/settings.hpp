@@ -41,6 +41,8 @@ struct settings {
   std::string legacy_keys = "2026";                  // 2020, 2023, 2026 or KEY1:KEY2 (32:16 chars)
   std::map<std::string, std::string> imei_by_model;  // upper-case model -> IMEI/serial
   std::string default_imei;                          // bare --imei value
+  // --mirror MODEL/REGION (repeatable): builds kept fetched ahead of time, upper-case.
+  std::vector<std::pair<std::string, std::string>> mirrors;
   std::uint32_t connections = 8;
   std::string ca_file;  // empty: the system CA store
   bool tls_verify = true;

@@ -47,6 +47,10 @@ status_and_code describe(api_error e) noexcept {
       return {503, "not_ready"};
     case api_error::upstream_timeout:
       return {504, "upstream_timeout"};
+    case api_error::in_use:
+      return {409, "in_use"};
+    case api_error::cache_full:
+      return {507, "cache_full"};
   }
   return {500, "internal_error"};
 }

@@ -29,6 +29,8 @@ enum class api_error {
   shutting_down,           // 503 the service is stopping
   not_ready,               // 503 /readyz: cannot serve yet
   upstream_timeout,        // 504
+  in_use,                  // 409 a cached build being read or fetched cannot be removed now
+  cache_full,              // 507 no room in the cache for this build (disk or --cache-max-bytes)
 };
 
 struct status_and_code {

@@ -1,6 +1,7 @@
 #include "server/download_manager.hpp"
 
 #include <spdlog/logger.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,11 +30,12 @@ std::string representation_etag(const firmware_metadata& meta, download_variant 
   return text;
 }
 
-struct download_manager::impl {
+struct download_manager::impl : std::enable_shared_from_this<download_manager::impl> {
   net::any_io_executor executor;
   upstream::fus_client& client;
   download_settings settings;
   std::shared_ptr<spdlog::logger> log;
+  build_cache cache;
   std::map<std::string, std::shared_ptr<fetch_job>> jobs;  // BINARY_NAME -> job
 
   struct counters {
@@ -50,15 +52,80 @@ struct download_manager::impl {
 
   impl(net::any_io_executor ex, upstream::fus_client& c, download_settings s,
        std::shared_ptr<spdlog::logger> l)
-      : executor(std::move(ex)), client(c), settings(std::move(s)), log(std::move(l)) {}
+      : executor(std::move(ex)),
+        client(c),
+        settings(std::move(s)),
+        log(std::move(l)),
+        cache(settings.cache_dir, settings.cache_max_bytes, log) {
+    cache.scan();
+  }
 
-  job_files files_for(const firmware_metadata& meta) const {
-    const auto name = meta.plain_filename.empty() ? meta.filename : meta.plain_filename;
+  job_files files_for(const build_source& source) {
+    const auto p = cache.paths_for(source.meta);
     job_files f;
-    f.part = settings.cache_dir / "partial" / (name + ".part");
-    f.map = settings.cache_dir / "partial" / (name + ".part.map");
-    f.final = settings.cache_dir / "builds" / name;
+    f.part = p.part;
+    f.map = p.map;
+    f.final = p.final;
+    const cached_build_record record{source.meta, source.build};
+    std::weak_ptr<impl> weak = weak_from_this();
+    // The metadata is written (temp + rename) after the CRC matched and before the data is
+    // renamed into builds/: a data file there always has its record.
+    f.before_publish = [weak, record]() -> std::error_code {
+      auto self = weak.lock();
+      if (!self) return std::make_error_code(std::errc::operation_canceled);
+      return self->cache.write_record(record);
+    };
+    f.after_publish = [weak, name = source.meta.filename] {
+      auto self = weak.lock();
+      if (!self) return;
+      self->cache.published(name);
+      self->make_room(0);
+    };
     return f;
+  }
+
+  bool busy(const std::string& name) const {
+    const auto it = jobs.find(name);
+    return it != jobs.end() &&
+           (it->second->state() == job_state::fetching || it->second->state() == job_state::idle);
+  }
+
+  // Evicts least recently used idle builds until `incoming` more bytes fit the limit; their
+  // jobs are dropped (the open descriptor of a removed file goes with the last reader).
+  void make_room(std::uint64_t incoming) {
+    const auto victims =
+        cache.evict(incoming, [this](const std::string& name) { return busy(name); });
+    for (const auto& v : victims) {
+      if (auto it = jobs.find(v); it != jobs.end()) {
+        settled.erase(it->second.get());
+        jobs.erase(it);
+      }
+      directories.erase(v);
+    }
+  }
+
+  // Whether a build that is not cached yet has room: evicts what it can for it first.
+  std::optional<service_error> check_room(const firmware_metadata& meta) {
+    const auto* entry = cache.find(meta.filename);
+    if (entry || jobs.count(meta.filename)) return std::nullopt;  // cached or tracked already
+    make_room(meta.plain_size);
+    if (!cache.fits(meta.plain_size))
+      return service_error{api_error::cache_full,
+                           "the cache limit (" + std::to_string(cache.max_bytes()) +
+                               " bytes) is held by builds in use; " + meta.plain_filename +
+                               " needs " + std::to_string(meta.plain_size) + " bytes",
+                           {}};
+    struct statvfs fsinfo {};
+    if (::statvfs(settings.cache_dir.c_str(), &fsinfo) == 0) {
+      const auto avail = static_cast<std::uint64_t>(fsinfo.f_bavail) * fsinfo.f_frsize;
+      if (avail < meta.plain_size)
+        return service_error{api_error::cache_full,
+                             "no space left in the cache directory: " + meta.plain_filename +
+                                 " needs " + std::to_string(meta.plain_size) + " bytes, " +
+                                 std::to_string(avail) + " available",
+                             {}};
+    }
+    return std::nullopt;
   }
 
   // Counts a job's end once, when it is replaced or looked at after finishing.
@@ -95,9 +162,14 @@ struct download_manager::impl {
       settled.erase(job.get());
       jobs.erase(it);
     }
-    auto job =
-        fetch_job::open(executor, client, source, settings.fetch, files_for(source.meta), log);
+    const auto* entry = cache.find(name);
+    if (!entry || !entry->verified) {
+      cache.track_partial({source.meta, source.build});
+      make_room(0);
+    }
+    auto job = fetch_job::open(executor, client, source, settings.fetch, files_for(source), log);
     if (!job) {
+      if (!entry) cache.forget(name);
       log->error("fetch {}: cannot open its cache file under {}: {}", name,
                  settings.cache_dir.string(), job.error().message());
       return job.error();
@@ -115,6 +187,10 @@ struct download_manager::impl {
       std::uint64_t length) {
     std::vector<std::uint8_t> out(static_cast<std::size_t>(length));
     if (length == 0) co_return out;
+    // A verified build on disk (e.g. after a restart) is read from there, offline too.
+    if (const auto* e = cache.find(src.meta.filename);
+        e && e->verified && !jobs.count(src.meta.filename))
+      (void)job_for(src);
     if (auto it = jobs.find(src.meta.filename); it != jobs.end()) {
       auto& job = *it->second;
       if (job.state() != job_state::failed && job.state() != job_state::crc_mismatch &&
@@ -199,6 +275,7 @@ class plain_body final : public body_source {
     auto opened = mgr->job_for(source_);
     if (!opened) co_return opened.error();
     auto job = *opened;
+    const auto pin = mgr->cache.acquire(source_.meta.filename);  // never evicted while read
     const std::uint64_t end = first + length;
     const std::uint64_t size = source_.meta.plain_size;
     if (end > size) co_return make_error_code(stream_errc::upstream_failed);
@@ -245,6 +322,7 @@ class encrypted_body final : public body_source {
     auto opened = mgr->job_for(source_);
     if (!opened) co_return opened.error();
     auto job = *opened;
+    const auto pin = mgr->cache.acquire(source_.meta.filename);  // never evicted while read
     const std::uint64_t total = source_.meta.size;
     const std::uint64_t end = first + length;
     if (end > total) co_return make_error_code(stream_errc::upstream_failed);
@@ -325,6 +403,7 @@ class member_body final : public body_source {
     auto opened = mgr->job_for(source_);
     if (!opened) co_return opened.error();
     auto job = *opened;
+    const auto pin = mgr->cache.acquire(source_.meta.filename);  // never evicted while read
     auto reader = zip::member_reader::open(member_, data_, first, first + length);
     if (!reader) co_return reader.error();
     const auto input = reader->input_range();
@@ -440,15 +519,54 @@ void download_manager::stop_all() {
   for (auto& [name, job] : impl_->jobs) job->stop();
 }
 
+build_cache& download_manager::cache() {
+  return impl_->cache;
+}
+const build_cache& download_manager::cache() const {
+  return impl_->cache;
+}
+bool download_manager::fetching(const std::string& binary_name) const {
+  return impl_->busy(binary_name);
+}
+
+service_result<void> download_manager::remove_build(const std::string& binary_name) {
+  auto& s = *impl_;
+  const auto r = s.cache.remove(binary_name, [&s](const std::string& n) { return s.busy(n); });
+  switch (r) {
+    case build_cache::remove_result::not_found:
+      return service_error{api_error::not_found, binary_name + " is not in the cache", {}};
+    case build_cache::remove_result::in_use:
+      return service_error{
+          api_error::in_use, binary_name + " is being read or fetched; try again later", {}};
+    case build_cache::remove_result::removed:
+      break;
+  }
+  if (auto it = s.jobs.find(binary_name); it != s.jobs.end()) {
+    s.settled.erase(it->second.get());
+    s.jobs.erase(it);
+  }
+  s.directories.erase(binary_name);
+  return {};
+}
+
+std::string download_manager::cache_status_json() const {
+  const auto& c = impl_->cache;
+  return "{\"dir\":" + boost::json::serialize(boost::json::value(c.dir().string())) +
+         ",\"max_bytes\":" + std::to_string(c.max_bytes()) +
+         ",\"used_bytes\":" + std::to_string(c.used_bytes()) + ",\"builds\":" + c.status_json() +
+         "}";
+}
+
 boost::system::result<std::shared_ptr<fetch_job>> download_manager::job_for(
     const build_source& source) {
   return impl_->job_for(source);
 }
 
-download_representation download_manager::representation(const build_source& source,
-                                                         download_variant variant,
-                                                         freshness fresh) {
+service_result<download_representation> download_manager::representation(const build_source& source,
+                                                                         download_variant variant,
+                                                                         freshness fresh) {
   const auto& m = source.meta;
+  if (auto full = impl_->check_room(m)) return *full;
   download_representation rep;
   rep.etag = representation_etag(m, variant);
   rep.last_modified = m.last_modified;
@@ -539,6 +657,7 @@ std::string download_manager::status_json() const {
         {"retries", p.retries},
         {"rate_limited", p.sheds},
         {"readers_waiting", p.readers},
+        {"clients", impl_->cache.find(name) ? impl_->cache.find(name)->pins : 0u},
         {"file", job->file_path().string()}};
     if (!p.error.empty()) o["error"] = p.error;
     out.push_back(std::move(o));

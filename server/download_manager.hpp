@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "server/build_cache.hpp"
 #include "server/fetch_job.hpp"
 #include "server/firmware_service.hpp"
 
@@ -22,8 +23,11 @@ namespace fusproxy::server {
 
 struct download_settings {
   std::filesystem::path cache_dir;
+  std::uint64_t cache_max_bytes = 0;  // 0: no limit
   fetch_options fetch;
 };
+
+class build_cache;
 
 class download_manager {
  public:
@@ -33,9 +37,11 @@ class download_manager {
   download_manager(const download_manager&) = delete;
   download_manager& operator=(const download_manager&) = delete;
 
-  // The plain or encrypted representation of a build (member: not here).
-  download_representation representation(const build_source& source, download_variant variant,
-                                         freshness fresh);
+  // The plain or encrypted representation of a build (member: not here). cache_full when a
+  // build not cached yet has no room (the limit is held by builds in use, or the disk is
+  // full): nothing was written.
+  service_result<download_representation> representation(const build_source& source,
+                                                         download_variant variant, freshness fresh);
   // The zip's members (its central directory, read by small decrypted ranges near the end
   // of the file, from the cache when present, else upstream; no fetch job starts).
   boost::asio::awaitable<service_result<std::vector<zip_member>>> files(build_source source);
@@ -50,8 +56,17 @@ class download_manager {
   // Stops every job (shutdown).
   void stop_all();
 
+  // The cache directory's index (scanned at construction).
+  build_cache& cache();
+  const build_cache& cache() const;
+  // Whether a build's fetch job is running (its file is being written).
+  bool fetching(const std::string& binary_name) const;
+  // Operator removal of a cached build (and its job): in_use while read or fetched.
+  service_result<void> remove_build(const std::string& binary_name);
+
   void append_metrics(std::string& out) const;
-  std::string status_json() const;  // a JSON array of jobs
+  std::string status_json() const;        // a JSON array of jobs
+  std::string cache_status_json() const;  // {"dir","max_bytes","used_bytes","builds":[…]}
 
   struct impl;
 

@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <list>
@@ -44,6 +45,8 @@ class stream_category_impl final : public boost::system::error_category {
         return "the final block's padding disagrees with the plain size";
       case stream_errc::disk:
         return "the cache file could not be written";
+      case stream_errc::no_space:
+        return "the cache is full (no space left for this build)";
       case stream_errc::cancelled:
         return "the fetch was stopped";
     }
@@ -86,7 +89,23 @@ struct waiter {
   net::steady_timer timer;
 };
 
+// Test hook: FUSPROXY_TEST_ENOSPC_AFTER=N makes every pwrite past N bytes into the cache
+// fail with ENOSPC (a full disk, where a tmpfs cannot be mounted).
+std::uint64_t enospc_after() {
+  static const std::uint64_t n = [] {
+    const char* v = std::getenv("FUSPROXY_TEST_ENOSPC_AFTER");
+    return v ? std::strtoull(v, nullptr, 10) : UINT64_MAX;
+  }();
+  return n;
+}
+
 bool write_all(int fd, const std::uint8_t* data, std::size_t n, std::uint64_t offset) {
+  static std::uint64_t written = 0;
+  if (written + n > enospc_after()) {
+    errno = ENOSPC;
+    return false;
+  }
+  written += n;
   while (n > 0) {
     const auto w = ::pwrite(fd, data, n, static_cast<off_t>(offset));
     if (w < 0) {
@@ -233,6 +252,16 @@ boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open_with_prefix(
       ::close(fd);
       return make_error_code(stream_errc::disk);
     }
+    // Reserve the blocks now: a full disk is an error at the start, not in the middle.
+    if (const int e = ::posix_fallocate(fd, 0, static_cast<off_t>(plain)); e == ENOSPC) {
+      ::close(fd);
+      std::error_code ignored;
+      if (!resumed) {
+        fs::remove(files.part, ignored);
+        if (!files.map.empty()) fs::remove(files.map, ignored);
+      }
+      return make_error_code(stream_errc::no_space);
+    }
   }
   std::shared_ptr<fetch_job> job(new fetch_job(std::move(executor), client, std::move(source),
                                                options, std::move(files), std::move(log),
@@ -274,6 +303,7 @@ void fetch_job::start() {
     return;
   }
   state_ = job_state::fetching;
+  last_save_ = steady::now();
   log_->info("fetch {}: {} bytes ({} present), {} connections, chunks of {} bytes",
              source_.meta.filename, plan_.total(), plan_.present().present_bytes(), governor_.max(),
              plan_.chunk_size());
@@ -337,7 +367,8 @@ void fetch_job::landed_complete() {
     if (!files_.map.empty()) fs::remove(files_.map, ec);
   } else if (!published_) {
     std::error_code ec;
-    fs::rename(files_.part, files_.final, ec);
+    if (files_.before_publish) ec = files_.before_publish();
+    if (!ec) fs::rename(files_.part, files_.final, ec);
     if (ec) {
       state_ = job_state::failed;
       error_ = make_error_code(stream_errc::disk);
@@ -349,6 +380,7 @@ void fetch_job::landed_complete() {
       if (!files_.map.empty()) fs::remove(files_.map, ec);
       log_->info("fetch {}: verified (CRC-32 {:08x}), {}", source_.meta.filename, crc,
                  files_.final.string());
+      if (files_.after_publish) files_.after_publish();
     }
   } else {
     state_ = job_state::verified;
@@ -594,14 +626,19 @@ boost::system::error_code fetch_job::land(std::uint64_t at, std::span<std::uint8
     plain_len -= *pad;
   }
   if (plain_len > 0 && !write_all(fd_, cipher.data(), plain_len, at))
-    return make_error_code(stream_errc::disk);
+    return make_error_code(errno == ENOSPC ? stream_errc::no_space : stream_errc::disk);
   const auto chunk = plan_.chunk_size();
   const bool crosses_chunk = at / chunk != (end - 1) / chunk || end % chunk == 0;
   if (!plan_.landed(at, end, crc.value())) return make_error_code(stream_errc::disk);
-  if (plan_.present().complete())
+  // The map is saved at chunk ends and at least every 100 ms of landing: a process killed
+  // mid-fetch loses at most that much (plus what each worker holds unlanded).
+  const auto now = steady::now();
+  if (plan_.present().complete()) {
     landed_complete();
-  else if (crosses_chunk)
+  } else if (crosses_chunk || now - last_save_ >= std::chrono::milliseconds(100)) {
     save_map();
+    last_save_ = now;
+  }
   wake_readers();
   return {};
 }

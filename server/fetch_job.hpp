@@ -20,9 +20,11 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
+#include <system_error>
 
 #include "protocol/fus_client.hpp"
 #include "server/fetch_plan.hpp"
@@ -40,6 +42,7 @@ enum class stream_errc {
   crc_mismatch,         // the fetched file's CRC-32 differs from BINARY_CRC
   bad_padding,          // the final block's pad disagrees with the plain size / key
   disk,                 // creating, writing or renaming the cache file failed
+  no_space,             // the cache's file system is full (ENOSPC) or the cache limit is hit
   cancelled,            // the job was stopped (shutdown)
 };
 const boost::system::error_category& stream_category() noexcept;
@@ -66,6 +69,11 @@ struct job_files {
   std::filesystem::path part;
   std::filesystem::path final;
   std::filesystem::path map;  // empty: not saved
+  // Called once the CRC matched, before `part` is renamed to `final` (the build cache writes
+  // the metadata beside it there); an error fails the job (disk) and keeps the part.
+  std::function<std::error_code()> before_publish;
+  // Called once the file is at `final`.
+  std::function<void()> after_publish;
 };
 
 enum class job_state { idle, fetching, verified, failed, crc_mismatch };
@@ -187,6 +195,7 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   unsigned parked_ = 0;  // workers waiting for the window to move
   std::multiset<std::uint64_t> followers_;
   std::uint64_t chunks_since_save_ = 0;
+  std::chrono::steady_clock::time_point last_save_{};
 };
 
 }  // namespace fusproxy::server

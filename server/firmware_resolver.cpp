@@ -4,6 +4,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -24,6 +25,7 @@
 #include "protocol/fus_client.hpp"
 #include "protocol/versions.hpp"
 #include "server/download_manager.hpp"
+#include "server/json_views.hpp"
 #include "server/resolver_mapping.hpp"
 #include "server/upstream_config.hpp"
 
@@ -106,6 +108,7 @@ std::uint64_t seconds_since(steady::time_point t, steady::time_point now) {
 download_settings download_settings_from(const config::settings& s) {
   download_settings d;
   d.cache_dir = s.cache_dir;
+  d.cache_max_bytes = s.cache_max_bytes;
   d.fetch = fetch_options_from(s);
   return d;
 }
@@ -147,7 +150,8 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
         lists(lim.ttl_entries),
         errors(lim.error_entries),
         details(lim.immutable_entries),
-        downloads(ex, client, download_settings_from(s), log) {}
+        downloads(ex, client, download_settings_from(s), log),
+        configured_mirrors(s.mirrors) {}
 
   net::any_io_executor executor;
   upstream::fus_client client;
@@ -166,6 +170,19 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
   std::unordered_map<std::string, std::shared_ptr<flight<firmware_metadata>>> metadata_flights;
   std::unordered_map<std::string, std::shared_ptr<flight<version_list>>> list_flights;
 
+  // Mirrored model/regions: the newest build kept fetched (docs/cache.md).
+  struct mirror_entry {
+    std::string model, region;
+    std::uint64_t generation = 0;   // a loop whose generation is not current ends
+    std::string version;            // the newest build seen
+    std::string state = "pending";  // pending, fetching, verified, failed
+    std::string error;
+    std::time_t last_checked = 0;
+  };
+  std::map<std::string, mirror_entry> mirrors;  // model|region
+  std::uint64_t mirror_generation = 0;
+  std::vector<std::pair<std::string, std::string>> configured_mirrors;
+
   struct counters {
     std::uint64_t upstream_sessions = 0;
     std::uint64_t cache_hits = 0;
@@ -173,6 +190,8 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
     std::uint64_t error_hits = 0;  // answered from a remembered definitive error
     std::uint64_t singleflight_joins = 0;
     std::uint64_t stale_served = 0;
+    std::uint64_t disk_hits = 0;       // metadata answered from the build cache's records
+    std::uint64_t offline_served = 0;  // upstream failed: a cached build's record answered
     std::map<std::string, std::uint64_t> upstream_failures;  // by api code
   } count;
 
@@ -223,6 +242,17 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
       if (auto* hit = builds.find(key)) {
         ++count.cache_hits;
         co_return hit->value;
+      }
+      // A verified build on disk: its persisted metadata is the answer (immutable; offline
+      // too).
+      if (auto normal = protocol::normalize_version(ref.text)) {
+        if (const auto* e = downloads.cache().find_version(model, region, *normal)) {
+          ++count.cache_hits;
+          ++count.disk_hits;
+          builds.put(key, {e->record.meta, now});
+          details.put(e->record.meta.filename, e->record.build);
+          co_return e->record.meta;
+        }
       }
     } else if (auto* hit = moving.find(key); hit && now - hit->fetched < ttl) {
       ++count.cache_hits;
@@ -310,7 +340,36 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
         return answer;
       }
     }
+    // Offline: the newest cached build of the pair (latest), or the cached build of that PDA.
+    if (const auto* e = offline_candidate(model, region, spec)) {
+      ++count.offline_served;
+      auto answer = e->record.meta;
+      const auto wall = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+      answer.fresh = {static_cast<std::uint64_t>(std::max<std::time_t>(1, wall - e->stored_at)),
+                      true};
+      details.put(answer.filename, e->record.build);
+      log->warn("[{}] upstream failed ({}): serving the cached build {} for {}/{}/{}", rid,
+                describe(err.kind).code, answer.version, model, region, spec);
+      return answer;
+    }
     return err;
+  }
+
+  const cache_entry* offline_candidate(const std::string& model, const std::string& region,
+                                       const std::string& spec) const {
+    const auto& c = downloads.cache();
+    if (spec == "latest") return c.newest(model, region);
+    if (auto normal = protocol::normalize_version(spec); normal && spec.find('/') != spec.npos)
+      return c.find_version(model, region, *normal);
+    const cache_entry* best = nullptr;  // a PDA: its newest cached build
+    for (const auto& [name, e] : c.entries()) {
+      const auto& m = e.record.meta;
+      if (e.verified && m.model == model && m.region == region &&
+          m.version.starts_with(spec + "/") &&
+          (!best || m.last_modified > best->record.meta.last_modified))
+        best = &e;
+    }
+    return best;
   }
 
   // --- version lists ----------------------------------------------------------------------
@@ -393,6 +452,122 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
   net::awaitable<service_result<build_source>> source_for(std::string model, std::string region,
                                                           version_ref version, std::string rid);
 
+  // --- mirrors ----------------------------------------------------------------------------
+
+  void add_mirror(const std::string& model, const std::string& region) {
+    const auto key = pair_key(model, region);
+    auto& m = mirrors[key];
+    m.model = model;
+    m.region = region;
+    m.generation = ++mirror_generation;
+    log->info("mirror: keeping {}/{} fetched (checked every {} s)", model, region,
+              std::chrono::duration_cast<std::chrono::seconds>(ttl).count());
+    net::co_spawn(executor, run_mirror(shared_from_this(), key, m.generation), net::detached);
+  }
+
+  // Every --metadata-ttl: resolve latest, fetch it to the end (no follower: full speed).
+  static net::awaitable<void> run_mirror(std::shared_ptr<impl> self, std::string key,
+                                         std::uint64_t generation) {
+    const auto current = [&]() -> mirror_entry* {
+      const auto it = self->mirrors.find(key);
+      return it != self->mirrors.end() && it->second.generation == generation ? &it->second
+                                                                              : nullptr;
+    };
+    for (;;) {
+      auto* m = current();
+      if (!m) co_return;
+      const auto model = m->model, region = m->region;
+      // Named locals: GCC 12 mishandles temporaries passed straight into co_await f(...).
+      version_ref latest{};
+      std::string rid = "mirror";
+      auto source = co_await self->source_for(model, region, latest, rid);
+      m = current();
+      if (!m) co_return;
+      m->last_checked = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+      bool ok = false;
+      if (!source) {
+        m->state = "failed";
+        m->error = source.error().message;
+      } else {
+        m->version = source->meta.version;
+        m->error.clear();
+        auto job = self->downloads.job_for(*source);
+        if (!job) {
+          m->state = "failed";
+          m->error = job.error().message();
+        } else {
+          auto j = *job;
+          m->state = j->state() == job_state::verified ? "verified" : "fetching";
+          auto ec = co_await j->wait_done();
+          m = current();
+          if (!m) co_return;
+          m->state = ec ? "failed" : "verified";
+          if (ec) m->error = ec.message();
+          ok = !ec;
+          if (ok) self->downloads.cache().touch(source->meta.filename);
+        }
+      }
+      // Failures are retried sooner than the TTL.
+      const auto wait =
+          ok ? self->ttl : std::min<steady::duration>(self->ttl, std::chrono::seconds(30));
+      net::steady_timer t(self->executor, wait);
+      co_await t.async_wait(net::as_tuple(net::use_awaitable));
+    }
+  }
+
+  service_result<std::string> manage(const route& rt, std::string_view method,
+                                     std::string_view body) {
+    namespace json = boost::json;
+    if (rt.kind == route_kind::mirrors && method == "GET") {
+      json::array a;
+      for (const auto& [k, m] : mirrors) a.push_back(mirror_object(m));
+      return json::serialize(json::object{{"mirrors", std::move(a)}});
+    }
+    if (rt.kind == route_kind::mirrors && method == "POST") {
+      boost::system::error_code ec;
+      auto v = json::parse(body, ec);
+      const auto* o = !ec && v.is_object() ? &v.as_object() : nullptr;
+      const auto text = [&](const char* k) -> std::string {
+        const auto* x = o ? o->if_contains(k) : nullptr;
+        return x && x->is_string() ? std::string(x->as_string()) : std::string();
+      };
+      auto model = normalize_model(text("model"));
+      auto region = normalize_region(text("region"));
+      if (!model || !region)
+        return service_error{
+            api_error::bad_request, R"(expected {"model":"SM-A207F","region":"SER"})", {}};
+      if (!mirrors.count(pair_key(*model, *region))) add_mirror(*model, *region);
+      return json::serialize(mirror_object(mirrors.at(pair_key(*model, *region))));
+    }
+    if (rt.kind == route_kind::mirror) {
+      if (!mirrors.erase(pair_key(rt.model, rt.region)))
+        return service_error{
+            api_error::not_found, rt.model + "/" + rt.region + " is not mirrored", {}};
+      log->info("mirror: {}/{} removed (its cached builds stay until evicted)", rt.model,
+                rt.region);
+      return json::serialize(json::object{{"removed", true}});
+    }
+    if (rt.kind == route_kind::cached) {
+      std::string name = rt.file_name;
+      for (const auto& [n, e] : downloads.cache().entries())
+        if (e.record.meta.plain_filename == rt.file_name) name = n;
+      auto r = downloads.remove_build(name);
+      if (!r) return r.error();
+      return json::serialize(json::object{{"removed", name}});
+    }
+    return service_error{api_error::method_not_allowed, "method not allowed", {}};
+  }
+
+  boost::json::object mirror_object(const mirror_entry& m) const {
+    boost::json::object o{{"model", m.model},
+                          {"region", m.region},
+                          {"version", m.version},
+                          {"state", m.state},
+                          {"last_checked", m.last_checked ? iso8601_utc(m.last_checked) : ""}};
+    if (!m.error.empty()) o["error"] = m.error;
+    return o;
+  }
+
   // --- observability ----------------------------------------------------------------------
 
   void append_metrics(std::string& out) const {
@@ -413,6 +588,11 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
             "Lookups that joined an identical lookup already in flight.", count.singleflight_joins);
     counter("fusproxy_resolver_stale_served_total",
             "Answers served past their TTL because upstream failed.", count.stale_served);
+    counter("fusproxy_resolver_disk_metadata_hits_total",
+            "Full-version metadata answered from a cached build's persisted record.",
+            count.disk_hits);
+    counter("fusproxy_resolver_offline_served_total",
+            "Lookups answered from a cached build because upstream failed.", count.offline_served);
     out +=
         "# HELP fusproxy_resolver_upstream_failures_total Failed upstream lookups by error code.\n"
         "# TYPE fusproxy_resolver_upstream_failures_total counter\n";
@@ -445,6 +625,8 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
     counters["error_cache_hits"] = count.error_hits;
     counters["singleflight_joins"] = count.singleflight_joins;
     counters["stale_served"] = count.stale_served;
+    counters["disk_metadata_hits"] = count.disk_hits;
+    counters["offline_served"] = count.offline_served;
     counters["lookups_in_flight"] = metadata_flights.size() + list_flights.size();
     json::object failures;
     for (const auto& [code, n] : count.upstream_failures) failures[code] = n;
@@ -466,6 +648,10 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
     out["resolver"] = std::move(counters);
     out["known_builds"] = std::move(known);
     out["downloads"] = json::parse(downloads.status_json());
+    out["cache"] = json::parse(downloads.cache_status_json());
+    json::array mirrored;
+    for (const auto& [k, m] : mirrors) mirrored.push_back(mirror_object(m));
+    out["mirrors"] = std::move(mirrored);
     return json::serialize(out);
   }
 };
@@ -501,6 +687,11 @@ net::awaitable<service_result<build_source>> firmware_resolver::impl::source_for
     source.build = *b;
     co_return source;
   }
+  if (const auto* e = self->downloads.cache().find(meta->filename); e && e->verified) {
+    source.build = e->record.build;
+    self->details.put(meta->filename, source.build);
+    co_return source;
+  }
   // Forgotten (LRU): resolve the served build again, uncached.
   upstream::fus_session session(self->client, rid);
   auto build = co_await session.resolve(meta->model, meta->region, meta->version);
@@ -533,7 +724,9 @@ net::awaitable<service_result<download_representation>> firmware_resolver::open_
                                                              fresh);
   }
   const auto fresh = source->meta.fresh;
-  co_return self->downloads.representation(*source, request.variant, fresh);
+  auto rep = self->downloads.representation(*source, request.variant, fresh);
+  if (!rep) co_return rep.error();
+  co_return std::move(*rep);
 }
 
 void firmware_resolver::append_metrics(std::string& out) const {
@@ -543,6 +736,16 @@ void firmware_resolver::append_metrics(std::string& out) const {
 
 std::string firmware_resolver::status_json() const {
   return impl_->status_json();
+}
+
+service_result<std::string> firmware_resolver::manage(const route& rt, std::string_view method,
+                                                      std::string_view body) {
+  return impl_->manage(rt, method, body);
+}
+
+void firmware_resolver::start_mirrors() {
+  for (const auto& [model, region] : impl_->configured_mirrors)
+    if (!impl_->mirrors.count(pair_key(model, region))) impl_->add_mirror(model, region);
 }
 
 }  // namespace fusproxy::server

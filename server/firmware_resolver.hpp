@@ -61,6 +61,10 @@ class firmware_resolver final : public firmware_service {
 
   void append_metrics(std::string& out) const override;
   std::string status_json() const override;
+  service_result<std::string> manage(const route& rt, std::string_view method,
+                                     std::string_view body) override;
+  // Starts the --mirror entries of the settings (the server calls it once it listens).
+  void start_mirrors();
 
   struct impl;
 

@@ -102,6 +102,15 @@ class firmware_service {
   virtual void append_metrics(std::string& out) const { (void)out; }
   // /api/status: a JSON object text describing cached builds and active downloads.
   virtual std::string status_json() const { return "{}"; }
+  // The management routes (route_kind mirrors, mirror, cached; docs/cache.md): the JSON
+  // answer, or an error. `method` is "GET", "POST" or "DELETE"; `body` the request body.
+  virtual service_result<std::string> manage(const route& rt, std::string_view method,
+                                             std::string_view body) {
+    (void)rt;
+    (void)method;
+    (void)body;
+    return service_error{api_error::not_found, "no cache management in this service", {}};
+  }
 };
 
 // Answers every firmware route with 503 upstream_unreachable: what `fusproxy serve` runs

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/throw_exception.hpp>
+#include <cctype>
 #include <stdexcept>
 #include <vector>
 
@@ -160,6 +161,32 @@ boost::system::result<route, request_error> parse_target(std::string_view target
     r.kind = route_kind::api_status;
     return r;
   }
+  if (segments.size() == 2 && segments[0] == "api" && segments[1] == "mirror") {
+    r.kind = route_kind::mirrors;
+    return r;
+  }
+  if (segments.size() == 4 && segments[0] == "api" && segments[1] == "mirror") {
+    auto model = normalize_model(segments[2]);
+    if (!model) return bad("malformed model '" + segments[2] + "' (e.g. SM-A207F)");
+    auto region = normalize_region(segments[3]);
+    if (!region) return bad("malformed region '" + segments[3] + "' (2-4 letters/digits)");
+    r.kind = route_kind::mirror;
+    r.model = std::move(*model);
+    r.region = std::move(*region);
+    return r;
+  }
+  if (segments.size() == 3 && segments[0] == "api" && segments[1] == "cache") {
+    const auto& n = segments[2];
+    const bool ok =
+        !n.empty() && n.size() <= 255 && n[0] != '.' && std::all_of(n.begin(), n.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+        });
+    if (!ok) return bad("malformed file name '" + n + "'");
+    r.kind = route_kind::cached;
+    r.file_name = n;
+    return r;
+  }
+  if (segments[0] == "api") return not_found(path);
   if (segments[0] != "firmware" || segments.size() < 3) return not_found(path);
 
   auto model = normalize_model(segments[1]);
@@ -228,12 +255,28 @@ boost::system::result<route, request_error> parse_target(std::string_view target
   return r;
 }
 
-bool method_allowed(route_kind, std::string_view method) {
-  return method == "GET" || method == "HEAD";
+bool method_allowed(route_kind kind, std::string_view method) {
+  switch (kind) {
+    case route_kind::mirrors:
+      return method == "GET" || method == "POST";
+    case route_kind::mirror:
+    case route_kind::cached:
+      return method == "DELETE";
+    default:
+      return method == "GET" || method == "HEAD";
+  }
 }
 
-std::string_view allowed_methods(route_kind) {
-  return "GET, HEAD";
+std::string_view allowed_methods(route_kind kind) {
+  switch (kind) {
+    case route_kind::mirrors:
+      return "GET, POST";
+    case route_kind::mirror:
+    case route_kind::cached:
+      return "DELETE";
+    default:
+      return "GET, HEAD";
+  }
 }
 
 std::string firmware_path(std::string_view model, std::string_view region, std::string_view version,
@@ -273,6 +316,11 @@ std::string_view route_label(route_kind kind) {
       return "files";
     case route_kind::file:
       return "file";
+    case route_kind::mirrors:
+    case route_kind::mirror:
+      return "mirror";
+    case route_kind::cached:
+      return "cache";
   }
   return "other";
 }

@@ -22,6 +22,9 @@ enum class route_kind {
   download,    // GET, HEAD …/{version}/download[?encrypted=1]
   files,       // GET …/{version}/files
   file,        // GET, HEAD …/{version}/files/{name}
+  mirrors,     // GET, POST /api/mirror            mirrored model/regions (docs/cache.md)
+  mirror,      // DELETE /api/mirror/{model}/{region}
+  cached,      // DELETE /api/cache/{file name}     a cached build (operators)
 };
 
 // Which version a firmware route names.
@@ -61,7 +64,8 @@ inline constexpr std::size_t max_target_length = 2048;
 // uri_too_long. Unknown query parameters are ignored.
 boost::system::result<route, request_error> parse_target(std::string_view target);
 
-// True if `method` (e.g. "GET") may be used on a route; all routes take GET and HEAD.
+// True if `method` (e.g. "GET") may be used on a route: GET and HEAD, but the management
+// routes: /api/mirror GET, POST; /api/mirror/{model}/{region} and /api/cache/{name} DELETE.
 bool method_allowed(route_kind kind, std::string_view method);
 // The Allow header value for a route.
 std::string_view allowed_methods(route_kind kind);

@@ -331,6 +331,11 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         ++self->metrics.connections_refused;
         continue;
       }
+      // Nagle off: the tail of a response must not wait for the client's delayed ACK (a
+      // keep-alive client asking for the next file stalled up to 40 ms per response: wrk -c1
+      // on a cached 24 MiB build went from 1.1 to 2.4 GB/s).
+      boost::system::error_code nodelay_ec;
+      socket.set_option(tcp::no_delay(true), nodelay_ec);
       auto conn = std::make_shared<connection>(std::move(socket));
       conn->id = self->next_connection++;
       {
@@ -784,6 +789,20 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       case route_kind::download:
       case route_kind::file:
         co_return co_await download(conn, req, rt, ctx);
+      case route_kind::mirrors:
+      case route_kind::mirror:
+      case route_kind::cached: {
+        auto res = firmware.manage(rt, req.method_string(), req.body());
+        if (!res) {
+          // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+          reply tmp = service_error_reply(res.error(), rt.model, rt.region);
+          co_return co_await send_reply(conn, req, rid, std::move(tmp));
+        }
+        reply r;
+        r.body = std::move(*res);
+        r.headers.emplace_back("Cache-Control", "no-store");
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
     }
     {
       // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
@@ -962,6 +981,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     for (auto& [k, v] : validators_headers) res.set(k, v);
     if (partial) res.set(bhttp::field::content_range, http::content_range(plan.range, rep.size));
     if (rep.fresh.age_seconds) res.set(bhttp::field::age, std::to_string(rep.fresh.age_seconds));
+    if (rep.fresh.stale) res.set(bhttp::field::warning, "110 - \"Response is Stale\"");
     res.content_length(length);
     res.keep_alive(out.keep_alive);
 

@@ -494,7 +494,14 @@ def get_and_resume(paths):
         sim.post("/_sim/throttle", b'{"bps": 4000000}')
         p = subprocess.Popen(get, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         part, smap = out + ".part", out + ".part.map"
-        wait_until(lambda: os.path.exists(smap), "a saved map", timeout=30)
+        def saved_bytes():  # the map is saved every 100 ms: wait for a few chunks in it
+            try:
+                with open(smap) as f:
+                    return sum(int(e) - int(b) for b, e, _ in
+                               (line.split() for line in f.read().splitlines()[1:]))
+            except (OSError, ValueError):
+                return 0
+        wait_until(lambda: saved_bytes() >= 3 << 20, "a saved map", timeout=30)
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=30)
         check(p.returncode == 130, f"interrupted get: {p.returncode} {err}")

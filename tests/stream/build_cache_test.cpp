@@ -1,0 +1,172 @@
+// The build cache's pure parts: LRU victim choice, the start-up scan's decisions, the
+// persisted record; and the index (pins, eviction, removal) on a temporary directory.
+#include "server/build_cache.hpp"
+
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+using namespace fusproxy::server;
+namespace fs = std::filesystem;
+
+namespace {
+
+cached_build_record record(const std::string& stem, std::uint64_t plain) {
+  cached_build_record r;
+  auto& m = r.meta;
+  m.model = "SM-A207F";
+  m.region = "SER";
+  m.version = "A/B/C/" + stem;
+  m.filename = stem + ".zip.enc4";
+  m.plain_filename = stem + ".zip";
+  m.encryption = "enc4";
+  m.plain_size = plain;
+  m.size = (plain / 16 + 1) * 16;
+  m.crc32 = 0xdeadbeef;
+  m.last_modified = 1633625949;
+  m.changelog_url = "https://example/doc.html";
+  m.files.ap = "AP_x.tar.md5";
+  auto& b = r.build;
+  b.model = m.model;
+  b.region = m.region;
+  b.version = m.version;
+  b.key = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+  b.inform.binary_name = m.filename;
+  b.inform.model_path = "/neofus/9/";
+  b.inform.byte_size = m.size;
+  b.inform.crc = m.crc32;
+  b.inform.logic_value = "abcdefghijklmnop";
+  return r;
+}
+
+std::shared_ptr<spdlog::logger> quiet() {
+  return std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+}
+
+}  // namespace
+
+TEST_CASE("choose_victims: least recently used idle verified builds first, only as needed") {
+  std::vector<lru_candidate> c = {
+      {"old", 100, 1, false, true}, {"busy-older", 100, 0, true, true},
+      {"mid", 100, 2, false, true}, {"partial", 100, 3, false, false},
+      {"new", 100, 4, false, true},
+  };
+  CHECK(choose_victims(c, 0, 1000).empty());  // no limit
+  CHECK(choose_victims(c, 500, 0).empty());   // fits
+  CHECK(choose_victims(c, 450, 0) == std::vector<std::string>{"old"});
+  CHECK(choose_victims(c, 350, 50) == std::vector<std::string>{"old", "mid"});
+  // Busy and partial entries are never chosen, even when the limit cannot be met.
+  CHECK(choose_victims(c, 100, 0) == std::vector<std::string>{"old", "mid", "new"});
+}
+
+TEST_CASE("record: round trip; torn or inconsistent records are refused") {
+  const auto r = record("X", 1000);
+  const auto text = serialize_record(r);
+  auto back = parse_record(text);
+  REQUIRE(back);
+  CHECK(back->meta.filename == r.meta.filename);
+  CHECK(back->meta.plain_size == 1000);
+  CHECK(back->meta.crc32 == 0xdeadbeef);
+  CHECK(back->meta.last_modified == r.meta.last_modified);
+  CHECK(back->meta.files.ap == "AP_x.tar.md5");
+  CHECK(back->build.key == r.build.key);
+  CHECK(back->build.inform.model_path == "/neofus/9/");
+  CHECK_FALSE(parse_record(text.substr(0, text.size() / 2)));
+  CHECK_FALSE(parse_record("[]"));
+  auto bad = r;
+  bad.build.inform.byte_size += 16;  // disagrees with the metadata
+  CHECK_FALSE(parse_record(serialize_record(bad)));
+  bad = r;
+  bad.meta.plain_size = bad.meta.size;  // no room for the pad
+  CHECK_FALSE(parse_record(serialize_record(bad)));
+}
+
+TEST_CASE("decide_scan: keeps verified builds and resumable parts, removes the rest") {
+  const auto good = record("G", 1000);
+  const std::vector<scanned_file> files = {
+      {"G.zip", 1000, true},
+      {"G.zip.json", 500, true},  // verified
+      {"W.zip", 999, true},
+      {"W.zip.json", 500, true},  // wrong size
+      {"T.zip", 1000, true},
+      {"T.zip.json", 10, true},   // torn metadata
+      {"N.zip", 1000, true},      // no metadata
+      {"O.zip.json", 500, true},  // metadata alone
+      {"x.json.tmp", 5, true},    // interrupted write
+      {"P.zip.part", 1000, false},
+      {"P.zip.part.map", 50, false},  // resumable
+      {"S.zip.part", 500, false},
+      {"S.zip.part.map", 50, false},  // shorter than its map
+      {"M.zip.part", 1000, false},    // no map
+      {"Q.zip.part.map", 50, false},  // map alone
+      {"R.zip.part.map.tmp", 50, false},
+  };
+  const auto rec = [&](const std::string& name) -> std::optional<cached_build_record> {
+    if (name == "G.zip.json") return good;
+    if (name == "W.zip.json") {
+      auto w = record("W", 1000);
+      return w;
+    }
+    return std::nullopt;
+  };
+  const auto total = [](const std::string& name) -> std::optional<std::uint64_t> {
+    if (name == "P.zip.part.map" || name == "S.zip.part.map") return 1008;
+    return std::nullopt;
+  };
+  const auto decisions = decide_scan(files, rec, total);
+  std::map<std::string, scan_action> by;
+  for (const auto& d : decisions) by[(d.in_builds ? "b/" : "p/") + d.name] = d.action;
+  CHECK(by.size() == files.size());
+  CHECK(by["b/G.zip"] == scan_action::keep_verified);
+  CHECK(by["b/G.zip.json"] == scan_action::keep_verified);
+  CHECK(by["p/P.zip.part"] == scan_action::keep_partial);
+  CHECK(by["p/P.zip.part.map"] == scan_action::keep_partial);
+  for (const auto* gone : {"b/W.zip", "b/W.zip.json", "b/T.zip", "b/T.zip.json", "b/N.zip",
+                           "b/O.zip.json", "b/x.json.tmp", "p/S.zip.part", "p/S.zip.part.map",
+                           "p/M.zip.part", "p/Q.zip.part.map", "p/R.zip.part.map.tmp"})
+    CHECK(by[gone] == scan_action::remove);
+}
+
+TEST_CASE("build_cache: pins and busy builds are never evicted; operators cannot remove them") {
+  const auto dir = fs::temp_directory_path() / ("build-cache-test-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  build_cache cache(dir, 2500, quiet());
+  cache.scan();
+  for (const auto* stem : {"A", "B", "C"}) {
+    const auto r = record(stem, 1000);
+    cache.track_partial(r);
+    REQUIRE_FALSE(cache.write_record(r));
+    std::ofstream(cache.paths_for(r.meta).final) << std::string(1000, 'x');
+    cache.published(r.meta.filename);
+  }
+  // A (oldest) is read: B goes instead.
+  {
+    auto pin = cache.acquire("A.zip.enc4");
+    const auto gone = cache.evict(0, {});
+    CHECK(gone == std::vector<std::string>{"B.zip.enc4"});
+    CHECK(cache.remove("A.zip.enc4", {}) == build_cache::remove_result::in_use);
+  }
+  CHECK(cache.find("A.zip.enc4"));
+  CHECK_FALSE(fs::exists(dir / "builds" / "B.zip"));
+  CHECK_FALSE(fs::exists(dir / "builds" / "B.zip.json"));
+  // C is being written (busy): room for 1000 more takes A, not C.
+  const auto gone = cache.evict(1000, [](const std::string& n) { return n == "C.zip.enc4"; });
+  CHECK(gone == std::vector<std::string>{"A.zip.enc4"});
+  CHECK(cache.remove("C.zip.enc4", {}) == build_cache::remove_result::removed);
+  CHECK(cache.remove("C.zip.enc4", {}) == build_cache::remove_result::not_found);
+
+  // A restart finds what a previous run left.
+  const auto r = record("D", 1000);
+  REQUIRE_FALSE(cache.write_record(r));
+  std::ofstream(cache.paths_for(r.meta).final) << std::string(1000, 'x');
+  build_cache again(dir, 0, quiet());
+  again.scan();
+  REQUIRE(again.find("D.zip.enc4"));
+  CHECK(again.find("D.zip.enc4")->verified);
+  CHECK(again.find_version("SM-A207F", "SER", "A/B/C/D"));
+  CHECK(again.newest("SM-A207F", "SER")->record.meta.filename == "D.zip.enc4");
+  fs::remove_all(dir);
+}
