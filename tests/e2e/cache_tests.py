@@ -11,6 +11,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -119,6 +120,19 @@ def set_throttle(sim, bps):
 
 def version_id(b):
     return b["version"].replace("/", "_")
+
+
+def held_reader(url):
+    """A download that stays in flight: the client reads the status line and then nothing, with a
+    tiny receive window, so the server cannot finish writing and keeps the build pinned (a rate
+    limited curl is not enough: a small build fits in the loopback socket buffers)."""
+    parsed = urllib.parse.urlsplit(url)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect((parsed.hostname, parsed.port))
+    s.sendall(f"GET {parsed.path} HTTP/1.1\r\nHost: {parsed.netloc}\r\n\r\n".encode())
+    check(s.recv(12).startswith(b"HTTP/1.1 200"), f"held download of {url} did not start")
+    return s
 
 
 def download_url(proxy, b, latest=False, suffix="download"):
@@ -333,8 +347,7 @@ def eviction_lru_never_in_use(paths):
             status_code, body, _ = fetch(download_url(proxy, x))
             check(status_code == 200 and sha256(body) == sim_sha256(env.sim, x), f"{x['version']}")
         # B is being read (slowly) while C arrives: A (least recently used, idle) goes.
-        slow = subprocess.Popen(["curl", "-sS", "-o", "/dev/null", "--limit-rate", "100k",
-                                 download_url(proxy, bb)])
+        slow = held_reader(download_url(proxy, bb))
         wait_until(lambda: any(e["readers"] > 0 for e in status(proxy)["firmware"]["cache"]
                                ["builds"]), "the slow reader to pin B")
         status_code, body, head = fetch(download_url(proxy, c))
@@ -345,15 +358,13 @@ def eviction_lru_never_in_use(paths):
         files = cache_files(env.cache)
         check(not any(a["binary_name"].rsplit(".", 1)[0] in n for n in files), f"A's files: {files}")
         # B and C both read now: A has no room, a clear 507.
-        slow2 = subprocess.Popen(["curl", "-sS", "-o", "/dev/null", "--limit-rate", "100k",
-                                  download_url(proxy, c)])
+        slow2 = held_reader(download_url(proxy, c))
         wait_until(lambda: sum(e["readers"] > 0 for e in status(proxy)["firmware"]["cache"]
                                ["builds"]) == 2, "both readers")
         reply = curl(download_url(proxy, a))
         check(reply.status == 507 and reply.error_code() == "cache_full", f"A with a full cache: {reply}")
-        for p in (slow, slow2):
-            p.kill()
-            p.wait()
+        for held in (slow, slow2):
+            held.close()
         wait_until(lambda: all(e["readers"] == 0 for e in status(proxy)["firmware"]["cache"]
                                ["builds"]), "readers gone")
         status_code, body, _ = fetch(download_url(proxy, a))
