@@ -66,17 +66,18 @@ int run_serve(int argc, char** argv) {
   }
   log->info("fusproxy starting: {}", settings.describe());
 
+  // One registry for the process, passed to the server; the resolver and its download
+  // pipeline record the upstream and cache families into it.
+  metrics::registry registry;
+  server::upstream_metrics upstream_metrics(registry);
   std::unique_ptr<server::firmware_resolver> firmware;
   try {
-    firmware = std::make_unique<server::firmware_resolver>(ioc.get_executor(), settings, log);
+    firmware = std::make_unique<server::firmware_resolver>(
+        ioc.get_executor(), settings, log, server::resolver_limits{}, &upstream_metrics);
   } catch (const std::exception& e) {
     log->critical("upstream set-up: {}", e.what());
     return 1;
   }
-  // One registry for the process: the server records into it now; the upstream families
-  // are declared so that /metrics shows them from the start.
-  metrics::registry registry;
-  server::upstream_metrics upstream_metrics(registry);
   server::http_server http(ioc, settings, *firmware, log, registry);
   try {
     http.start();

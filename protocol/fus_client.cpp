@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <stdexcept>
 
 #include <boost/asio/as_tuple.hpp>
@@ -84,8 +85,10 @@ base_url parse_or_throw(std::string_view url, const char* setting) {
 }
 }  // namespace
 
-fus_client::fus_client(net::any_io_executor executor, fus_config config, http_options http)
+fus_client::fus_client(net::any_io_executor executor, fus_config config, http_options http,
+                       exchange_observer observer)
     : config_(std::move(config)),
+      observer_(std::move(observer)),
       http_(std::move(executor), std::move(http)),
       fus_(parse_or_throw(config_.fus_url, "fus-url")),
       cloud_(parse_or_throw(config_.cloud_url, "cloud-url")),
@@ -224,10 +227,35 @@ struct fus_session::state {
     req.target = client->fus_base().path + std::string(path);
     req.headers = fus_headers(std::move(authorization));
     req.body = std::move(body);
+    const auto started = std::chrono::steady_clock::now();
     auto r = co_await client->http().request(client->fus_base(), std::move(req),
                                              protocol::max_answer_size);
     if (r) absorb(r->headers);
+    std::string_view kind = "init";
+    if (path == ep().generate_nonce)
+      kind = "nonce";
+    else if (path == ep().binary_inform)
+      kind = "inform";
+    observe(kind, service::fus, started, r);
     co_return r;
+  }
+
+  // Tells the client's observer (metrics) how an exchange went.
+  void observe(std::string_view kind, service svc, std::chrono::steady_clock::time_point started,
+               const result<http_response>& r) const {
+    const auto& o = client->observer();
+    if (!o) return;
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (!r) {
+      const failure f = r.error();
+      o(kind, &f, seconds);
+    } else if (!success(r->status)) {
+      const auto f = status_failure(svc, *r);
+      o(kind, &f, seconds);
+    } else {
+      o(kind, nullptr, seconds);
+    }
   }
 
   net::awaitable<result<void>> generate_nonce() {
@@ -331,8 +359,10 @@ struct fus_session::state {
     if (!jar.empty()) req.headers.emplace_back("Cookie", jar.header());
     if (!request_id.empty()) req.headers.emplace_back("X-Request-Id", request_id);
     req.body = protocol::build_smart_history(model, region);
+    const auto started = std::chrono::steady_clock::now();
     auto r = co_await client->http().request(client->fus_base(), std::move(req),
                                              protocol::max_answer_size);
+    observe("history", service::fus, started, r);
     if (!r) co_return r.error();
     absorb(r->headers);
     if (!success(r->status)) co_return status_failure(service::fus, *r);
@@ -348,8 +378,10 @@ struct fus_session::state {
     // FOTA refuses some User-Agents with 400; the FUS one works.
     req.headers.emplace_back("User-Agent", std::string(ep().user_agent));
     if (!request_id.empty()) req.headers.emplace_back("X-Request-Id", request_id);
+    const auto started = std::chrono::steady_clock::now();
     auto r = co_await client->http().request(client->fota_base(), std::move(req),
                                              protocol::max_answer_size);
+    observe("fota", service::fota, started, r);
     if (!r) co_return r.error();
     if (!success(r->status)) {
       auto f = status_failure(service::fota, *r);

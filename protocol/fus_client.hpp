@@ -9,6 +9,7 @@
 // ranges of one authorised download); a 401 then makes one of them refresh the nonce and
 // InitForMass, and the others wait for it.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -40,12 +41,20 @@ struct fus_config {
   std::string default_imei;
 };
 
+// Told about every FUS/FOTA XML exchange a session makes (metrics): its kind ("nonce",
+// "inform", "init", "history", "fota"), its failure (nullptr: a 2xx answer; a failure of the
+// transport or the mapped non-2xx status) and its duration in seconds. Ranged downloads are
+// observed by their callers (the fetch jobs record time to first byte and bytes too).
+using exchange_observer =
+    std::function<void(std::string_view kind, const failure* f, double seconds)>;
+
 // Long-lived and shared by sessions: the parsed configuration and the HTTP connection pool.
 class fus_client {
  public:
   // Throws std::invalid_argument (bad URL, bad key set) or std::runtime_error (TLS set-up)
   // at start-up.
-  fus_client(boost::asio::any_io_executor executor, fus_config config, http_options http = {});
+  fus_client(boost::asio::any_io_executor executor, fus_config config, http_options http = {},
+             exchange_observer observer = {});
 
   const fus_config& config() const { return config_; }
   http_client& http() { return http_; }
@@ -53,9 +62,11 @@ class fus_client {
   const base_url& cloud_base() const { return cloud_; }
   const base_url& fota_base() const { return fota_; }
   std::string_view imei_for(std::string_view model) const;
+  const exchange_observer& observer() const { return observer_; }
 
  private:
   fus_config config_;
+  exchange_observer observer_;
   http_client http_;
   base_url fus_, cloud_, fota_;
 };

@@ -17,6 +17,7 @@
 #include "server/download_manager.hpp"
 #include "server/fetch_plan.hpp"
 #include "server/json_views.hpp"
+#include "server/metrics.hpp"
 
 namespace fusproxy::server {
 
@@ -290,8 +291,21 @@ std::time_t now_wall() {
 }
 }  // namespace
 
-build_cache::build_cache(fs::path dir, std::uint64_t max_bytes, std::shared_ptr<spdlog::logger> log)
-    : dir_(std::move(dir)), max_bytes_(max_bytes), log_(std::move(log)) {}
+build_cache::build_cache(fs::path dir, std::uint64_t max_bytes, std::shared_ptr<spdlog::logger> log,
+                         upstream_metrics* metrics)
+    : dir_(std::move(dir)), max_bytes_(max_bytes), log_(std::move(log)), metrics_(metrics) {}
+
+void build_cache::update_gauges() {
+  if (!metrics_) return;
+  std::uint64_t bytes = 0, builds = 0;
+  for (const auto& [name, e] : entries_) {
+    if (!e.verified) continue;  // a partial's bytes are a reservation, not cached data
+    bytes += e.bytes;
+    ++builds;
+  }
+  metrics_->cache_size_bytes.set(static_cast<std::int64_t>(bytes));
+  metrics_->cache_builds.set(static_cast<std::int64_t>(builds));
+}
 
 cache_paths build_cache::paths_for(const firmware_metadata& meta) const {
   const auto name = meta.plain_filename.empty() ? meta.filename : meta.plain_filename;
@@ -378,6 +392,7 @@ void build_cache::scan() {
       "cache: {} verified builds ({} bytes), {} partial fetches to resume, {} files removed, "
       "under {}",
       kept, used_bytes(), partials, removed, dir_.string());
+  update_gauges();
 }
 
 std::uint64_t build_cache::used_bytes() const {
@@ -448,6 +463,7 @@ void build_cache::published(const std::string& name) {
   it->second.last_used = tick();
   it->second.last_used_at = now_wall();
   it->second.stored_at = it->second.last_used_at;
+  update_gauges();
 }
 
 void build_cache::forget(const std::string& name) {
@@ -514,6 +530,10 @@ std::vector<std::string> build_cache::evict(std::uint64_t incoming,
     remove_files(it->second);
     entries_.erase(it);
   }
+  if (metrics_ && !victims.empty()) {
+    metrics_->cache_evictions.inc(victims.size());
+    update_gauges();
+  }
   return victims;
 }
 
@@ -529,6 +549,7 @@ build_cache::remove_result build_cache::remove(
   log_->info("cache: removed {} (operator request)", it->second.record.meta.plain_filename);
   remove_files(it->second);
   entries_.erase(it);
+  update_gauges();
   return remove_result::removed;
 }
 

@@ -33,6 +33,8 @@ class logger;
 
 namespace fusproxy::server {
 
+struct upstream_metrics;
+
 // --- pure parts (unit-tested) -----------------------------------------------------------------
 
 // The persisted metadata of a build: what serving it (plain and ?encrypted=1) from disk needs
@@ -109,7 +111,7 @@ struct cache_entry {
 class build_cache {
  public:
   build_cache(std::filesystem::path dir, std::uint64_t max_bytes,
-              std::shared_ptr<spdlog::logger> log);
+              std::shared_ptr<spdlog::logger> log, upstream_metrics* metrics = nullptr);
 
   // Start-up: creates the directories, applies decide_scan, indexes what stays, logs what
   // it removed. Never throws on a bad entry (it is removed); throws std::runtime_error when
@@ -176,12 +178,15 @@ class build_cache {
  private:
   void remove_files(const cache_entry& e);
   std::uint64_t tick() { return ++clock_; }
+  // Sets the cache size and build count gauges from the verified entries (when recording).
+  void update_gauges();
 
   std::filesystem::path dir_;
   std::uint64_t max_bytes_;
   std::shared_ptr<spdlog::logger> log_;
   std::map<std::string, cache_entry> entries_;  // BINARY_NAME -> entry
   std::uint64_t clock_ = 0;
+  upstream_metrics* metrics_ = nullptr;  // optional: unit tests build caches without one
 };
 
 }  // namespace fusproxy::server

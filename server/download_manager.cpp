@@ -13,6 +13,7 @@
 
 #include "crypto/ecb.hpp"
 #include "crypto/ranges.hpp"
+#include "server/metrics.hpp"
 #include "server/resolver_mapping.hpp"
 #include "server/zip_directory.hpp"
 #include "server/zip_member_reader.hpp"
@@ -50,14 +51,28 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
   // Parsed central directories, by BINARY_NAME (immutable per build).
   std::map<std::string, std::shared_ptr<const zip::directory>> directories;
 
+  upstream_metrics* metrics;  // optional
+
   impl(net::any_io_executor ex, upstream::fus_client& c, download_settings s,
-       std::shared_ptr<spdlog::logger> l)
+       std::shared_ptr<spdlog::logger> l, upstream_metrics* m)
       : executor(std::move(ex)),
         client(c),
         settings(std::move(s)),
         log(std::move(l)),
-        cache(settings.cache_dir, settings.cache_max_bytes, log) {
+        cache(settings.cache_dir, settings.cache_max_bytes, log, m),
+        metrics(m) {
+    settings.fetch.metrics = m;
     cache.scan();
+  }
+
+  // A body read starts on `job`: a cache hit when the build is verified on disk, else a
+  // miss (its bytes come, or are coming, from upstream).
+  void count_body_start(const fetch_job& job) {
+    if (!metrics) return;
+    if (job.state() == job_state::verified)
+      metrics->cache_hits.inc();
+    else
+      metrics->cache_misses.inc();
   }
 
   job_files files_for(const build_source& source) {
@@ -275,6 +290,7 @@ class plain_body final : public body_source {
     auto opened = mgr->job_for(source_);
     if (!opened) co_return opened.error();
     auto job = *opened;
+    mgr->count_body_start(*job);
     const auto pin = mgr->cache.acquire(source_.meta.filename);  // never evicted while read
     const std::uint64_t end = first + length;
     const std::uint64_t size = source_.meta.plain_size;
@@ -322,6 +338,7 @@ class encrypted_body final : public body_source {
     auto opened = mgr->job_for(source_);
     if (!opened) co_return opened.error();
     auto job = *opened;
+    mgr->count_body_start(*job);
     const auto pin = mgr->cache.acquire(source_.meta.filename);  // never evicted while read
     const std::uint64_t total = source_.meta.size;
     const std::uint64_t end = first + length;
@@ -403,6 +420,7 @@ class member_body final : public body_source {
     auto opened = mgr->job_for(source_);
     if (!opened) co_return opened.error();
     auto job = *opened;
+    mgr->count_body_start(*job);
     const auto pin = mgr->cache.acquire(source_.meta.filename);  // never evicted while read
     auto reader = zip::member_reader::open(member_, data_, first, first + length);
     if (!reader) co_return reader.error();
@@ -507,9 +525,10 @@ net::awaitable<service_result<download_representation>> download_manager::member
 }
 
 download_manager::download_manager(net::any_io_executor executor, upstream::fus_client& client,
-                                   download_settings settings, std::shared_ptr<spdlog::logger> log)
-    : impl_(std::make_shared<impl>(std::move(executor), client, std::move(settings),
-                                   std::move(log))) {}
+                                   download_settings settings, std::shared_ptr<spdlog::logger> log,
+                                   upstream_metrics* metrics)
+    : impl_(std::make_shared<impl>(std::move(executor), client, std::move(settings), std::move(log),
+                                   metrics)) {}
 
 download_manager::~download_manager() {
   stop_all();
@@ -611,19 +630,18 @@ void download_manager::append_metrics(std::string& out) const {
           s.count.bytes_plain);
   counter("fusproxy_download_encrypted_bytes_total", "Re-encrypted bytes handed to clients.",
           s.count.bytes_encrypted);
-  std::uint64_t active = 0, present = 0, retries = 0, sheds = 0, readers = 0;
+  std::uint64_t active = 0, present = 0, sheds = 0, readers = 0;
   double rate = 0;
   for (const auto& [name, job] : s.jobs) {
     const auto p = job->progress();
     if (p.state == job_state::fetching) ++active;
     present += p.present;
-    retries += p.retries;
     sheds += p.sheds;
     readers += p.readers;
     rate += p.rate;
   }
-  counter("fusproxy_fetch_retries_total", "Upstream range failures retried (jobs in memory).",
-          retries);
+  // Retries are fusproxy_upstream_retries_total (server::upstream_metrics, recorded by the
+  // jobs themselves: monotonic, unlike a sum over the jobs in memory).
   counter("fusproxy_fetch_rate_limited_total", "Upstream 429/503 answers (jobs in memory).", sheds);
   gauge("fusproxy_fetch_jobs_active", "Fetch jobs fetching now.", static_cast<double>(active));
   gauge("fusproxy_fetch_present_bytes", "Bytes on disk of the jobs in memory.",

@@ -32,7 +32,8 @@ class build_cache;
 class download_manager {
  public:
   download_manager(boost::asio::any_io_executor executor, upstream::fus_client& client,
-                   download_settings settings, std::shared_ptr<spdlog::logger> log);
+                   download_settings settings, std::shared_ptr<spdlog::logger> log,
+                   upstream_metrics* metrics = nullptr);  // optional: what it records into
   ~download_manager();
   download_manager(const download_manager&) = delete;
   download_manager& operator=(const download_manager&) = delete;

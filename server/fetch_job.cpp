@@ -21,6 +21,8 @@
 
 #include "crypto/crc32.hpp"
 #include "crypto/ecb.hpp"
+#include "server/metrics.hpp"
+#include "server/resolver_mapping.hpp"
 
 namespace fusproxy::server {
 
@@ -161,6 +163,7 @@ struct fetch_job::worker_state {
   bool progressed = false;  // bytes received since the last failure
   std::uint64_t seen_generation = 0;
   std::uint64_t reads = 0;  // read_some calls in the current claim (debug log)
+  bool first_byte = false;  // the current claim's first body byte arrived (TTFB recorded)
   std::vector<std::uint8_t> buffer;
 };
 
@@ -521,6 +524,7 @@ net::awaitable<void> fetch_job::worker(unsigned index) {
     }
     auto delay = retry_.on_failure(w.streak, w.progressed, f.retry_after);
     w.progressed = false;
+    if (delay && options_.metrics) options_.metrics->retries.inc();
     if (!delay) {
       fail(make_error_code(stream_errc::upstream_failed), "giving up after " +
                                                               std::to_string(retry_.failures()) +
@@ -534,6 +538,7 @@ net::awaitable<void> fetch_job::worker(unsigned index) {
       co_await t.async_wait(use_tuple);
     }
     if (wants_reauthorization(f) && state_ == job_state::fetching) {
+      if (options_.metrics) options_.metrics->retries.inc();  // a 401: nonce + InitForMass again
       auto a = co_await io_->session.reauthorize(file, w.seen_generation);
       if (!a)
         log_->warn("fetch {}: re-authorisation failed: {}", source_.meta.filename,
@@ -544,6 +549,22 @@ net::awaitable<void> fetch_job::worker(unsigned index) {
 
 net::awaitable<upstream::result<void>> fetch_job::fetch_claim(fetch::byte_range claim,
                                                               worker_state& w) {
+  const auto started = steady::now();
+  w.first_byte = false;
+  auto r = co_await fetch_claim_bytes(claim, w, started);
+  if (auto* m = options_.metrics) {
+    // A claim cut short by the job's end (stopped, failed elsewhere) counts as ok: upstream
+    // answered; the outcome is upstream's, the job's own failures are in fusproxy_fetch_*.
+    const std::string_view outcome = r ? std::string_view("ok") : outcome_label(r.error());
+    m->requests("download", outcome).inc();
+    m->latency("download").observe(std::chrono::duration<double>(steady::now() - started).count());
+  }
+  co_return r;
+}
+
+net::awaitable<upstream::result<void>> fetch_job::fetch_claim_bytes(fetch::byte_range claim,
+                                                                    worker_state& w,
+                                                                    steady::time_point started) {
   const auto file = source_.build.file();
   w.seen_generation = io_->session.auth_generation();
   auto reader = co_await io_->session.open_range(file, claim);
@@ -574,7 +595,15 @@ net::awaitable<upstream::result<void>> fetch_job::fetch_claim(fetch::byte_range 
         co_return upstream::make_failure(upstream::errc::dropped, "range ended early");
       }
       w.progressed = true;
-      meter_.add(n, steady::now());
+      const auto now = steady::now();
+      meter_.add(n, now);
+      if (auto* m = options_.metrics) {
+        m->bytes.inc(n);
+        if (!w.first_byte)
+          m->time_to_first_byte("download")
+              .observe(std::chrono::duration<double>(now - started).count());
+      }
+      w.first_byte = true;
     }
     held += n;
     // Land in batches (a full buffer, or the claim's end): fewer writes, CRC merges and

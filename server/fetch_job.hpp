@@ -36,6 +36,8 @@ class logger;
 
 namespace fusproxy::server {
 
+struct upstream_metrics;
+
 // The stream module's errors (what a reader or the CLI gets when a job fails).
 enum class stream_errc {
   upstream_failed = 1,  // retries exhausted or a fatal upstream answer (detail in the job)
@@ -61,6 +63,8 @@ struct fetch_options {
   fetch::retry_settings retry;
   std::chrono::milliseconds stagger{100};  // between workers' first connections
   std::size_t buffer_size = 256u << 10;    // per worker; also how much lands at once
+  // Where ranges, bytes, latency and retries are recorded; optional (tests, `fusproxy get`).
+  upstream_metrics* metrics = nullptr;
 };
 
 // Where the job keeps the build: it writes `part` and renames it to `final` once verified.
@@ -164,6 +168,8 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   boost::asio::awaitable<void> worker(unsigned index);
   boost::asio::awaitable<upstream::result<void>> fetch_claim(fetch::byte_range claim,
                                                              worker_state& w);
+  boost::asio::awaitable<upstream::result<void>> fetch_claim_bytes(
+      fetch::byte_range claim, worker_state& w, std::chrono::steady_clock::time_point started);
   boost::system::error_code land(std::uint64_t at, std::span<std::uint8_t> cipher);
   void landed_complete();
   void fail(boost::system::error_code ec, std::string why);

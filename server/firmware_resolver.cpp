@@ -26,6 +26,7 @@
 #include "protocol/versions.hpp"
 #include "server/download_manager.hpp"
 #include "server/json_views.hpp"
+#include "server/metrics.hpp"
 #include "server/resolver_mapping.hpp"
 #include "server/upstream_config.hpp"
 
@@ -105,6 +106,16 @@ std::uint64_t seconds_since(steady::time_point t, steady::time_point now) {
       std::chrono::duration_cast<std::chrono::seconds>(now - t).count());
 }
 
+// Records every FUS/FOTA exchange of the resolver's sessions: by kind and outcome (the api
+// error code it maps to), and its latency.
+upstream::exchange_observer exchange_observer_for(upstream_metrics* m) {
+  if (!m) return {};
+  return [m](std::string_view kind, const upstream::failure* f, double seconds) {
+    m->requests(kind, f ? outcome_label(*f) : std::string_view("ok")).inc();
+    m->latency(kind).observe(seconds);
+  };
+}
+
 download_settings download_settings_from(const config::settings& s) {
   download_settings d;
   d.cache_dir = s.cache_dir;
@@ -139,9 +150,9 @@ std::pair<std::string, bool> metadata_key(const std::string& model, const std::s
 
 struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
   impl(net::any_io_executor ex, const config::settings& s, std::shared_ptr<spdlog::logger> l,
-       resolver_limits lim)
+       resolver_limits lim, upstream_metrics* metrics)
       : executor(ex),
-        client(ex, fus_config_from(s), http_options_from(s)),
+        client(ex, fus_config_from(s), http_options_from(s), exchange_observer_for(metrics)),
         log(std::move(l)),
         ttl(std::chrono::seconds(s.metadata_ttl)),
         error_ttl(std::min<steady::duration>(ttl, std::chrono::seconds(30))),
@@ -150,7 +161,7 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
         lists(lim.ttl_entries),
         errors(lim.error_entries),
         details(lim.immutable_entries),
-        downloads(ex, client, download_settings_from(s), log),
+        downloads(ex, client, download_settings_from(s), log, metrics),
         configured_mirrors(s.mirrors) {}
 
   net::any_io_executor executor;
@@ -658,8 +669,10 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
 
 firmware_resolver::firmware_resolver(boost::asio::any_io_executor executor,
                                      const config::settings& settings,
-                                     std::shared_ptr<spdlog::logger> log, resolver_limits limits)
-    : impl_(std::make_shared<impl>(std::move(executor), settings, std::move(log), limits)) {}
+                                     std::shared_ptr<spdlog::logger> log, resolver_limits limits,
+                                     upstream_metrics* metrics)
+    : impl_(
+          std::make_shared<impl>(std::move(executor), settings, std::move(log), limits, metrics)) {}
 
 firmware_resolver::~firmware_resolver() = default;
 

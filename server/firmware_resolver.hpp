@@ -37,13 +37,16 @@ struct resolver_limits {
   std::size_t error_entries = 1024;      // remembered definitive errors (LRU)
 };
 
+struct upstream_metrics;  // server/metrics.hpp: where upstream requests and the cache record
+
 class firmware_resolver final : public firmware_service {
  public:
   // Builds the upstream client from the settings (dialect, URLs, legacy keys, IMEIs, CA
   // file, TLS verification, --upstream-timeout). Throws std::invalid_argument or
   // std::runtime_error on a bad upstream setting (start-up only).
   firmware_resolver(boost::asio::any_io_executor executor, const config::settings& settings,
-                    std::shared_ptr<spdlog::logger> log, resolver_limits limits = {});
+                    std::shared_ptr<spdlog::logger> log, resolver_limits limits = {},
+                    upstream_metrics* metrics = nullptr);
   ~firmware_resolver() override;
   firmware_resolver(const firmware_resolver&) = delete;
   firmware_resolver& operator=(const firmware_resolver&) = delete;

@@ -148,15 +148,17 @@ struct server_metrics {
 struct upstream_metrics {
   explicit upstream_metrics(metrics::registry& r);
 
-  // kind: "xml" (FUS/FOTA exchanges) or "download" (ranged GETs); outcome: "ok" or the
-  // api error code ("upstream_timeout", …).
+  // kind: "nonce", "inform", "init", "history", "fota" (the FUS/FOTA XML exchanges, through
+  // the fus_client's exchange_observer) or "download" (a fetch job's ranged GET: latency,
+  // time to first byte, bytes); outcome: "ok" or the api error code ("upstream_timeout", …).
   metrics::counter& requests(std::string_view kind, std::string_view outcome);
   metrics::histogram& latency(std::string_view kind);  // whole exchange, seconds
   metrics::histogram& time_to_first_byte(std::string_view kind);
   metrics::counter& bytes;    // body bytes received from upstream
   metrics::counter& retries;  // ranges/requests retried after a failure
 
-  // The cache (mirror): 0 until the pipeline records into them.
+  // The cache (mirror): hits/misses per download body started (verified build or not),
+  // evictions, and the verified builds' bytes and count (set on scan/publish/evict/delete).
   metrics::counter& cache_hits;
   metrics::counter& cache_misses;
   metrics::counter& cache_evictions;

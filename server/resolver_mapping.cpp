@@ -95,4 +95,8 @@ firmware_metadata make_metadata(const upstream::build_info& build, std::uint64_t
   return m;
 }
 
+std::string_view outcome_label(const upstream::failure& f) {
+  return describe(to_service_error(f).kind).code;
+}
+
 }  // namespace fusproxy::server

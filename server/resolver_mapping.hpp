@@ -24,6 +24,9 @@ service_error to_service_error(const upstream::failure& f);
 // build served): worth remembering briefly, never hidden behind a stale answer.
 bool is_definitive(const upstream::failure& f);
 
+// The metrics outcome label of an upstream exchange: the api error code it maps to.
+std::string_view outcome_label(const upstream::failure& f);
+
 // LAST_MODIFIED "YYYYMMDDhhmmss" (UTC) -> time_t; nullopt when malformed.
 std::optional<std::time_t> parse_fus_timestamp(std::string_view text);
 

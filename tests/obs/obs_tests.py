@@ -126,6 +126,9 @@ def metrics_promtool(paths):
         build = sim_build(sim, "SM-G990B", "BTU")
         got = download(proxy, build)
         check(got == build["plain_size"], f"downloaded {got} of {build['plain_size']} bytes")
+        # The same build again: served from the verified file in the cache.
+        got = download(proxy, build)
+        check(got == build["plain_size"], f"cached: downloaded {got} of {build['plain_size']}")
         r = curl(proxy.url("/metrics"))
         check(r.status == 200, f"/metrics: {r!r}")
         check(r.headers.get("content-type", "").startswith("text/plain; version=0.0.4"),
@@ -138,8 +141,8 @@ def metrics_promtool(paths):
               "an unknown path counted under route -")
         check(v.get("fusproxy_response_body_bytes_total", 0) >= build["plain_size"],
               "bytes served counted")
-        check(v.get('fusproxy_http_requests_total{route="download",status="200"}') == 1,
-              "the download counted")
+        check(v.get('fusproxy_http_requests_total{route="download",status="200"}') == 2,
+              "the downloads counted")
         check('fusproxy_http_request_duration_seconds_bucket{route="metadata",le="+Inf"}' in v,
               "request duration histogram")
         for family in ("fusproxy_upstream_requests_total", "fusproxy_upstream_bytes_total",
@@ -151,6 +154,23 @@ def metrics_promtool(paths):
                        "fusproxy_resolver_upstream_sessions_total",
                        "fusproxy_fetch_jobs_opened_total"):
             check(f"# TYPE {family} " in r.body, f"/metrics has no {family}")
+        # The upstream and cache families record real figures (one cold, one cached download).
+        check(v.get('fusproxy_upstream_requests_total{kind="download",outcome="ok"}', 0) > 0,
+              "upstream download requests counted")
+        check(v.get("fusproxy_upstream_bytes_total", 0) >= build["encrypted_size"],
+              f"upstream bytes {v.get('fusproxy_upstream_bytes_total')} >= the encrypted size "
+              f"{build['encrypted_size']}")
+        check(v.get("fusproxy_cache_misses_total") == 1,
+              f"one cache miss (the cold download): {v.get('fusproxy_cache_misses_total')}")
+        check(v.get("fusproxy_cache_hits_total", 0) >= 1,
+              f"a cache hit (the second download): {v.get('fusproxy_cache_hits_total')}")
+        check(v.get("fusproxy_cache_size_bytes") == build["plain_size"],
+              f"cache size {v.get('fusproxy_cache_size_bytes')} == {build['plain_size']}")
+        check(v.get("fusproxy_cache_builds") == 1, f"builds {v.get('fusproxy_cache_builds')}")
+        check(v.get('fusproxy_upstream_time_to_first_byte_seconds_count{kind="download"}', 0) > 0,
+              "time to first byte observed for the ranged downloads")
+        check(v.get('fusproxy_upstream_request_duration_seconds_count{kind="download"}', 0) > 0,
+              "upstream download latency observed")
 
 
 # ---- status page ----

@@ -2,6 +2,8 @@
 // persisted record; and the index (pins, eviction, removal) on a temporary directory.
 #include "server/build_cache.hpp"
 
+#include "server/metrics.hpp"
+
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -168,5 +170,37 @@ TEST_CASE("build_cache: pins and busy builds are never evicted; operators cannot
   CHECK(again.find("D.zip.enc4")->verified);
   CHECK(again.find_version("SM-A207F", "SER", "A/B/C/D"));
   CHECK(again.newest("SM-A207F", "SER")->record.meta.filename == "D.zip.enc4");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("build_cache: records evictions and the verified builds' size and count") {
+  const auto dir =
+      fs::temp_directory_path() / ("build-cache-metrics-test-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fusproxy::metrics::registry registry;
+  upstream_metrics metrics(registry);
+  build_cache cache(dir, 2500, quiet(), &metrics);
+  cache.scan();
+  CHECK(metrics.cache_builds.value() == 0);
+  for (const auto* stem : {"A", "B"}) {
+    const auto r = record(stem, 1000);
+    cache.track_partial(r);
+    CHECK(metrics.cache_size_bytes.value() == (stem[0] == 'A' ? 0 : 1000));  // partials: none
+    REQUIRE_FALSE(cache.write_record(r));
+    std::ofstream(cache.paths_for(r.meta).final) << std::string(1000, 'x');
+    cache.published(r.meta.filename);
+  }
+  CHECK(metrics.cache_size_bytes.value() == 2000);
+  CHECK(metrics.cache_builds.value() == 2);
+  CHECK(cache.evict(1000, {}) == std::vector<std::string>{"A.zip.enc4"});
+  CHECK(metrics.cache_evictions.value() == 1);
+  CHECK(metrics.cache_size_bytes.value() == 1000);
+  CHECK(metrics.cache_builds.value() == 1);
+  CHECK(cache.remove("B.zip.enc4", {}) == build_cache::remove_result::removed);
+  CHECK(metrics.cache_evictions.value() == 1);  // an operator removal is not an eviction
+  CHECK(metrics.cache_size_bytes.value() == 0);
+  CHECK(metrics.cache_builds.value() == 0);
+  const auto text = registry.render();
+  CHECK(text.find("fusproxy_cache_builds 0\n") != std::string::npos);
   fs::remove_all(dir);
 }
