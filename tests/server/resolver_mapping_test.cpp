@@ -38,6 +38,12 @@ TEST_CASE("upstream failures map to the documented error kinds") {
   }
 }
 
+TEST_CASE("the metrics outcome of a failure is its api error code") {
+  using upstream::errc;
+  CHECK(server::outcome_label(upstream::make_failure(errc::timeout)) == "upstream_timeout");
+  CHECK(server::outcome_label(upstream::make_failure(errc::not_found)) == "not_found");
+}
+
 TEST_CASE("served_other names the served build") {
   auto f = upstream::make_failure(errc::served_other, "asked X");
   f.served_version = "A/B/C/D";
