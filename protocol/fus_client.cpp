@@ -541,6 +541,9 @@ struct fus_session::state {
     co_return result<void>{};
   }
 
+  net::awaitable<result<std::vector<std::uint8_t>>> read_range_whole(download_file file,
+                                                                     crypto::byte_range range);
+
   net::awaitable<result<range_reader>> open_range(const download_file& file,
                                                   crypto::byte_range range) {
     if (range.empty() || (file.size && range.end > file.size) || file.path.empty())
@@ -623,7 +626,25 @@ net::awaitable<result<std::vector<std::uint8_t>>> fus_session::fetch_range(
   constexpr std::uint64_t max_fetch = 16u << 20;
   if (range.size() > max_fetch)
     co_return make_failure(errc::invalid_argument, "fetch_range is for small ranges");
-  auto reader = co_await s_->open_range(file, range);
+  const auto started = std::chrono::steady_clock::now();
+  auto out = co_await s_->read_range_whole(file, range);
+  if (const auto& o = s_->client->observer()) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (out) {
+      o("range", nullptr, seconds);
+    } else {
+      const failure f = out.error();
+      o("range", &f, seconds);
+    }
+  }
+  co_return out;
+}
+
+// (fus_session::state) A small ranged GET read whole.
+net::awaitable<result<std::vector<std::uint8_t>>> fus_session::state::read_range_whole(
+    download_file file, crypto::byte_range range) {
+  auto reader = co_await open_range(file, range);
   if (!reader) co_return reader.error();
   std::vector<std::uint8_t> out(range.size());
   std::size_t filled = 0;

@@ -42,7 +42,8 @@ struct fus_config {
 };
 
 // Told about every FUS/FOTA XML exchange a session makes (metrics): its kind ("nonce",
-// "inform", "init", "history", "fota"), its failure (nullptr: a 2xx answer; a failure of the
+// "inform", "init", "history", "fota"; "range": a small range read whole by fetch_range),
+// its failure (nullptr: a 2xx answer; a failure of the
 // transport or the mapped non-2xx status) and its duration in seconds. Ranged downloads are
 // observed by their callers (the fetch jobs record time to first byte and bytes too).
 using exchange_observer =

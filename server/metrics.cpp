@@ -290,9 +290,10 @@ upstream_metrics::upstream_metrics(metrics::registry& r)
       cache_size_bytes(r.gauge("fusproxy_cache_size_bytes", "Bytes held in the cache.")),
       cache_builds(r.gauge("fusproxy_cache_builds", "Builds held in the cache.")),
       registry_(r) {
-  r.declare_counter("fusproxy_upstream_requests_total",
-                    "Upstream requests by kind (nonce, inform, init, history, fota, download) "
-                    "and outcome (ok or the error code).");
+  r.declare_counter(
+      "fusproxy_upstream_requests_total",
+      "Upstream requests by kind (nonce, inform, init, history, fota, range, download) "
+      "and outcome (ok or the error code).");
   r.declare_histogram("fusproxy_upstream_request_duration_seconds",
                       "Upstream request latency (whole exchange), by kind.",
                       metrics::latency_buckets);

@@ -148,8 +148,9 @@ struct server_metrics {
 struct upstream_metrics {
   explicit upstream_metrics(metrics::registry& r);
 
-  // kind: "nonce", "inform", "init", "history", "fota" (the FUS/FOTA XML exchanges, through
-  // the fus_client's exchange_observer) or "download" (a fetch job's ranged GET: latency,
+  // kind: "nonce", "inform", "init", "history", "fota" (the FUS/FOTA XML exchanges), "range"
+  // (a small range read whole: zip directory, size probe), all through the fus_client's
+  // exchange_observer; or "download" (a fetch job's ranged GET: latency,
   // time to first byte, bytes); outcome: "ok" or the api error code ("upstream_timeout", …).
   metrics::counter& requests(std::string_view kind, std::string_view outcome);
   metrics::histogram& latency(std::string_view kind);  // whole exchange, seconds
