@@ -19,6 +19,8 @@ aes_key enc2_key(std::string_view region, std::string_view model, std::string_vi
 // 32 hex digits -> key; errc::bad_key otherwise.
 result<aes_key> key_from_hex(std::string_view hex);
 std::string to_hex(const std::uint8_t* data, std::size_t size);
-inline std::string to_hex(const aes_key& k) { return to_hex(k.data(), k.size()); }
+inline std::string to_hex(const aes_key& k) {
+  return to_hex(k.data(), k.size());
+}
 
 }  // namespace fusproxy::crypto
