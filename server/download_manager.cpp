@@ -75,6 +75,14 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
       metrics->cache_misses.inc();
   }
 
+  // What every body source holds while it writes: the build's one fetch job, and a pin so
+  // that the build is never evicted while it is read.
+  struct body_start {
+    std::shared_ptr<fetch_job> job;
+    build_cache::pin pin;
+  };
+  boost::system::result<body_start> start_body(const build_source& source);
+
   job_files files_for(const build_source& source) {
     const auto p = cache.paths_for(source.meta);
     job_files f;
@@ -264,6 +272,15 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
   }
 };
 
+boost::system::result<download_manager::impl::body_start> download_manager::impl::start_body(
+    const build_source& source) {
+  ++count.bodies;
+  auto opened = job_for(source);
+  if (!opened) return opened.error();
+  count_body_start(**opened);
+  return body_start{*opened, cache.acquire(source.meta.filename)};
+}
+
 namespace {
 
 constexpr std::uint64_t max_write = 4u << 20;    // per sink call: job state is checked between
@@ -286,12 +303,9 @@ class plain_body final : public body_source {
   net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
                                                         body_sink& sink) override {
     auto mgr = mgr_;
-    ++mgr->count.bodies;
-    auto opened = mgr->job_for(source_);
-    if (!opened) co_return opened.error();
-    auto job = *opened;
-    mgr->count_body_start(*job);
-    const auto pin = mgr->cache.acquire(source_.meta.filename);  // never evicted while read
+    auto started = mgr->start_body(source_);
+    if (!started) co_return started.error();
+    auto job = started->job;
     const std::uint64_t end = first + length;
     const std::uint64_t size = source_.meta.plain_size;
     if (end > size) co_return make_error_code(stream_errc::upstream_failed);
@@ -334,12 +348,9 @@ class encrypted_body final : public body_source {
   net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
                                                         body_sink& sink) override {
     auto mgr = mgr_;
-    ++mgr->count.bodies;
-    auto opened = mgr->job_for(source_);
-    if (!opened) co_return opened.error();
-    auto job = *opened;
-    mgr->count_body_start(*job);
-    const auto pin = mgr->cache.acquire(source_.meta.filename);  // never evicted while read
+    auto started = mgr->start_body(source_);
+    if (!started) co_return started.error();
+    auto job = started->job;
     const std::uint64_t total = source_.meta.size;
     const std::uint64_t end = first + length;
     if (end > total) co_return make_error_code(stream_errc::upstream_failed);
@@ -416,12 +427,9 @@ class member_body final : public body_source {
   net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
                                                         body_sink& sink) override {
     auto mgr = mgr_;
-    ++mgr->count.bodies;
-    auto opened = mgr->job_for(source_);
-    if (!opened) co_return opened.error();
-    auto job = *opened;
-    mgr->count_body_start(*job);
-    const auto pin = mgr->cache.acquire(source_.meta.filename);  // never evicted while read
+    auto started = mgr->start_body(source_);
+    if (!started) co_return started.error();
+    auto job = started->job;
     auto reader = zip::member_reader::open(member_, data_, first, first + length);
     if (!reader) co_return reader.error();
     const auto input = reader->input_range();
