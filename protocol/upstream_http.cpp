@@ -223,45 +223,40 @@ http::request<http::string_body> make_request(const base_url& to, const http_req
   return r;
 }
 
-// Each helper branches with statements: GCC 12 miscompiles co_await inside ?:.
-net::awaitable<beast::error_code> write_request(connection& c,
-                                                http::request<http::string_body>& r) {
+// Runs one Beast operation on whichever stream the connection has; `op(stream)` starts it
+// with use_tuple. A statement branch, not ?:: GCC 12 miscompiles co_await inside ?:.
+template <class Op>
+net::awaitable<beast::error_code> on_stream(connection& c, Op op) {
   if (c.tls) {
-    auto [ec, n] = co_await http::async_write(*c.tls, r, use_tuple);
+    auto [ec, n] = co_await op(*c.tls);
     co_return ec;
   }
-  auto [ec, n] = co_await http::async_write(*c.tcp, r, use_tuple);
+  auto [ec, n] = co_await op(*c.tcp);
   co_return ec;
+}
+
+net::awaitable<beast::error_code> write_request(connection& c,
+                                                http::request<http::string_body>& r) {
+  return on_stream(c, [&r](auto& s) { return http::async_write(s, r, use_tuple); });
 }
 
 template <class Parser>
 net::awaitable<beast::error_code> read_whole(connection& c, Parser& parser) {
-  if (c.tls) {
-    auto [ec, n] = co_await http::async_read(*c.tls, c.buffer, parser, use_tuple);
-    co_return ec;
-  }
-  auto [ec, n] = co_await http::async_read(*c.tcp, c.buffer, parser, use_tuple);
-  co_return ec;
+  return on_stream(
+      c, [&c, &parser](auto& s) { return http::async_read(s, c.buffer, parser, use_tuple); });
 }
 
 template <class Parser>
 net::awaitable<beast::error_code> read_head(connection& c, Parser& parser) {
-  if (c.tls) {
-    auto [ec, n] = co_await http::async_read_header(*c.tls, c.buffer, parser, use_tuple);
-    co_return ec;
-  }
-  auto [ec, n] = co_await http::async_read_header(*c.tcp, c.buffer, parser, use_tuple);
-  co_return ec;
+  return on_stream(c, [&c, &parser](auto& s) {
+    return http::async_read_header(s, c.buffer, parser, use_tuple);
+  });
 }
 
 template <class Parser>
 net::awaitable<beast::error_code> read_part(connection& c, Parser& parser) {
-  if (c.tls) {
-    auto [ec, n] = co_await http::async_read_some(*c.tls, c.buffer, parser, use_tuple);
-    co_return ec;
-  }
-  auto [ec, n] = co_await http::async_read_some(*c.tcp, c.buffer, parser, use_tuple);
-  co_return ec;
+  return on_stream(
+      c, [&c, &parser](auto& s) { return http::async_read_some(s, c.buffer, parser, use_tuple); });
 }
 
 // A body's bytes straight from the socket into the caller's buffer (see read_some).
