@@ -22,7 +22,7 @@ import urllib.request
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Failure, Paths, Process, Sim, check, curl, wait_until  # noqa: E402
+from harness import FAST, Failure, Paths, Process, Sim, check, curl, wait_until  # noqa: E402
 
 CASES = {}
 
@@ -30,9 +30,6 @@ CASES = {}
 def case(fn):
     CASES[fn.__name__] = fn
     return fn
-
-
-FAST = ["--retry-base-ms", "20", "--upstream-timeout", "5"]
 
 
 class CacheProxy(Process):

@@ -26,6 +26,10 @@ def check(cond, what):
         raise Failure(what)
 
 
+# fusproxy flags for fault tests: quick retries and upstream timeouts, so they take seconds.
+FAST = ["--retry-base-ms", "20", "--upstream-timeout", "5"]
+
+
 def wait_until(fn, what, timeout=10.0, interval=0.02):
     """Polls fn() until it returns something truthy; Failure naming `what` at the deadline."""
     deadline = time.monotonic() + timeout

@@ -18,7 +18,7 @@ import traceback
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Failure, Paths, Proxy, Sim, check, curl, wait_until  # noqa: E402
+from harness import FAST, Failure, Paths, Proxy, Sim, check, curl, wait_until  # noqa: E402
 
 CASES = {}
 
@@ -26,10 +26,6 @@ CASES = {}
 def case(fn):
     CASES[fn.__name__] = fn
     return fn
-
-
-# Quick retries so that fault tests take seconds.
-FAST = ["--retry-base-ms", "20", "--upstream-timeout", "5"]
 
 
 def build_of(sim, model, region):
