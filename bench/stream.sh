@@ -4,6 +4,10 @@
 #     fusproxy with an empty cache, so the bytes come from upstream while the client reads)
 #     vs `curl` of the encrypted file straight from fus-sim; BYTES of the 20 GB build by
 #     Range, median of RUNS. Target >= 0.8. The ?encrypted=1 variant is shown too.
+#     An nginx relay (proxy_pass, buffering off: recv + send only) is measured beside it as
+#     the machine's ceiling for any relay, and the CPU seconds per GB of each process (and of
+#     fusproxy's serving thread and landing pool) are printed: with fus-sim, fusproxy and
+#     curl sharing few cores, the sum of their CPU costs bounds the ratio.
 #  2. time to first byte of those cold downloads (curl %{time_starttransfer}, includes the
 #     metadata lookup upstream). Target < 1 s.
 #  3. with fus-sim's --throttle-bps capping each upstream connection: throughput vs
@@ -74,28 +78,92 @@ gb() { awk -v s="$1" 'BEGIN {printf "%.2f GB/s", s / 1e9}'; }
 echo "== 1, 2: throughput and time to first byte, $bytes bytes of SM-BIG00 (20 GB), $runs runs"
 start_sim
 mapfile -t auth < <("$python" "$here/sim_authorise.py" "$sim_port" SM-BIG00 BIG)
-direct=() through=() enc=() ttfb=()
+# The reference relay: nginx proxy_pass from fus-sim with buffering off (recv + send, no
+# decryption, no disk). It shows what any relay can reach on this machine's cores.
+relay_port="" relay_pid=""
+if command -v nginx >/dev/null; then
+  relay_port="$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  mkdir -p "$dir/nginx"
+  cat >"$dir/nginx/nginx.conf" <<CONF
+worker_processes 1; daemon off; error_log $dir/nginx/error.log; pid $dir/nginx/nginx.pid;
+events {}
+http {
+  access_log off; client_body_temp_path $dir/nginx; proxy_temp_path $dir/nginx;
+  server {
+    listen 127.0.0.1:$relay_port;
+    location / {
+      proxy_pass http://127.0.0.1:$sim_port; proxy_buffering off; proxy_http_version 1.1;
+      proxy_set_header Authorization '${auth[1]}'; proxy_set_header Range \$http_range;
+    }
+  }
+}
+CONF
+  nginx -c "$dir/nginx/nginx.conf" -p "$dir/nginx" 2>"$dir/nginx/start.log" &
+  relay_pid=$!
+  for _ in $(seq 200); do
+    curl -s -o /dev/null "http://127.0.0.1:$relay_port/" && break
+    sleep 0.025
+  done
+fi
+cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }  # user + system seconds
+gbytes="$(awk -v b="$bytes" 'BEGIN {print b / 1e9}')"
+direct=() through=() enc=() ttfb=() relay=()
+cpu_direct_sim=() cpu_direct_curl=() cpu_sim=() cpu_curl=() cpu_serving=() cpu_landing=()
 for i in $(seq "$runs"); do
-  d="$(curl -s -o /dev/null -H "Authorization: ${auth[1]}" -r "$range" -w '%{speed_download}' "${auth[0]}")"
+  s0="$(cpu_of "$sim_pid")"
+  d="$(/usr/bin/time -f '%U %S' -o "$dir/curl.cpu" curl -s -o /dev/null -H "Authorization: ${auth[1]}" -r "$range" -w '%{speed_download}' "${auth[0]}")"
+  s1="$(cpu_of "$sim_pid")"
   direct+=("$d")
+  cpu_direct_sim+=("$(awk -v a="$s0" -v b="$s1" -v g="$gbytes" 'BEGIN {print (b - a) / g}')")
+  cpu_direct_curl+=("$(awk -v g="$gbytes" '{print ($1 + $2) / g}' "$dir/curl.cpu")")
+  r=0
+  if [ -n "$relay_port" ]; then
+    r="$(curl -s -o /dev/null -r "$range" -w '%{speed_download}' "http://127.0.0.1:$relay_port/${auth[0]#http://*/}" || echo 0)"
+  fi
+  relay+=("$r")
   start_proxy
-  read -r p t < <(curl -s -o /dev/null -r "$range" -w '%{speed_download} %{time_starttransfer}\n' "$(url_plain "")")
+  s0="$(cpu_of "$sim_pid")"
+  read -r p t < <(/usr/bin/time -f '%U %S' -o "$dir/curl.cpu" curl -s -o /dev/null -r "$range" -w '%{speed_download} %{time_starttransfer}\n' "$(url_plain "")")
+  s1="$(cpu_of "$sim_pid")"
+  cpu_sim+=("$(awk -v a="$s0" -v b="$s1" -v g="$gbytes" 'BEGIN {print (b - a) / g}')")
+  cpu_curl+=("$(awk -v g="$gbytes" '{print ($1 + $2) / g}' "$dir/curl.cpu")")
+  # fusproxy's threads: the first is the serving thread (sockets, HTTP, the jobs' state), the
+  # others the landing pool (--fetch-threads: CRC, decrypt, pwrite).
+  serving=0 landing=0
+  for t in "/proc/$proxy_pid/task/"*; do
+    c="$(cpu_of "$proxy_pid/task/${t##*/}")"
+    if [ "${t##*/}" = "$proxy_pid" ]; then serving="$c"; else landing="$(awk -v a="$landing" -v b="$c" 'BEGIN {print a + b}')"; fi
+  done
+  cpu_serving+=("$(awk -v c="$serving" -v g="$gbytes" 'BEGIN {print c / g}')")
+  cpu_landing+=("$(awk -v c="$landing" -v g="$gbytes" 'BEGIN {print c / g}')")
   stop_proxy
   through+=("$p") ttfb+=("$t")
   start_proxy
   e="$(curl -s -o /dev/null -r "$range" -w '%{speed_download}' "$(url_plain "?encrypted=1")")"
   stop_proxy
   enc+=("$e")
-  echo "  run $i: direct $(gb "$d"), through fusproxy $(gb "$p") (ttfb ${t} s), ?encrypted=1 $(gb "$e")"
+  echo "  run $i: direct $(gb "$d"), nginx relay $(gb "$r"), through fusproxy $(gb "$p") (ttfb ${t} s), ?encrypted=1 $(gb "$e")"
 done
+[ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null && wait "$relay_pid" 2>/dev/null
 md="$(printf '%s\n' "${direct[@]}" | median)"
+mr="$(printf '%s\n' "${relay[@]}" | median)"
 mp="$(printf '%s\n' "${through[@]}" | median)"
 me="$(printf '%s\n' "${enc[@]}" | median)"
 mt="$(printf '%s\n' "${ttfb[@]}" | median)"
-awk -v d="$md" -v p="$mp" -v e="$me" 'BEGIN {
+awk -v d="$md" -v p="$mp" -v e="$me" -v r="$mr" 'BEGIN {
   printf "median: direct %.2f GB/s, fusproxy plain %.2f GB/s (ratio %.2f, target >= 0.8), encrypted %.2f GB/s (ratio %.2f)\n",
-         d / 1e9, p / 1e9, p / d, e / 1e9, e / d }'
+         d / 1e9, p / 1e9, p / d, e / 1e9, e / d
+  if (r > 0) printf "median: nginx relay (no decryption, no disk) %.2f GB/s = %.2f x direct; fusproxy = %.2f x the relay\n",
+         r / 1e9, r / d, p / r }'
 awk -v t="$mt" 'BEGIN { printf "median time to first byte, cold: %.3f s (target < 1 s)\n", t }'
+m() { printf '%s\n' "$@" | median; }
+awk -v ds="$(m "${cpu_direct_sim[@]}")" -v dc="$(m "${cpu_direct_curl[@]}")" -v s="$(m "${cpu_sim[@]}")" \
+    -v c="$(m "${cpu_curl[@]}")" -v sv="$(m "${cpu_serving[@]}")" -v l="$(m "${cpu_landing[@]}")" \
+    -v n="$(nproc)" 'BEGIN {
+  printf "CPU seconds per GB (median): direct: fus-sim %.2f + curl %.2f; through fusproxy: fus-sim %.2f + fusproxy serving thread %.2f + landing pool %.2f + curl %.2f = %.2f\n",
+         ds, dc, s, sv, l, c, s + sv + l + c
+  printf "ceilings: on %d cores all three processes share %.0f CPU-s/s -> %.2f GB/s through fusproxy; with a core each, its serving thread alone -> %.2f GB/s\n",
+         n, n, n / (s + sv + l + c), 1 / sv }'
 stop_sim
 
 echo "== 3: upstream throttled to $throttle B/s per connection, $conns connections, 3 runs"

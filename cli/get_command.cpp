@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cctype>
 #include <chrono>
@@ -170,6 +171,9 @@ struct context {
   std::shared_ptr<spdlog::logger> log;
   net::io_context ioc{1};
   std::optional<sim::simulator> demo;
+  // --fetch-threads: where the job lands fetched bytes (CRC, decrypt, write); after ioc so
+  // that it is joined first.
+  std::optional<net::thread_pool> landing;
 };
 
 // Returns an exit code on failure.
@@ -292,7 +296,10 @@ net::awaitable<int> get_flow(context& c, const parsed_args& a) {
   server::build_source source{server::make_metadata(*build, *plain), *build};
   const auto& meta = source.meta;
   const fs::path out = a.output.empty() ? fs::path(meta.plain_filename) : fs::path(a.output);
-  server::job_files files{fs::path(out).concat(".part"), out, fs::path(out).concat(".part.map")};
+  server::job_files files;
+  files.part = fs::path(out).concat(".part");
+  files.final = out;
+  files.map = fs::path(out).concat(".part.map");
 
   std::error_code ec;
   std::uint64_t prefix = 0;
@@ -323,8 +330,13 @@ net::awaitable<int> get_flow(context& c, const parsed_args& a) {
   std::fprintf(stderr, "fusproxy get: %s/%s %s\n  %s -> %s (%s)\n", model.c_str(), region.c_str(),
                meta.version.c_str(), meta.filename.c_str(), out.c_str(),
                human_bytes(static_cast<double>(meta.plain_size)).c_str());
-  auto opened = server::fetch_job::open_with_prefix(
-      c.ioc.get_executor(), client, source, server::fetch_options_from(s), files, c.log, prefix);
+  auto options = server::fetch_options_from(s);
+  if (s.fetch_threads > 0) {
+    c.landing.emplace(s.fetch_threads);
+    options.land_on = c.landing->get_executor();
+  }
+  auto opened = server::fetch_job::open_with_prefix(c.ioc.get_executor(), client, source, options,
+                                                    files, c.log, prefix);
   if (!opened) {
     std::fprintf(stderr, "fusproxy get: %s: %s\n", files.part.c_str(),
                  opened.error().message().c_str());

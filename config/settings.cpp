@@ -44,6 +44,8 @@ constexpr option_info options_table[] = {
      "MODEL/REGION whose newest build is kept fetched ahead of time (checked every "
      "--metadata-ttl); repeatable"},
     {"connections", kind::text, "8", "parallel ranged upstream connections per download"},
+    {"fetch-threads", kind::text, "1",
+     "threads that CRC, decrypt and write fetched bytes (0: the serving thread does it)"},
     {"cache-dir", kind::text, "./cache", "mirror cache directory; created if missing"},
     {"cache-max-bytes", kind::text, "0",
      "evict least recently used builds above this size (K/M/G/T suffixes; 0: no limit)"},
@@ -325,6 +327,7 @@ settings convert(const po::variables_map& vm) {
     }
   }
   u32("connections", s.connections, 1, 64);
+  u32("fetch-threads", s.fetch_threads, 0, 64);
   if (const auto* v = get("cache-dir")) {
     if (v->empty()) throw config_error("--cache-dir", "must not be empty");
     s.cache_dir = *v;
@@ -429,9 +432,10 @@ std::string settings::describe() const {
     << " cloud-url=" << cloud_url << " fota-url=" << fota_url
     << " legacy-keys=" << (legacy_keys.size() > 4 ? "***custom***" : legacy_keys)
     << " imei=" << (imei_by_model.size() + (default_imei.empty() ? 0 : 1)) << "-set"
-    << " connections=" << connections << " cache-dir=" << cache_dir
-    << " cache-max-bytes=" << cache_max_bytes << " metadata-ttl=" << metadata_ttl
-    << " token=" << (token.empty() ? "none" : "***") << " log-level=" << log_level
+    << " connections=" << connections << " fetch-threads=" << fetch_threads
+    << " cache-dir=" << cache_dir << " cache-max-bytes=" << cache_max_bytes
+    << " metadata-ttl=" << metadata_ttl << " token=" << (token.empty() ? "none" : "***")
+    << " log-level=" << log_level
     << " log-format=" << (log_format == log_format::json ? "json" : "text")
     << " log-file=" << (log_file.empty() ? "stderr" : log_file)
     << " demo=" << (demo ? "true" : "false")

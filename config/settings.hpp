@@ -44,7 +44,8 @@ struct settings {
   // --mirror MODEL/REGION (repeatable): builds kept fetched ahead of time, upper-case.
   std::vector<std::pair<std::string, std::string>> mirrors;
   std::uint32_t connections = 8;
-  std::string ca_file;  // empty: the system CA store
+  std::uint32_t fetch_threads = 1;  // landing pool (CRC, decrypt, pwrite); 0: inline
+  std::string ca_file;              // empty: the system CA store
   bool tls_verify = true;
   std::uint32_t upstream_timeout = 30;  // seconds without progress upstream
   std::uint64_t chunk_size = 8u << 20;  // bytes per ranged upstream request

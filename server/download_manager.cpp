@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
@@ -32,6 +33,8 @@ std::string representation_etag(const firmware_metadata& meta, download_variant 
 }
 
 struct download_manager::impl : std::enable_shared_from_this<download_manager::impl> {
+  // Declared first so that it is joined last: landing work in flight finishes first.
+  std::unique_ptr<net::thread_pool> land_pool;
   net::any_io_executor executor;
   upstream::fus_client& client;
   download_settings settings;
@@ -62,6 +65,10 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
         cache(settings.cache_dir, settings.cache_max_bytes, log, m),
         metrics(m) {
     settings.fetch.metrics = m;
+    if (settings.fetch_threads > 0) {
+      land_pool = std::make_unique<net::thread_pool>(settings.fetch_threads);
+      settings.fetch.land_on = land_pool->get_executor();
+    }
     cache.scan();
   }
 

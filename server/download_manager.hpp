@@ -8,7 +8,8 @@
 // Files under --cache-dir: partial/<plain name>.part (+ .map: the present runs) while
 // fetching, builds/<plain name> once the CRC-32 matched (atomic rename).
 //
-// Threading: one executor (thread) for everything, as the resolver.
+// Threading: one executor (thread) for everything, as the resolver; only the jobs' per-byte
+// landing work runs on the manager's own small thread pool (download_settings::fetch_threads).
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <filesystem>
@@ -25,6 +26,9 @@ struct download_settings {
   std::filesystem::path cache_dir;
   std::uint64_t cache_max_bytes = 0;  // 0: no limit
   fetch_options fetch;
+  // Threads the jobs land fetched bytes on (CRC, decrypt, pwrite), owned by the manager;
+  // 0: inline on the executor (fetch.land_on is then left as given).
+  unsigned fetch_threads = 0;
 };
 
 class build_cache;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <list>
+#include <optional>
 #include <sstream>
 #include <system_error>
 
@@ -102,12 +104,11 @@ std::uint64_t enospc_after() {
 }
 
 bool write_all(int fd, const std::uint8_t* data, std::size_t n, std::uint64_t offset) {
-  static std::uint64_t written = 0;
-  if (written + n > enospc_after()) {
+  static std::atomic<std::uint64_t> written{0};
+  if (written.fetch_add(n) + n > enospc_after()) {
     errno = ENOSPC;
     return false;
   }
-  written += n;
   while (n > 0) {
     const auto w = ::pwrite(fd, data, n, static_cast<off_t>(offset));
     if (w < 0) {
@@ -146,13 +147,9 @@ std::optional<std::string> read_text(const fs::path& p) {
 }  // namespace
 
 struct fetch_job::impl {
-  impl(net::any_io_executor ex, upstream::fus_client& client, const crypto::aes_key& key)
-      : session(client),
-        decryptor(key),
-        slot(ex, steady::time_point::max()),
-        done(ex, steady::time_point::max()) {}
+  impl(net::any_io_executor ex, upstream::fus_client& client)
+      : session(client), slot(ex, steady::time_point::max()), done(ex, steady::time_point::max()) {}
   upstream::fus_session session;
-  crypto::block_decryptor decryptor;
   std::list<waiter*> waiters;
   net::steady_timer slot;  // parked workers wait here (the governor's target / job end)
   net::steady_timer done;  // wait_done()
@@ -165,12 +162,14 @@ struct fetch_job::worker_state {
   std::uint64_t reads = 0;  // read_some calls in the current claim (debug log)
   bool first_byte = false;  // the current claim's first body byte arrived (TTFB recorded)
   std::vector<std::uint8_t> buffer;
+  // The worker's own: a batch may be landing on another thread while others land.
+  std::optional<crypto::block_decryptor> decryptor;
 };
 
 fetch_job::fetch_job(net::any_io_executor executor, upstream::fus_client& client,
                      build_source source, fetch_options options, job_files files,
                      std::shared_ptr<spdlog::logger> log, fetch::present_map present)
-    : io_(std::make_unique<impl>(executor, client, source.build.key)),
+    : io_(std::make_unique<impl>(executor, client)),
       executor_(std::move(executor)),
       client_(client),
       source_(std::move(source)),
@@ -484,6 +483,7 @@ net::awaitable<void> fetch_job::worker(unsigned index) {
   }
   worker_state w;
   w.buffer.resize(std::max<std::size_t>(options_.buffer_size, 4096) + crypto::aes_block);
+  w.decryptor.emplace(source_.build.key);
   const auto file = source_.build.file();
   while (state_ == job_state::fetching) {
     if (active_ >= governor_.target()) {
@@ -573,7 +573,9 @@ net::awaitable<upstream::result<void>> fetch_job::fetch_claim_bytes(fetch::byte_
     co_return reader.error();
   }
   std::uint64_t pos = claim.begin;  // the next cipher byte to land (16-aligned)
-  std::size_t held = 0;             // received bytes not landed yet (< 16 between reads)
+  std::size_t held = 0;             // received bytes not landed yet
+  steady::time_point held_since{};  // when the first whole block of them arrived
+  constexpr auto max_hold = std::chrono::milliseconds(20);
   auto& buf = w.buffer;
   while (pos + held < claim.end || held > 0) {
     if (state_ != job_state::fetching) {
@@ -605,13 +607,16 @@ net::awaitable<upstream::result<void>> fetch_job::fetch_claim_bytes(fetch::byte_
       }
       w.first_byte = true;
     }
+    if (held < crypto::aes_block && held + n >= crypto::aes_block) held_since = steady::now();
     held += n;
-    // Land in batches (a full buffer, or the claim's end): fewer writes, CRC merges and
-    // reader wake-ups than one per socket read.
-    const bool batch = held + crypto::aes_block > buf.size() || pos + held >= claim.end;
+    // Land in batches (a full buffer, the claim's end, or bytes held for max_hold): fewer
+    // writes, CRC merges and reader wake-ups than one per socket read, without keeping a
+    // slow connection's bytes from readers (or from the saved map) for long.
+    const bool batch = held + crypto::aes_block > buf.size() || pos + held >= claim.end ||
+                       (held >= crypto::aes_block && steady::now() - held_since >= max_hold);
     const std::size_t whole = batch ? held - held % crypto::aes_block : 0;
     if (whole > 0) {
-      if (auto ec = land(pos, {buf.data(), whole})) {
+      if (auto ec = co_await land(pos, {buf.data(), whole}, w)) {
         plan_.release({pos, claim.end});
         fail(ec, std::string("landing bytes at ") + std::to_string(pos) + ": " + ec.message());
         co_return upstream::result<void>{};
@@ -639,26 +644,69 @@ net::awaitable<upstream::result<void>> fetch_job::fetch_claim_bytes(fetch::byte_
   co_return upstream::result<void>{};
 }
 
-boost::system::error_code fetch_job::land(std::uint64_t at, std::span<std::uint8_t> cipher) {
+namespace {
+struct landed_batch {
+  boost::system::error_code ec;
+  std::uint32_t crc = 0;
+};
+
+// The per-byte half of landing, free of job state (it may run on a pool thread): CRC-32 of
+// the cipher, decrypt in place, check the final block's pad, pwrite the plain bytes.
+landed_batch decrypt_and_write(int fd, crypto::block_decryptor& dec, std::uint64_t at,
+                               std::span<std::uint8_t> cipher, std::uint64_t total,
+                               std::uint64_t plain_size) {
   crypto::crc32 crc;
   crc.update(cipher);
-  if (auto ec = io_->decryptor.decrypt(cipher, cipher)) return ec;
+  if (auto ec = dec.decrypt(cipher, cipher)) return {ec};
   std::size_t plain_len = cipher.size();
-  const std::uint64_t end = at + cipher.size();
-  if (end == plan_.total()) {
+  if (at + cipher.size() == total) {
     // The final block: its pad must be exactly what makes plain_size.
     const std::span<const std::uint8_t, crypto::aes_block> last(
         cipher.data() + cipher.size() - crypto::aes_block, crypto::aes_block);
     auto pad = crypto::pkcs7_pad_length(last);
-    if (!pad || plan_.total() - *pad != source_.meta.plain_size)
-      return make_error_code(stream_errc::bad_padding);
+    if (!pad || total - *pad != plain_size) return {make_error_code(stream_errc::bad_padding)};
     plain_len -= *pad;
   }
-  if (plain_len > 0 && !write_all(fd_, cipher.data(), plain_len, at))
-    return make_error_code(errno == ENOSPC ? stream_errc::no_space : stream_errc::disk);
+  if (plain_len > 0 && !write_all(fd, cipher.data(), plain_len, at))
+    return {make_error_code(errno == ENOSPC ? stream_errc::no_space : stream_errc::disk)};
+  return {{}, crc.value()};
+}
+}  // namespace
+
+net::awaitable<boost::system::error_code> fetch_job::land(std::uint64_t at,
+                                                          std::span<std::uint8_t> cipher,
+                                                          worker_state& w) {
+  const std::uint64_t total = plan_.total();
+  const std::uint64_t plain_size = source_.meta.plain_size;
+  const int fd = fd_;
+  auto& dec = *w.decryptor;
+  landed_batch batch;
+  if (options_.land_on) {
+    // The worker waits (its buffer is busy) while the others keep receiving on this thread.
+    auto [ep, r] = co_await net::co_spawn(
+        options_.land_on,
+        [fd, &dec, at, cipher, total, plain_size]() -> net::awaitable<landed_batch> {
+          co_return decrypt_and_write(fd, dec, at, cipher, total, plain_size);
+        },
+        use_tuple);
+    batch = ep ? landed_batch{make_error_code(stream_errc::disk)} : r;
+  } else {
+    batch = decrypt_and_write(fd, dec, at, cipher, total, plain_size);
+  }
+  if (batch.ec) co_return batch.ec;
+  if (state_ != job_state::fetching) {
+    plan_.release({at, at + cipher.size()});  // the job ended meanwhile; the caller stops
+    co_return boost::system::error_code{};
+  }
+  co_return commit_landing(at, at + cipher.size(), batch.crc);
+}
+
+// The state half of landing, on the job's executor: mark present, save the map, wake readers.
+boost::system::error_code fetch_job::commit_landing(std::uint64_t at, std::uint64_t end,
+                                                    std::uint32_t crc) {
   const auto chunk = plan_.chunk_size();
   const bool crosses_chunk = at / chunk != (end - 1) / chunk || end % chunk == 0;
-  if (!plan_.landed(at, end, crc.value())) return make_error_code(stream_errc::disk);
+  if (!plan_.landed(at, end, crc)) return make_error_code(stream_errc::disk);
   // The map is saved at chunk ends and at least every 100 ms of landing: a process killed
   // mid-fetch loses at most that much (plus what each worker holds unlanded).
   const auto now = steady::now();

@@ -12,7 +12,9 @@
 //   complete: combined CRC == BINARY_CRC -> rename <part> to <final>, verified;
 //           otherwise crc_mismatch: the file is dropped, readers are failed
 //
-// Threading: everything runs on the executor the job was made with (one thread); no locks.
+// Threading: the job's state lives on the executor the job was made with (one thread; no
+// locks). Only the per-byte work of landing a batch (CRC-32, decrypt, pwrite into the job's
+// file, on the worker's own buffer and decryptor) may run elsewhere (fetch_options::land_on).
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/error_code.hpp>
@@ -62,7 +64,11 @@ struct fetch_options {
   std::uint64_t max_bps = 0;  // all workers of the job together; 0: no cap
   fetch::retry_settings retry;
   std::chrono::milliseconds stagger{100};  // between workers' first connections
-  std::size_t buffer_size = 256u << 10;    // per worker; also how much lands at once
+  std::size_t buffer_size = 1024u << 10;   // per worker; also how much lands at once
+  // Where the per-byte half of landing runs (CRC-32, decrypt, pwrite): a thread pool lets
+  // it use other cores than the one serving sockets. Empty: inline on the job's executor.
+  // The job's state (present map, readers) stays on the job's executor either way.
+  boost::asio::any_io_executor land_on;
   // Where ranges, bytes, latency and retries are recorded; optional (tests, `fusproxy get`).
   upstream_metrics* metrics = nullptr;
 };
@@ -170,7 +176,10 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
                                                              worker_state& w);
   boost::asio::awaitable<upstream::result<void>> fetch_claim_bytes(
       fetch::byte_range claim, worker_state& w, std::chrono::steady_clock::time_point started);
-  boost::system::error_code land(std::uint64_t at, std::span<std::uint8_t> cipher);
+  boost::asio::awaitable<boost::system::error_code> land(std::uint64_t at,
+                                                         std::span<std::uint8_t> cipher,
+                                                         worker_state& w);
+  boost::system::error_code commit_landing(std::uint64_t at, std::uint64_t end, std::uint32_t crc);
   void landed_complete();
   void fail(boost::system::error_code ec, std::string why);
   void wake_readers();

@@ -121,6 +121,7 @@ download_settings download_settings_from(const config::settings& s) {
   d.cache_dir = s.cache_dir;
   d.cache_max_bytes = s.cache_max_bytes;
   d.fetch = fetch_options_from(s);
+  d.fetch_threads = s.fetch_threads;
   return d;
 }
 

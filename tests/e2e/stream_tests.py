@@ -6,6 +6,7 @@ usage: stream_tests.py --fusproxy PATH --fus-sim PATH [--source-dir DIR] CASE...
 """
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -281,7 +282,7 @@ def range_edge_cases(paths):
     """Single, suffix, open, block-crossing, unsatisfiable ranges and If-Range/If-None-Match
     on a COLD build (each request starts or joins the fetch) give what a static server gives
     for the plain file: checked against the file's bytes, and against nginx when installed."""
-    with Sim(paths) as sim, Proxy(paths, sim, extra=["--chunk-size", "1M"]) as proxy, \
+    with Sim(paths) as sim, Proxy(paths, sim, extra=["--chunk-size", "4M"]) as proxy, \
             tempfile.TemporaryDirectory() as d:
         b = build_of(sim, "SM-G990B", "BTU")  # 2 MiB, a multiple of 16
         n = b["plain_size"]
@@ -358,6 +359,35 @@ def faults_invisible(paths):
               f"faults did not fire: {fired}")
         st, r = fetch_to(proxy.url(download_path("SM-S931U1", "XAA") + "?encrypted=1"), out)
         check(st == 200 and crc32_file(out) == b["crc32"], "encrypted under faults")
+
+
+@case
+def landing_threads(paths):
+    """Landing inline (--fetch-threads 0) and on a pool of 4 threads, 8 connections, drops
+    and a 401 burst: the same plain SHA-256, the build verified, the pool's threads present."""
+    tasks = {}
+    for threads in (0, 4):
+        extra = FAST + ["--fetch-threads", str(threads), "--connections", "8",
+                        "--chunk-size", "4M"]
+        with Sim(paths) as sim, Proxy(paths, sim, extra=extra) as proxy, \
+                tempfile.TemporaryDirectory() as d:
+            b = build_of(sim, "SM-S931U1", "XAA")
+            check(curl(proxy.url("/firmware/SM-S931U1/XAA/latest")).status == 200, "metadata")
+            sim.arm("drop-after=1MiB*12,auth401@download*3")
+            out = os.path.join(d, "fw.zip")
+            st, r = fetch_to(proxy.url(download_path("SM-S931U1", "XAA")), out)
+            check(st == 200, f"--fetch-threads {threads}: download {st} {r.stderr}")
+            check(sha256_file(out) == sim_sha256(sim, b),
+                  f"--fetch-threads {threads}: SHA-256 differs")
+            fired = sim.stats()["faults_fired"]
+            check(fired.get("drop-after", 0) >= 6 and fired.get("auth401", 0) >= 1,
+                  f"--fetch-threads {threads}: faults did not fire: {fired}")
+            def verified():
+                builds = json.loads(curl(proxy.url("/api/status")).body)["firmware"]["cache"]["builds"]
+                return any(x["filename"] == b["binary_name"] and x["verified"] for x in builds)
+            wait_until(verified, f"--fetch-threads {threads}: the build verified in the cache")
+            tasks[threads] = len(os.listdir(f"/proc/{proxy.proc.pid}/task"))
+    check(tasks[4] - tasks[0] == 4, f"the landing pool's threads: {tasks}")
 
 
 @case
