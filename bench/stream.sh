@@ -130,9 +130,13 @@ for i in $(seq "$runs"); do
   # fusproxy's threads: the first is the serving thread (sockets, HTTP, the jobs' state), the
   # others the landing pool (--fetch-threads: CRC, decrypt, pwrite).
   serving=0 landing=0
-  for t in "/proc/$proxy_pid/task/"*; do
-    c="$(cpu_of "$proxy_pid/task/${t##*/}")"
-    if [ "${t##*/}" = "$proxy_pid" ]; then serving="$c"; else landing="$(awk -v a="$landing" -v b="$c" 'BEGIN {print a + b}')"; fi
+  for task in "/proc/$proxy_pid/task/"*; do
+    c="$(cpu_of "$proxy_pid/task/${task##*/}")"
+    if [ "${task##*/}" = "$proxy_pid" ]; then
+      serving="$c"
+    else
+      landing="$(awk -v a="$landing" -v b="$c" 'BEGIN {print a + b}')"
+    fi
   done
   cpu_serving+=("$(awk -v c="$serving" -v g="$gbytes" 'BEGIN {print c / g}')")
   cpu_landing+=("$(awk -v c="$landing" -v g="$gbytes" 'BEGIN {print c / g}')")
