@@ -541,6 +541,14 @@ bool build_cache::fits(std::uint64_t incoming) const {
   return max_bytes_ == 0 || used_bytes() + incoming <= max_bytes_;
 }
 
+std::uint64_t build_cache::evictable_bytes(
+    const std::function<bool(const std::string&)>& busy) const {
+  std::uint64_t n = 0;
+  for (const auto& [name, e] : entries_)
+    if (e.verified && e.pins == 0 && !(busy && busy(name))) n += e.bytes;
+  return n;
+}
+
 build_cache::remove_result build_cache::remove(
     const std::string& name, const std::function<bool(const std::string&)>& busy) {
   const auto it = entries_.find(name);

@@ -160,10 +160,13 @@ class build_cache {
 
   // Removes least recently used idle verified builds until used + incoming fits the limit.
   // `busy(name)`: also in use elsewhere (its fetch job is writing). Returns the removed
-  // names (the caller drops its jobs for them). Whether incoming fits: fits_after_eviction.
+  // names (the caller drops its jobs for them). Whether incoming fits then: fits().
   std::vector<std::string> evict(std::uint64_t incoming,
                                  const std::function<bool(const std::string&)>& busy);
   bool fits(std::uint64_t incoming) const;
+  // What evict() could free now (idle verified builds), without evicting anything: a HEAD
+  // or a 304 answers whether a build would fit, and only a body that starts evicts.
+  std::uint64_t evictable_bytes(const std::function<bool(const std::string&)>& busy) const;
 
   // Operator removal: false (and why) when in use.
   enum class remove_result { removed, not_found, in_use };

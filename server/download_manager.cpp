@@ -134,12 +134,19 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
     }
   }
 
-  // Whether a build that is not cached yet has room: evicts what it can for it first.
-  std::optional<service_error> check_room(const firmware_metadata& meta) {
+  // Whether a build that is not cached yet has room. `evict`: evicts what it must for it
+  // first (a body starts); otherwise only answers whether eviction would make room (HEAD,
+  // 304, 416 and the headers of a GET never evict).
+  std::optional<service_error> check_room(const firmware_metadata& meta, bool evict) {
     const auto* entry = cache.find(meta.filename);
     if (entry || jobs.count(meta.filename)) return std::nullopt;  // cached or tracked already
-    make_room(meta.plain_size);
-    if (!cache.fits(meta.plain_size))
+    std::uint64_t freeable = 0;
+    if (evict)
+      make_room(meta.plain_size);
+    else
+      freeable = cache.evictable_bytes([this](const std::string& n) { return busy(n); });
+    if (cache.max_bytes() != 0 &&
+        cache.used_bytes() - freeable + meta.plain_size > cache.max_bytes())
       return service_error{api_error::cache_full,
                            "the cache limit (" + std::to_string(cache.max_bytes()) +
                                " bytes) is held by builds in use; " + meta.plain_filename +
@@ -148,7 +155,7 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
     struct statvfs fsinfo {};
     if (::statvfs(settings.cache_dir.c_str(), &fsinfo) == 0) {
       const auto avail = static_cast<std::uint64_t>(fsinfo.f_bavail) * fsinfo.f_frsize;
-      if (avail < meta.plain_size)
+      if (avail + freeable < meta.plain_size)
         return service_error{api_error::cache_full,
                              "no space left in the cache directory: " + meta.plain_filename +
                                  " needs " + std::to_string(meta.plain_size) + " bytes, " +
@@ -282,6 +289,12 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
 boost::system::result<download_manager::impl::body_start> download_manager::impl::start_body(
     const build_source& source) {
   ++count.bodies;
+  // Eviction for a build not cached yet happens here, when its bytes are about to be
+  // written, not when its headers were answered.
+  if (auto full = check_room(source.meta, true)) {
+    log->warn("fetch {}: {}", source.meta.filename, full->message);
+    return make_error_code(stream_errc::no_space);
+  }
   auto opened = job_for(source);
   if (!opened) return opened.error();
   count_body_start(**opened);
@@ -600,7 +613,7 @@ service_result<download_representation> download_manager::representation(const b
                                                                          download_variant variant,
                                                                          freshness fresh) {
   const auto& m = source.meta;
-  if (auto full = impl_->check_room(m)) return *full;
+  if (auto full = impl_->check_room(m, false)) return *full;
   download_representation rep;
   rep.etag = representation_etag(m, variant);
   rep.last_modified = m.last_modified;

@@ -369,6 +369,40 @@ def eviction_lru_never_in_use(paths):
 
 
 @case
+def answers_without_body_never_evict(paths):
+    """A limit that holds one build: HEAD, 304 and 416 for another build (and a GET's
+    headers, before its body) evict nothing; the GET that reads the other build does."""
+    with Env(paths) as env:
+        a = build_of(env.sim, "SM-A207F", "SER")  # 24 MiB
+        c = [x for x in env.sim.builds() if x["model"] == "SM-S931U1" and x["beta"]
+             and x["hosted"]][0]  # 8 MiB
+        proxy = env.proxy(["--cache-max-bytes", str(a["plain_size"] + 100_000)])
+        status_code, body, _ = fetch(download_url(proxy, a))
+        check(status_code == 200 and sha256(body) == sim_sha256(env.sim, a), "A")
+
+        def cached():
+            return {e["filename"] for e in status(proxy)["firmware"]["cache"]["builds"]
+                    if e["verified"]}
+        check(cached() == {a["binary_name"]}, f"A cached: {cached()}")
+        head = curl(download_url(proxy, c), "-I")
+        check(head.status == 200 and head.headers.get("content-length") == str(c["plain_size"]),
+              f"HEAD C: {head.status} {head.headers}")
+        etag = head.headers.get("etag", "")
+        check(curl(download_url(proxy, c), "-H", f"If-None-Match: {etag}").status == 304,
+              "C: If-None-Match")
+        check(curl(download_url(proxy, c), "-r", f"{c['plain_size'] + 10}-").status == 416,
+              "C: unsatisfiable range")
+        check(cached() == {a["binary_name"]}, f"A evicted without a body read: {cached()}")
+        served_before = served(env.sim, a)
+        status_code, body, _ = fetch(download_url(proxy, a))
+        check(status_code == 200 and sha256(body) == sim_sha256(env.sim, a)
+              and served(env.sim, a) == served_before, "A again, from the cache")
+        status_code, body, _ = fetch(download_url(proxy, c))
+        check(status_code == 200 and sha256(body) == sim_sha256(env.sim, c), "C")
+        wait_until(lambda: cached() == {c["binary_name"]}, "A evicted for C's body")
+
+
+@case
 def disk_full_is_clear_and_consistent(paths):
     """ENOSPC on a cache write (test hook) fails that request; nothing torn is published and
     the next request (disk free again) completes."""

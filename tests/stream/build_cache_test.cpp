@@ -144,9 +144,14 @@ TEST_CASE("build_cache: pins and busy builds are never evicted; operators cannot
     std::ofstream(cache.paths_for(r.meta).final) << std::string(1000, 'x');
     cache.published(r.meta.filename);
   }
+  // What eviction could free is counted without evicting: idle verified builds only.
+  CHECK(cache.evictable_bytes({}) == 3000);
+  CHECK(cache.evictable_bytes([](const std::string& n) { return n == "C.zip.enc4"; }) == 2000);
+  CHECK(cache.find("A.zip.enc4"));
   // A (oldest) is read: B goes instead.
   {
     auto pin = cache.acquire("A.zip.enc4");
+    CHECK(cache.evictable_bytes({}) == 2000);
     const auto gone = cache.evict(0, {});
     CHECK(gone == std::vector<std::string>{"B.zip.enc4"});
     CHECK(cache.remove("A.zip.enc4", {}) == build_cache::remove_result::in_use);
