@@ -300,11 +300,11 @@ job_progress fetch_job::progress() const {
 
 void fetch_job::start() {
   if (state_ != job_state::idle) return;
+  state_ = job_state::fetching;
   if (plan_.present().complete()) {
     landed_complete();
     return;
   }
-  state_ = job_state::fetching;
   last_save_ = steady::now();
   log_->info("fetch {}: {} bytes ({} present), {} connections, chunks of {} bytes",
              source_.meta.filename, plan_.total(), plan_.present().present_bytes(), governor_.max(),
@@ -356,6 +356,7 @@ void fetch_job::save_map() {
 }
 
 void fetch_job::landed_complete() {
+  if (publishing_) return;
   const auto crc = plan_.present().whole_crc().value_or(0);
   if (crc != source_.meta.crc32) {
     state_ = job_state::crc_mismatch;
@@ -367,26 +368,61 @@ void fetch_job::landed_complete() {
     std::error_code ec;
     fs::remove(files_.part, ec);
     if (!files_.map.empty()) fs::remove(files_.map, ec);
-  } else if (!published_) {
-    std::error_code ec;
-    if (files_.before_publish) ec = files_.before_publish();
-    if (!ec) fs::rename(files_.part, files_.final, ec);
-    if (ec) {
-      state_ = job_state::failed;
-      error_ = make_error_code(stream_errc::disk);
-      error_text_ = "rename to " + files_.final.string() + ": " + ec.message();
-      log_->error("fetch {}: {}", source_.meta.filename, error_text_);
-    } else {
-      published_ = true;
-      state_ = job_state::verified;
-      if (!files_.map.empty()) fs::remove(files_.map, ec);
-      log_->info("fetch {}: verified (CRC-32 {:08x}), {}", source_.meta.filename, crc,
-                 files_.final.string());
-      if (files_.after_publish) files_.after_publish();
-    }
-  } else {
-    state_ = job_state::verified;
+    finished();
+    return;
   }
+  if (published_) {
+    state_ = job_state::verified;
+    finished();
+    return;
+  }
+  publishing_ = true;
+  net::co_spawn(executor_, publish(shared_from_this()), net::detached);
+}
+
+// Once the CRC matched: the data is made durable (fdatasync, on the landing pool: it may
+// take seconds for a big build) before the rename makes it visible as verified, so that a
+// power loss never leaves a torn file in builds/ (a scan adopts any file there of the exact
+// size). Until then the job stays `fetching`: readers have every byte but the held last
+// one (wait_done).
+net::awaitable<void> fetch_job::publish(std::shared_ptr<fetch_job> self) {
+  const int fd = self->fd_;
+  int err = 0;
+  if (self->options_.land_on) {
+    auto [ep, r] = co_await net::co_spawn(
+        self->options_.land_on,
+        [fd]() -> net::awaitable<int> { co_return ::fdatasync(fd) == 0 ? 0 : errno; }, use_tuple);
+    err = ep ? EIO : r;
+  } else {
+    err = ::fdatasync(fd) == 0 ? 0 : errno;
+  }
+  self->publish_synced(err);
+}
+
+void fetch_job::publish_synced(int sync_errno) {
+  if (state_ != job_state::fetching) return;  // stopped meanwhile: the saved map resumes it
+  std::error_code ec;
+  if (sync_errno != 0) ec = std::error_code(sync_errno, std::generic_category());
+  if (!ec && files_.before_publish) ec = files_.before_publish();
+  if (!ec) fs::rename(files_.part, files_.final, ec);
+  if (ec) {
+    state_ = job_state::failed;
+    error_ = make_error_code(stream_errc::disk);
+    error_text_ = "publishing " + files_.final.string() + ": " + ec.message();
+    log_->error("fetch {}: {}", source_.meta.filename, error_text_);
+    save_map();
+  } else {
+    published_ = true;
+    state_ = job_state::verified;
+    if (!files_.map.empty()) fs::remove(files_.map, ec);
+    log_->info("fetch {}: verified (CRC-32 {:08x}), {}", source_.meta.filename, source_.meta.crc32,
+               files_.final.string());
+    if (files_.after_publish) files_.after_publish();
+  }
+  finished();
+}
+
+void fetch_job::finished() {
   wake_readers();
   io_->slot.cancel();
   io_->done.cancel();

@@ -9,7 +9,7 @@
 //           the pad) -> pwrite plain -> mark present -> wake readers waiting there
 //   failure: give the rest of the claim back, back off (retry_policy), 401 -> reauthorize,
 //           429/503 -> Retry-After and fewer connections (connection_governor)
-//   complete: combined CRC == BINARY_CRC -> rename <part> to <final>, verified;
+//   complete: combined CRC == BINARY_CRC -> fdatasync -> rename <part> to <final>, verified;
 //           otherwise crc_mismatch: the file is dropped, readers are failed
 //
 // Threading: the job's state lives on the executor the job was made with (one thread; no
@@ -181,6 +181,9 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
                                                          worker_state& w);
   boost::system::error_code commit_landing(std::uint64_t at, std::uint64_t end, std::uint32_t crc);
   void landed_complete();
+  static boost::asio::awaitable<void> publish(std::shared_ptr<fetch_job> self);
+  void publish_synced(int sync_errno);
+  void finished();  // wakes readers, parked workers and wait_done()
   void fail(boost::system::error_code ec, std::string why);
   void wake_readers();
   void save_map();
@@ -204,7 +207,8 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   job_state state_ = job_state::idle;
   boost::system::error_code error_;
   std::string error_text_;
-  bool published_ = false;  // the file lives at files_.final
+  bool published_ = false;   // the file lives at files_.final
+  bool publishing_ = false;  // the CRC matched; syncing the data before the rename
   unsigned workers_running_ = 0;
   unsigned active_ = 0;  // workers holding a claim / connection
   unsigned parked_ = 0;  // workers waiting for the window to move

@@ -391,6 +391,43 @@ def landing_threads(paths):
 
 
 @case
+def published_only_after_fdatasync(paths):
+    """The fetched file is made durable (fdatasync of the part file) before the rename that
+    makes it a verified build: traced with strace attached to the running fusproxy."""
+    with Sim(paths) as sim, Proxy(paths, sim, extra=FAST) as proxy, \
+            tempfile.TemporaryDirectory() as d:
+        b = build_of(sim, "SM-G990B", "BTU")
+        trace = os.path.join(d, "trace")
+        tracer = subprocess.Popen(["strace", "-f", "-qq", "-y", "--seccomp-bpf", "-o", trace,
+                                   "-e", "trace=fdatasync,fsync,rename,renameat,renameat2",
+                                   "-p", str(proxy.proc.pid)], stderr=subprocess.PIPE)
+
+        def traced():
+            if tracer.poll() is not None:
+                raise Failure(f"strace exited: {tracer.stderr.read().decode(errors='replace')}")
+            with open(f"/proc/{proxy.proc.pid}/status") as f:
+                return any(line.startswith("TracerPid:") and line.split()[1] != "0" for line in f)
+        try:
+            wait_until(traced, "strace attached")
+            out = os.path.join(d, "fw.zip")
+            st, r = fetch_to(proxy.url(download_path("SM-G990B", "BTU")), out)
+            check(st == 200 and sha256_file(out) == sim_sha256(sim, b), f"download {st}")
+        finally:
+            tracer.terminate()
+            tracer.wait()
+        with open(trace) as f:
+            lines = f.read().splitlines()
+        plain = b["binary_name"].rsplit(".", 1)[0]
+        synced = [i for i, line in enumerate(lines)
+                  if "fdatasync(" in line and plain + ".part>" in line and "= 0" in line]
+        renamed = [i for i, line in enumerate(lines)
+                   if "rename" in line and plain + ".part" in line and "builds/" + plain in line]
+        check(synced and renamed, "no fdatasync or rename of the part file traced:\n" +
+              "\n".join(lines[-20:]))
+        check(synced[0] < renamed[0], "renamed before fdatasync:\n" + "\n".join(lines))
+
+
+@case
 def rate_limited_upstream(paths):
     """Upstream refuses more than 2 connections per session (429): fewer connections, same
     bytes."""
