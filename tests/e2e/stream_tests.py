@@ -341,22 +341,30 @@ def range_edge_cases(paths):
 
 # ------------------------------------------------------------------------------ faults
 
+def download_under_faults(sim, proxy, out, faults, min_drops, label):
+    """SM-S931U1/XAA downloaded to `out` with `faults` armed after the metadata (it reads the
+    last block through the download route too): the simulator's SHA-256, faults fired."""
+    b = build_of(sim, "SM-S931U1", "XAA")
+    check(curl(proxy.url("/firmware/SM-S931U1/XAA/latest")).status == 200, label + "metadata")
+    sim.arm(faults)
+    st, r = fetch_to(proxy.url(download_path("SM-S931U1", "XAA")), out)
+    check(st == 200, f"{label}download: {st} {r.stderr}")
+    check(sha256_file(out) == sim_sha256(sim, b), label + "SHA-256 differs under faults")
+    fired = sim.stats()["faults_fired"]
+    check(fired.get("drop-after", 0) >= min_drops and fired.get("auth401", 0) >= 1,
+          f"{label}faults did not fire: {fired}")
+    return b
+
+
 @case
 def faults_invisible(paths):
     """Drops every few MiB and a burst of 401s on the downloads: the client never notices."""
     with Sim(paths) as sim, Proxy(paths, sim, extra=FAST) as proxy, \
             tempfile.TemporaryDirectory() as d:
-        b = build_of(sim, "SM-S931U1", "XAA")
-        # Metadata first (it reads the last block through the download route too).
-        check(curl(proxy.url("/firmware/SM-S931U1/XAA/latest")).status == 200, "metadata")
-        sim.arm("drop-after=3MiB*20,auth401@download*5,status=503@download*2")
         out = os.path.join(d, "fw.zip")
-        st, r = fetch_to(proxy.url(download_path("SM-S931U1", "XAA")), out)
-        check(st == 200, f"download: {st} {r.stderr}")
-        check(sha256_file(out) == sim_sha256(sim, b), "SHA-256 differs under faults")
-        fired = sim.stats()["faults_fired"]
-        check(fired.get("drop-after", 0) >= 5 and fired.get("auth401", 0) >= 1,
-              f"faults did not fire: {fired}")
+        b = download_under_faults(sim, proxy, out,
+                                  "drop-after=3MiB*20,auth401@download*5,status=503@download*2",
+                                  min_drops=5, label="")
         st, r = fetch_to(proxy.url(download_path("SM-S931U1", "XAA") + "?encrypted=1"), out)
         check(st == 200 and crc32_file(out) == b["crc32"], "encrypted under faults")
 
@@ -371,17 +379,9 @@ def landing_threads(paths):
                         "--chunk-size", "4M"]
         with Sim(paths) as sim, Proxy(paths, sim, extra=extra) as proxy, \
                 tempfile.TemporaryDirectory() as d:
-            b = build_of(sim, "SM-S931U1", "XAA")
-            check(curl(proxy.url("/firmware/SM-S931U1/XAA/latest")).status == 200, "metadata")
-            sim.arm("drop-after=1MiB*12,auth401@download*3")
-            out = os.path.join(d, "fw.zip")
-            st, r = fetch_to(proxy.url(download_path("SM-S931U1", "XAA")), out)
-            check(st == 200, f"--fetch-threads {threads}: download {st} {r.stderr}")
-            check(sha256_file(out) == sim_sha256(sim, b),
-                  f"--fetch-threads {threads}: SHA-256 differs")
-            fired = sim.stats()["faults_fired"]
-            check(fired.get("drop-after", 0) >= 6 and fired.get("auth401", 0) >= 1,
-                  f"--fetch-threads {threads}: faults did not fire: {fired}")
+            b = download_under_faults(sim, proxy, os.path.join(d, "fw.zip"),
+                                      "drop-after=1MiB*12,auth401@download*3", min_drops=6,
+                                      label=f"--fetch-threads {threads}: ")
             def verified():
                 builds = json.loads(curl(proxy.url("/api/status")).body)["firmware"]["cache"]["builds"]
                 return any(x["filename"] == b["binary_name"] and x["verified"] for x in builds)
