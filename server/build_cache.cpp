@@ -345,9 +345,9 @@ void build_cache::scan() {
   const auto map_total = [&](const std::string& name) -> std::optional<std::uint64_t> {
     auto text = read_text(dir_ / "partial" / name);
     if (!text) return std::nullopt;
-    auto m = fetch::present_map::parse(*text);
+    auto m = fetch::parse_saved_map(*text);
     if (!m) return std::nullopt;
-    return m->total();
+    return m->present.total();
   };
   const auto decisions = decide_scan(files, record, map_total);
   unsigned kept = 0, partials = 0, removed = 0;

@@ -144,6 +144,32 @@ std::optional<std::string> read_text(const fs::path& p) {
   s << in.rdbuf();
   return s.str();
 }
+
+// The CRC-32 of cipher bytes [begin, end) recomputed from the plain bytes on disk
+// (re-encrypted, the final block re-padded); nullopt when they cannot be read.
+std::optional<std::uint32_t> cipher_crc_on_disk(int fd, const crypto::aes_key& key,
+                                                std::uint64_t begin, std::uint64_t end,
+                                                std::uint64_t total, std::uint64_t plain_size) {
+  crypto::block_encryptor enc(key);
+  crypto::crc32 crc;
+  std::vector<std::uint8_t> buf(4u << 20);
+  for (std::uint64_t at = begin; at < end;) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), end - at));
+    const std::uint64_t plain_end = std::min(at + n, plain_size);
+    if (plain_end > at && !read_all(fd, buf.data(), plain_end - at, at)) return std::nullopt;
+    if (at + n == total) {
+      const std::uint64_t last = total - crypto::aes_block;
+      auto block = crypto::pkcs7_final_block(
+          {buf.data() + (last - at), static_cast<std::size_t>(plain_size - last)});
+      if (!block) return std::nullopt;
+      std::copy(block->begin(), block->end(), buf.begin() + static_cast<std::ptrdiff_t>(last - at));
+    }
+    if (enc.encrypt({buf.data(), n}, buf)) return std::nullopt;
+    crc.update({buf.data(), n});
+    at += n;
+  }
+  return crc.value();
+}
 }  // namespace
 
 struct fetch_job::impl {
@@ -205,6 +231,7 @@ boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open_with_prefix(
   if (!files.final.parent_path().empty()) fs::create_directories(files.final.parent_path(), fec);
 
   fetch::present_map present(total);
+  std::vector<resumed_run> unverified;
   bool published = false;
   int fd = -1;
   // A published file is verified: it is only renamed there after its CRC matched.
@@ -225,8 +252,11 @@ boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open_with_prefix(
     bool resumed = false;
     if (!files.map.empty() && existing == plain) {
       if (auto text = read_text(files.map)) {
-        if (auto m = fetch::present_map::parse(*text); m && m->total() == total) {
-          present = std::move(*m);
+        if (auto m = fetch::parse_saved_map(*text); m && m->present.total() == total) {
+          if (m->synced)
+            present = std::move(m->present);
+          else
+            for (const auto& [b, r] : m->present.runs()) unverified.push_back({b, r.end, r.crc});
           resumed = true;
         }
       }
@@ -269,6 +299,7 @@ boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open_with_prefix(
                                                options, std::move(files), std::move(log),
                                                std::move(present)));
   job->fd_ = fd;
+  job->unverified_ = std::move(unverified);
   if (published) {
     job->published_ = true;
     job->state_ = job_state::verified;
@@ -301,6 +332,60 @@ job_progress fetch_job::progress() const {
 void fetch_job::start() {
   if (state_ != job_state::idle) return;
   state_ = job_state::fetching;
+  if (!unverified_.empty()) {
+    net::co_spawn(executor_, check_resumed(shared_from_this()), net::detached);
+    return;
+  }
+  begin_fetch();
+}
+
+// Runs a map saved while fetching says present are checked against the disk before anything
+// reads them (readers wait): a run whose bytes on disk do not give its CRC (a power loss
+// took them) is fetched again. Then the workers start.
+net::awaitable<void> fetch_job::check_resumed(std::shared_ptr<fetch_job> self) {
+  std::uint64_t kept = 0, dropped = 0;
+  const int fd = self->fd_;
+  const auto key = self->source_.build.key;
+  const std::uint64_t total = self->plan_.total();
+  const std::uint64_t plain_size = self->source_.meta.plain_size;
+  while (!self->unverified_.empty() && self->state_ == job_state::fetching) {
+    const auto run = self->unverified_.front();
+    const auto check = [fd, key, run, total, plain_size] {
+      return cipher_crc_on_disk(fd, key, run.begin, run.end, total, plain_size);
+    };
+    std::optional<std::uint32_t> crc;
+    if (self->options_.land_on) {
+      auto [ep, r] = co_await net::co_spawn(
+          self->options_.land_on,
+          [check]() -> net::awaitable<std::optional<std::uint32_t>> { co_return check(); },
+          use_tuple);
+      if (!ep) crc = r;
+    } else {
+      crc = check();
+    }
+    self->unverified_.erase(self->unverified_.begin());
+    if (self->state_ != job_state::fetching) break;
+    if (crc == run.crc && self->plan_.restore(run.begin, run.end, run.crc)) {
+      kept += run.end - run.begin;
+      self->wake_readers();
+    } else {
+      dropped += run.end - run.begin;
+      self->log_->warn(
+          "fetch {}: bytes {}-{} of the saved map are not on disk as fetched "
+          "(an unclean stop): fetched again",
+          self->source_.meta.filename, run.begin, run.end);
+    }
+  }
+  if (self->state_ != job_state::fetching) co_return;
+  self->log_->info(
+      "fetch {}: resumed after an unclean stop: {} bytes checked on disk and kept, "
+      "{} to fetch again",
+      self->source_.meta.filename, kept, dropped);
+  self->save_map();
+  self->begin_fetch();
+}
+
+void fetch_job::begin_fetch() {
   if (plan_.present().complete()) {
     landed_complete();
     return;
@@ -316,6 +401,10 @@ void fetch_job::start() {
 }
 
 void fetch_job::stop() {
+  // A graceful stop makes what the map says present durable, so that the next start trusts
+  // the map without reading the bytes again (in-flight batches are not in it).
+  stopped_synced_ = (state_ == job_state::fetching || state_ == job_state::idle) &&
+                    unverified_.empty() && !published_ && fd_ >= 0 && ::fdatasync(fd_) == 0;
   fail(make_error_code(stream_errc::cancelled), "stopped");
 }
 
@@ -345,10 +434,19 @@ void fetch_job::wake_readers() {
 void fetch_job::save_map() {
   if (files_.map.empty() || published_) return;
   const auto tmp = fs::path(files_.map).concat(".tmp");
+  std::string text;
+  if (unverified_.empty()) {
+    text = fetch::serialize_saved_map(plan_.present(), stopped_synced_);
+  } else {
+    // Stopped while checking a resumed map: the runs not checked yet stay for next time.
+    auto all = plan_.present();
+    for (const auto& r : unverified_) all.insert(r.begin, r.end, r.crc);
+    text = fetch::serialize_saved_map(all, false);
+  }
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) return;
-    out << plan_.present().serialize();
+    out << text;
     if (!out) return;
   }
   std::error_code ec;

@@ -27,6 +27,7 @@
 #include <set>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "protocol/fus_client.hpp"
 #include "server/fetch_plan.hpp"
@@ -107,7 +108,8 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
  public:
   // Opens (or creates) the part file. An existing `final` of exactly plain_size bytes is
   // adopted as verified (it is only ever renamed there after its CRC matched); an existing
-  // `part` with a valid `map` resumes from it; anything else starts from nothing.
+  // `part` with a valid `map` resumes from it (a map not saved by a graceful stop has its
+  // runs checked against the disk when the job starts); anything else starts from nothing.
   static boost::system::result<std::shared_ptr<fetch_job>> open(
       boost::asio::any_io_executor executor, upstream::fus_client& client, build_source source,
       fetch_options options, job_files files, std::shared_ptr<spdlog::logger> log);
@@ -180,6 +182,8 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
                                                          std::span<std::uint8_t> cipher,
                                                          worker_state& w);
   boost::system::error_code commit_landing(std::uint64_t at, std::uint64_t end, std::uint32_t crc);
+  void begin_fetch();
+  static boost::asio::awaitable<void> check_resumed(std::shared_ptr<fetch_job> self);
   void landed_complete();
   static boost::asio::awaitable<void> publish(std::shared_ptr<fetch_job> self);
   void publish_synced(int sync_errno);
@@ -209,6 +213,14 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   std::string error_text_;
   bool published_ = false;   // the file lives at files_.final
   bool publishing_ = false;  // the CRC matched; syncing the data before the rename
+  // Runs of a map saved while fetching (not after a graceful stop): checked against the disk
+  // before they count as present (check_resumed).
+  struct resumed_run {
+    std::uint64_t begin, end;
+    std::uint32_t crc;
+  };
+  std::vector<resumed_run> unverified_;
+  bool stopped_synced_ = false;  // stop() synced the part: the saved map is marked synced
   unsigned workers_running_ = 0;
   unsigned active_ = 0;  // workers holding a claim / connection
   unsigned parked_ = 0;  // workers waiting for the window to move

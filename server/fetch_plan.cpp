@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <sstream>
 
 #include "crypto/crc32.hpp"
@@ -156,6 +157,36 @@ bool fetch_plan::landed(std::uint64_t begin, std::uint64_t end, std::uint32_t cr
   if (cb < begin) claimed_.emplace(cb, begin);
   if (end < ce) claimed_.emplace(end, ce);
   return true;
+}
+
+namespace {
+constexpr std::string_view synced_line = "synced\n";
+}
+
+std::string serialize_saved_map(const present_map& present, bool synced) {
+  auto text = present.serialize();
+  if (synced) text += synced_line;
+  return text;
+}
+
+std::optional<saved_map> parse_saved_map(std::string_view text) {
+  saved_map out;
+  if (text.size() > synced_line.size() && text.ends_with(synced_line) &&
+      text[text.size() - synced_line.size() - 1] == '\n') {
+    out.synced = true;
+    text.remove_suffix(synced_line.size());
+  }
+  auto present = present_map::parse(text);
+  if (!present) return std::nullopt;
+  out.present = std::move(*present);
+  return out;
+}
+
+bool fetch_plan::restore(std::uint64_t begin, std::uint64_t end, std::uint32_t crc) {
+  if (begin >= end) return false;
+  auto it = claimed_.lower_bound(end);
+  if (it != claimed_.begin() && std::prev(it)->second > begin) return false;
+  return present_.insert(begin, end, crc);
 }
 
 void fetch_plan::release(byte_range rest) {

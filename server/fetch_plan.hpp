@@ -63,6 +63,18 @@ class present_map {
   std::map<std::uint64_t, run> runs_;  // begin -> run
 };
 
+// A job's saved map (the .map file beside its part file): the present runs, and whether
+// the part file was synced before it was written (a graceful stop: the runs are on disk).
+// A map saved while fetching is not: after a power loss its runs may be missing from the
+// disk, so a resumed job checks them first. Format: present_map's, plus a last line
+// "synced" when synced.
+struct saved_map {
+  present_map present;
+  bool synced = false;
+};
+std::string serialize_saved_map(const present_map& present, bool synced);
+std::optional<saved_map> parse_saved_map(std::string_view text);
+
 // What the workers of one job fetch next. Claims are disjoint from each other and from the
 // present bytes; a claim never crosses a chunk boundary (multiples of chunk_size).
 class fetch_plan {
@@ -89,6 +101,9 @@ class fetch_plan {
   // [begin, end) of a claim landed with that CRC. False when it was not claimed or
   // overlaps present bytes (a bug: nothing changes).
   bool landed(std::uint64_t begin, std::uint64_t end, std::uint32_t crc);
+  // Bytes already on disk, checked again (a resumed map after an unclean stop): present
+  // with that CRC. False when they overlap present or claimed bytes (nothing changes).
+  bool restore(std::uint64_t begin, std::uint64_t end, std::uint32_t crc);
   // A worker gives back the unfetched rest of its claim (after a failure or a stall).
   void release(byte_range rest);
   std::uint64_t claimed_bytes() const;

@@ -92,6 +92,25 @@ TEST_CASE("present_map: serialize and parse", "[stream][present]") {
   CHECK(!present_map::parse("fusproxy-present 1 100\n0 x 1\n"));
 }
 
+TEST_CASE("saved_map: the synced line round-trips; old maps read as not synced",
+          "[stream][present]") {
+  present_map m(1024);
+  REQUIRE(m.insert(0, 512, 0x1234));
+  const auto plain = serialize_saved_map(m, false);
+  CHECK(plain == m.serialize());  // the format of maps saved before the flag existed
+  const auto synced = serialize_saved_map(m, true);
+  CHECK(synced == m.serialize() + "synced\n");
+  for (const auto& [text, flag] : {std::pair{plain, false}, std::pair{synced, true}}) {
+    auto back = parse_saved_map(text);
+    REQUIRE(back);
+    CHECK(back->synced == flag);
+    CHECK(back->present.serialize() == m.serialize());
+  }
+  CHECK_FALSE(parse_saved_map(m.serialize() + "synced"));     // torn: no newline
+  CHECK_FALSE(parse_saved_map(m.serialize() + "synced\nx"));  // anything after it
+  CHECK_FALSE(parse_saved_map("synced\n"));
+}
+
 TEST_CASE("fetch_plan: chunks in order, claims never overlap", "[stream][plan]") {
   fetch_plan p(1000, 256);  // rounded to 256 (multiple of 16)
   CHECK(p.chunk_count() == 4);
@@ -179,6 +198,26 @@ TEST_CASE("fetch_plan: a resumed map fetches only what is missing", "[stream][pl
   CHECK(!p.claim());
   REQUIRE(p.landed(512, 768, 3));
   CHECK(p.present().complete());
+}
+
+TEST_CASE("fetch_plan: restored runs are present; never over claims or present bytes",
+          "[stream][plan]") {
+  fetch_plan p(1024, 256);
+  REQUIRE(p.restore(256, 512, 7));
+  CHECK(p.present().contains(256, 512));
+  CHECK_FALSE(p.restore(384, 640, 8));  // overlaps present bytes
+  auto a = p.claim();
+  REQUIRE(a);
+  CHECK(*a == byte_range{0, 256});
+  CHECK_FALSE(p.restore(128, 256, 9));  // inside a claim
+  CHECK_FALSE(p.restore(200, 300, 9));  // across a claim
+  CHECK_FALSE(p.restore(600, 600, 9));  // empty
+  CHECK(p.restore(768, 1024, 10));
+  CHECK(p.present().present_bytes() == 512);
+  auto b = p.claim();
+  REQUIRE(b);
+  CHECK(*b == byte_range{512, 768});
+  CHECK_FALSE(p.claim());
 }
 
 TEST_CASE("retry_policy: back-off, progress resets, budget", "[stream][retry]") {
