@@ -77,6 +77,9 @@ constexpr option_info options_table[] = {
      "seconds a keep-alive connection may idle, and a client may stall a response"},
     {"shutdown-grace", kind::text, "30",
      "seconds in-flight requests may take to finish after SIGTERM"},
+    {"trusted-proxy", kind::list, "",
+     "ADDRESS or CIDR of a reverse proxy whose X-Forwarded-For names the client (for the "
+     "per-client limits and the access log); repeatable"},
 };
 
 po::options_description make_description() {
@@ -265,6 +268,25 @@ void require_readable_file(std::string_view name, const std::string& path) {
   if (!f) throw config_error(flag(name), "cannot read file '" + path + "'");
 }
 
+// The items of a list setting: each value given (a repeated flag, config file lines) split
+// at commas, since the environment gives the whole list as one string; items are trimmed
+// and empty ones skipped.
+std::vector<std::string> list_items(const po::variables_map& vm, const char* name) {
+  std::vector<std::string> out;
+  const auto it = vm.find(name);
+  if (it == vm.end()) return out;
+  for (const auto& entry : it->second.as<std::vector<std::string>>()) {
+    std::string item;
+    std::istringstream in(entry);
+    while (std::getline(in, item, ',')) {
+      const auto first = item.find_first_not_of(" \t");
+      if (first == std::string::npos) continue;
+      out.push_back(item.substr(first, item.find_last_not_of(" \t") + 1 - first));
+    }
+  }
+  return out;
+}
+
 // Turns the merged text values into typed settings, checking each one.
 settings convert(const po::variables_map& vm) {
   settings s;
@@ -292,39 +314,19 @@ settings convert(const po::variables_map& vm) {
   if (const auto* v = get("cloud-url")) s.cloud_url = parse_base_url("cloud-url", *v);
   if (const auto* v = get("fota-url")) s.fota_url = parse_base_url("fota-url", *v);
   if (const auto* v = get("legacy-keys")) s.legacy_keys = parse_legacy_keys(*v);
-  if (const auto it = vm.find("imei"); it != vm.end()) {
-    for (const auto& entry : it->second.as<std::vector<std::string>>()) {
-      // The environment gives one string: items separated by commas.
-      std::string item;
-      std::istringstream in(entry);
-      while (std::getline(in, item, ',')) {
-        const auto first = item.find_first_not_of(" \t");
-        if (first == std::string::npos) continue;
-        parse_imei(item.substr(first, item.find_last_not_of(" \t") + 1 - first), s);
-      }
-    }
-  }
-  if (const auto it = vm.find("mirror"); it != vm.end()) {
-    for (const auto& entry : it->second.as<std::vector<std::string>>()) {
-      std::string item;
-      std::istringstream in(entry);
-      while (std::getline(in, item, ',')) {
-        const auto first = item.find_first_not_of(" \t");
-        if (first == std::string::npos) continue;
-        item = upper(item.substr(first, item.find_last_not_of(" \t") + 1 - first));
-        const auto slash = item.find('/');
-        const auto model = item.substr(0, slash);
-        const auto region = slash == std::string::npos ? "" : item.substr(slash + 1);
-        const bool region_ok = region.size() >= 2 && region.size() <= 4 &&
-                               std::all_of(region.begin(), region.end(), [](char c) {
-                                 return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-                               });
-        if (!valid_model(model) || !region_ok)
-          throw config_error("--mirror",
-                             "expected MODEL/REGION (e.g. SM-A207F/SER): '" + item + "'");
-        s.mirrors.emplace_back(model, region);
-      }
-    }
+  for (const auto& item : list_items(vm, "imei")) parse_imei(item, s);
+  for (auto item : list_items(vm, "mirror")) {
+    item = upper(item);
+    const auto slash = item.find('/');
+    const auto model = item.substr(0, slash);
+    const auto region = slash == std::string::npos ? "" : item.substr(slash + 1);
+    const bool region_ok = region.size() >= 2 && region.size() <= 4 &&
+                           std::all_of(region.begin(), region.end(), [](char c) {
+                             return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+                           });
+    if (!valid_model(model) || !region_ok)
+      throw config_error("--mirror", "expected MODEL/REGION (e.g. SM-A207F/SER): '" + item + "'");
+    s.mirrors.emplace_back(model, region);
   }
   u32("connections", s.connections, 1, 64);
   u32("fetch-threads", s.fetch_threads, 0, 64);
@@ -397,6 +399,14 @@ settings convert(const po::variables_map& vm) {
   u32("header-timeout", s.header_timeout, 1, 3600);
   u32("idle-timeout", s.idle_timeout, 1, 24 * 3600);
   u32("shutdown-grace", s.shutdown_grace, 0, 24 * 3600);
+  for (const auto& item : list_items(vm, "trusted-proxy")) {
+    const auto network = parse_ip_network(item);
+    if (!network)
+      throw config_error(
+          "--trusted-proxy",
+          "expected an IPv4/IPv6 address or CIDR (e.g. 10.0.0.0/8, ::1): '" + item + "'");
+    s.trusted_proxies.push_back(*network);
+  }
   return s;
 }
 
@@ -446,7 +456,11 @@ std::string settings::describe() const {
     << " tls=" << (tls_cert.empty() ? "off" : tls_cert) << " max-connections=" << max_connections
     << " rate-limit=" << rate_limit << " max-downloads-per-client=" << max_downloads_per_client
     << " max-downloads=" << max_downloads << " header-timeout=" << header_timeout
-    << " idle-timeout=" << idle_timeout << " shutdown-grace=" << shutdown_grace;
+    << " idle-timeout=" << idle_timeout << " shutdown-grace=" << shutdown_grace
+    << " trusted-proxy=";
+  if (trusted_proxies.empty()) o << "none";
+  for (std::size_t i = 0; i < trusted_proxies.size(); ++i)
+    o << (i ? "," : "") << to_string(trusted_proxies[i]);
   return o.str();
 }
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "config/ip_network.hpp"
+
 namespace fusproxy::config {
 
 enum class dialect { smart2, legacy };
@@ -65,6 +67,9 @@ struct settings {
   std::uint32_t header_timeout = 10;           // seconds to receive a request's header
   std::uint32_t idle_timeout = 60;             // keep-alive idle / write progress, seconds
   std::uint32_t shutdown_grace = 30;           // seconds in-flight requests get on SIGTERM
+  // Reverse proxies whose X-Forwarded-For is believed (empty: the header is ignored and
+  // the socket's peer is the client of the limits and the access log).
+  std::vector<ip_network> trusted_proxies;
 
   // The IMEI (or serial) to send for `model` in the legacy dialect; empty if none.
   std::string imei_for(const std::string& model) const;

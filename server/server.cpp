@@ -35,6 +35,7 @@
 
 #include "server/api_error.hpp"
 #include "server/auth.hpp"
+#include "server/client_address.hpp"
 #include "server/firmware_service.hpp"
 #include "server/http_range.hpp"
 #include "server/json_views.hpp"
@@ -627,13 +628,27 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     }
   };
 
+  // The client a request's limits and access log count: the peer, or behind a
+  // --trusted-proxy the address its X-Forwarded-For names.
+  std::string request_client(const connection& conn,
+                             const bhttp::request<bhttp::string_body>& req) const {
+    if (cfg.trusted_proxies.empty()) return conn.client_ip;
+    std::string forwarded_for;  // several header lines make one list
+    const auto [first, last] = req.equal_range("X-Forwarded-For");
+    for (auto it = first; it != last; ++it) {
+      if (!forwarded_for.empty()) forwarded_for += ',';
+      forwarded_for.append(it->value());
+    }
+    return client_address(conn.client_ip, forwarded_for, cfg.trusted_proxies);
+  }
+
   net::awaitable<bool> handle(connection& conn, bhttp::request<bhttp::string_body>& req) {
     in_flight_guard guard(*this);
     const auto begun = steady::now();
     const auto incoming_id = req["X-Request-Id"];
     const std::string request_id =
         acceptable_request_id(incoming_id) ? std::string(incoming_id) : make_request_id();
-    request_context ctx{request_id, conn.client_ip};
+    request_context ctx{request_id, request_client(conn, req)};
 
     auto parsed = parse_target(req.target());
     std::string_view label = parsed ? route_label(parsed->kind) : "-";
@@ -660,7 +675,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     if (out.cut) ++metrics.responses_cut;
     access_record rec;
     rec.request_id = request_id;
-    rec.client_ip = conn.client_ip;
+    rec.client_ip = ctx.client_ip;
     rec.method = req.method_string();
     rec.target = req.target();
     rec.route = label;
@@ -703,7 +718,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       co_return co_await send_reply(conn, req, rid, std::move(r));
     }
     std::uint32_t retry_after = 0;
-    if (!limiter.allow(conn.client_ip, steady::now(), retry_after)) {
+    if (!limiter.allow(ctx.client_ip, steady::now(), retry_after)) {
       ++metrics.rate_limited;
       auto r = error_reply(api_error::rate_limited, "too many requests from this address");
       r.headers.emplace_back("Retry-After", std::to_string(retry_after));
@@ -942,7 +957,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
 
     // Slots are only taken by responses that move bytes.
     const bool takes_slot = !head && length > 0;
-    if (takes_slot && !slots.try_acquire(conn.client_ip)) {
+    if (takes_slot && !slots.try_acquire(ctx.client_ip)) {
       ++metrics.download_refused;
       auto r = error_reply(api_error::rate_limited, "too many concurrent downloads");
       r.headers.emplace_back("Retry-After", "5");
@@ -960,7 +975,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
           if (--self->clients_by_build[build] <= 0) self->clients_by_build.erase(build);
         }
       }
-    } slot{takes_slot ? this : nullptr, &conn.client_ip,
+    } slot{takes_slot ? this : nullptr, &ctx.client_ip,
            build_key(rt.model, rt.region, rep.version)};
     if (takes_slot) {
       ++metrics.downloads_active;

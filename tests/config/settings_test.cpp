@@ -199,6 +199,50 @@ TEST_CASE("--imei: per model, bare default, repeatable, from file and env") {
   CHECK(blamed({"--imei", "SM-A=12-3"}) == "--imei");
 }
 
+TEST_CASE("--trusted-proxy: addresses and CIDRs, repeatable, from file and env") {
+  CHECK(parse_flags({}).trusted_proxies.empty());
+  const auto s = parse_flags({"--trusted-proxy", "10.0.0.0/8", "--trusted-proxy", "::1",
+                              "--trusted-proxy", "127.0.0.1,fd00::/8"});
+  REQUIRE(s.trusted_proxies.size() == 4);
+  CHECK(to_string(s.trusted_proxies[0]) == "10.0.0.0/8");
+  CHECK(to_string(s.trusted_proxies[1]) == "::1/128");
+  CHECK(to_string(s.trusted_proxies[2]) == "127.0.0.1/32");
+  CHECK(to_string(s.trusted_proxies[3]) == "fd00::/8");
+
+  temp_file ini("trusted-proxy = 10.0.0.0/8\ntrusted-proxy = 192.168.0.0/16\n");
+  CHECK(parse_flags({"--config", ini.path.string()}).trusted_proxies.size() == 2);
+
+  fake_env env;
+  env.vars["FUSPROXY_TRUSTED_PROXY"] = "10.0.0.0/8, 172.16.0.0/12 ,192.168.0.0/16,";
+  const auto e = parse({}, env.lookup()).values;
+  REQUIRE(e.trusted_proxies.size() == 3);
+  CHECK(to_string(e.trusted_proxies[1]) == "172.16.0.0/12");
+  CHECK(e.describe().find("trusted-proxy=10.0.0.0/8,172.16.0.0/12,192.168.0.0/16") !=
+        std::string::npos);
+  CHECK(parse_flags({}).describe().find("trusted-proxy=none") != std::string::npos);
+
+  for (const char* bad :
+       {"10.0.0.0/33", "::/129", "nginx", "10.0.0.0/", "10.0.0.1:80", "[::1]", "10.0.0.0/8;"}) {
+    INFO(bad);
+    CHECK(blamed({"--trusted-proxy", bad}) == "--trusted-proxy");
+  }
+  CHECK(blamed({"--trusted-proxy", "10.0.0.0/8,bogus"}) == "--trusted-proxy");
+  fake_env bad_env;
+  bad_env.vars["FUSPROXY_TRUSTED_PROXY"] = "10.0.0.0/8,300.0.0.0/8";
+  CHECK(blamed({}, bad_env) == "--trusted-proxy");
+}
+
+TEST_CASE("--mirror: MODEL/REGION, upper-cased, comma lists from the environment") {
+  fake_env env;
+  env.vars["FUSPROXY_MIRROR"] = "sm-a207f/ser, SM-G990B/BTU";
+  const auto s = parse({}, env.lookup()).values;
+  REQUIRE(s.mirrors.size() == 2);
+  CHECK(s.mirrors[0] == std::pair<std::string, std::string>("SM-A207F", "SER"));
+  CHECK(s.mirrors[1] == std::pair<std::string, std::string>("SM-G990B", "BTU"));
+  CHECK(blamed({"--mirror", "SM-A207F"}) == "--mirror");
+  CHECK(blamed({"--mirror", "SM-A207F/S"}) == "--mirror");
+}
+
 TEST_CASE("each bad value names its setting") {
   CHECK(blamed({"--connections", "x"}) == "--connections");
   CHECK(blamed({"--connections", "0"}) == "--connections");
@@ -291,6 +335,8 @@ TEST_CASE("--help lists every flag with its default") {
                         "--header-timeout",
                         "--idle-timeout",
                         "--shutdown-grace",
+                        "--mirror",
+                        "--trusted-proxy",
                         "--config"}) {
     INFO(f);
     CHECK(help.find(std::string(f) + " ") != std::string::npos);

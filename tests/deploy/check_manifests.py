@@ -5,6 +5,8 @@
   probes on /healthz and /readyz, ports, labels and selectors, the token from a Secret,
   a grace period longer than fusproxy's --shutdown-grace, a non-root user;
 - every FUSPROXY_* variable they (and the Dockerfile) set names a flag of `fusproxy --help`,
+  and both trust the proxies in front (FUSPROXY_TRUSTED_PROXY, since nginx sends
+  X-Forwarded-For) with a value fusproxy starts with and reports,
   and the Kubernetes ConfigMap's and Compose's settings start a real fusproxy that answers
   /healthz and /readyz, refuses an unauthenticated request when the token is set, and exits
   0 on SIGTERM;
@@ -100,6 +102,11 @@ def run_fusproxy(binary, env_settings, what, token="check-token"):
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=40)
             check(code == 0, f"{what}: exit code {code} after SIGTERM")
+            if env_settings.get("FUSPROXY_TRUSTED_PROXY"):
+                # The start-up line lists the effective settings.
+                text = open(log_path, errors="replace").read()
+                check("trusted-proxy=" in text and "trusted-proxy=none" not in text,
+                      f"{what}: FUSPROXY_TRUSTED_PROXY is set but fusproxy reports no trusted proxy")
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -108,6 +115,15 @@ def run_fusproxy(binary, env_settings, what, token="check-token"):
            "401 without the token, exit 0 on SIGTERM")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def trusts_nginx(where, settings, repo):
+    """nginx in front sends X-Forwarded-For: without trusted proxies every client would share
+    nginx's address for --rate-limit and --max-downloads-per-client."""
+    conf = open(os.path.join(repo, "deploy", "nginx", "fusproxy.conf")).read()
+    if re.search(r"proxy_set_header\s+X-Forwarded-For\s", conf):
+        check(settings.get("FUSPROXY_TRUSTED_PROXY"),
+              f"{where}: nginx sends X-Forwarded-For but FUSPROXY_TRUSTED_PROXY is not set")
 
 
 def resolve_compose_defaults(value):
@@ -162,6 +178,7 @@ def check_compose(repo, flags, binary):
     check(upstream_hosts == set(replicas), f"nginx upstream {sorted(upstream_hosts)} != compose replicas {sorted(replicas)}")
     ok(f"compose: replicas {sorted(replicas)} with their own cache volumes, healthchecks, nginx in the scale-out profile")
     first = next(iter(replicas.values()))["environment"]
+    trusts_nginx("compose", {k: resolve_compose_defaults(v) for k, v in first.items() if v is not None}, repo)
     run_fusproxy(binary, {k: resolve_compose_defaults(v) for k, v in first.items() if v is not None}, "compose settings")
 
 
@@ -236,6 +253,7 @@ def check_kubernetes(repo, flags, binary, docker_uid):
     ok(f"kubernetes: {sum(len(v) for v in objects.values())} objects; StatefulSet with a {storage} cache "
        f"claim per replica, probes, resources, token from a Secret, non-root, grace "
        f"{pod['terminationGracePeriodSeconds']} s > {pre_stop_s} + {grace} s; headless + normal Service")
+    trusts_nginx("ConfigMap", settings, repo)
     run_fusproxy(binary, dict(settings), "Kubernetes ConfigMap settings")
 
 

@@ -6,7 +6,9 @@ deploy/nginx/fusproxy.conf (ports rewritten into a temporary copy), all on loopb
      served by one replica (the consistent hash).
   2. 20 clients download one build through nginx at once: right size and SHA-256 (fus-sim's
      /_sim/builds/NAME/sha256), one replica, and fus-sim served the build about once
-     (bytes_served <= 1.05 x its size).
+     (bytes_served <= 1.05 x its size). Each client connects from its own loopback address;
+     the replicas trust nginx (--trusted-proxy 127.0.0.1) and log, and limit, each client
+     by the address nginx puts in X-Forwarded-For.
   3. The replica that holds a build is killed (SIGKILL) while 20 clients download it: every
      client still finishes with the right SHA-256, resuming with Range/If-Range where its
      download was cut (as curl -C - or aria2c do); nginx sends the retries to the other
@@ -190,9 +192,18 @@ class Progress:
             self.max_received = max(self.max_received, n)
 
 
-def download(port, path, size, request_id, progress=None, attempts=6):
+def client_source(i):
+    """Client i's own loopback address (all of 127/8 is local): nginx names it in
+    X-Forwarded-For, and the replicas, trusting nginx (--trusted-proxy 127.0.0.1), count each
+    client on its own for --max-downloads-per-client (default 4: twenty clients on one
+    address would get 429s)."""
+    return f"127.0.1.{i + 1}"
+
+
+def download(port, path, size, request_id, progress=None, attempts=6, source=None):
     """Downloads path through port like a resuming client: after a cut it asks for the rest
-    with Range and If-Range (the first answer's ETag). Returns (sha256 hex, report dict)."""
+    with Range and If-Range (the first answer's ETag). `source`: the local address to connect
+    from. Returns (sha256 hex, report dict)."""
     digest = hashlib.sha256()
     received = 0
     etag = None
@@ -204,7 +215,8 @@ def download(port, path, size, request_id, progress=None, attempts=6):
             headers["Range"] = f"bytes={received}-"
             if etag:
                 headers["If-Range"] = etag
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60,
+                                          source_address=(source, 0) if source else None)
         try:
             conn.request("GET", path, headers=headers)
             r = conn.getresponse()
@@ -279,7 +291,7 @@ class Setup:
             argv = [a.fusproxy, "--listen", "127.0.0.1:0", "--port-file", port_file,
                     "--cache-dir", os.path.join(tmp, f"cache{i}"), "--fus-url", sim_url,
                     "--cloud-url", sim_url, "--fota-url", sim_url, "--connections", "2",
-                    "--log-format", "json", "--max-downloads-per-client", "0"]
+                    "--log-format", "json", "--trusted-proxy", "127.0.0.1"]
             self.replicas.append(self.add(Process(f"replica{i}", argv, tmp, port_file).start()))
         for r in self.replicas:
             wait_until(lambda: self.status(r.port, "/readyz") == 200, f"{r.name} /readyz")
@@ -321,9 +333,8 @@ class Setup:
         check(status == 200, f"fus-sim {path}: {status} {data[:200]!r}")
         return json.loads(data)
 
-    def replicas_that_logged(self, request_ids):
-        """Which replica logged each request id (json access log lines)."""
-        seen = {}
+    def access_lines(self, request_ids):
+        """(replica, json access line) of each of these request ids a replica logged."""
         for r in self.replicas:
             for line in r.text().splitlines():
                 try:
@@ -331,7 +342,13 @@ class Setup:
                 except ValueError:
                     continue
                 if entry.get("msg") == "access" and entry.get("request_id") in request_ids:
-                    seen.setdefault(entry["request_id"], set()).add(r.name)
+                    yield r, entry
+
+    def replicas_that_logged(self, request_ids):
+        """Which replica logged each request id (json access log lines)."""
+        seen = {}
+        for r, entry in self.access_lines(request_ids):
+            seen.setdefault(entry["request_id"], set()).add(r.name)
         return seen
 
     def owner_of(self, path):
@@ -371,7 +388,8 @@ def phase_downloads(s, meta):
     s.sim_json("/_sim/reset-stats", method="POST")
     ids = [f"dl-{i}-{time.monotonic_ns()}" for i in range(CLIENTS)]
     t0 = time.monotonic()
-    results = parallel(lambda i: download(s.nginx_port, path, meta["plain_size"], ids[i]))
+    results = parallel(lambda i: download(s.nginx_port, path, meta["plain_size"], ids[i],
+                                          source=client_source(i)))
     seconds = time.monotonic() - t0
     for i, (digest, report) in enumerate(results):
         check(digest == expected, f"client {i}: SHA-256 {digest}, fus-sim says {expected}")
@@ -379,6 +397,11 @@ def phase_downloads(s, meta):
     seen = s.replicas_that_logged(first_ids)
     replicas = set().union(*seen.values()) if seen else set()
     check(len(replicas) == 1, f"{path}: served by {sorted(replicas)}, expected one replica")
+    clients = {e["request_id"]: e.get("client") for _, e in s.access_lines(first_ids)}
+    for i, rid in enumerate(ids):
+        check(clients.get(f"{rid}-1") == client_source(i),
+              f"client {i}: the replica logged client {clients.get(f'{rid}-1')!r}, expected "
+              f"{client_source(i)} (from nginx's X-Forwarded-For)")
     stats = s.sim_json("/_sim/stats")["builds"].get(meta["filename"], {})
     served = stats.get("bytes_served", 0)
     check(served <= 1.05 * meta["size"],
@@ -406,7 +429,8 @@ def phase_failover_downloads(s, meta):
             owner.kill()
             return progress.max_received
         killed_at = killer_pool.submit(kill_when_in_flight)
-        results = parallel(lambda i: download(s.nginx_port, path, meta["plain_size"], ids[i], progress))
+        results = parallel(lambda i: download(s.nginx_port, path, meta["plain_size"], ids[i], progress,
+                                              source=client_source(i)))
         killed_at = killed_at.result()
     s.sim_json("/_sim/throttle", method="POST", body=json.dumps({"bps": 0}))
     for i, (digest, report) in enumerate(results):

@@ -119,15 +119,17 @@ def version_id(b):
     return b["version"].replace("/", "_")
 
 
-def held_reader(url):
+def held_reader(url, headers=()):
     """A download that stays in flight: the client reads the status line and then nothing, with a
     tiny receive window, so the server cannot finish writing and keeps the build pinned (a rate
-    limited curl is not enough: a small build fits in the loopback socket buffers)."""
+    limited curl is not enough: a small build fits in the loopback socket buffers). `headers`:
+    extra "Name: value" lines."""
     parsed = urllib.parse.urlsplit(url)
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect((parsed.hostname, parsed.port))
-    s.sendall(f"GET {parsed.path} HTTP/1.1\r\nHost: {parsed.netloc}\r\n\r\n".encode())
+    extra = "".join(f"{h}\r\n" for h in headers)
+    s.sendall(f"GET {parsed.path} HTTP/1.1\r\nHost: {parsed.netloc}\r\n{extra}\r\n".encode())
     check(s.recv(12).startswith(b"HTTP/1.1 200"), f"held download of {url} did not start")
     return s
 
