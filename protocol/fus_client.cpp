@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <ctime>
 #include <stdexcept>
 
 #include <boost/asio/as_tuple.hpp>
@@ -65,7 +66,7 @@ bool success(unsigned status) {
 // A non-2xx answer as a failure; an HTML page where a status means nothing specific is a
 // web firewall's. A 5xx keeps its status: servers' own error pages are HTML too.
 failure status_failure(service s, const http_response& r) {
-  auto f = map_http_status(s, r.status, r.header("Retry-After"));
+  auto f = map_http_status(s, r.status, r.header("Retry-After"), std::time(nullptr));
   if (f.is(errc::upstream_status) && r.status < 500 && looks_like_html(r.body)) {
     f.code = make_error_code(errc::firewall);
     f.detail += " (HTML page)";
@@ -571,7 +572,8 @@ struct fus_session::state {
         continue;
       }
       if (!success(status))
-        co_return map_http_status(service::download, status, body->header("Retry-After"));
+        co_return map_http_status(service::download, status, body->header("Retry-After"),
+                                  std::time(nullptr));
       if (auto ok = check_range_answer(status, body->header("Content-Range"), range, file.size);
           !ok)
         co_return ok.error();

@@ -6,6 +6,8 @@
 
 #include <boost/url/parse.hpp>
 
+#include "protocol/http_date.hpp"
+
 namespace fusproxy::upstream {
 namespace {
 
@@ -147,13 +149,22 @@ result<void> check_range_answer(unsigned status, std::string_view content_range_
   return {};
 }
 
-std::optional<std::chrono::seconds> parse_retry_after(std::string_view value) {
-  auto v = parse_u64(trim(value));
-  if (!v || *v > 86400 * 7) return std::nullopt;
-  return std::chrono::seconds(*v);
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, std::time_t now) {
+  constexpr std::uint64_t week = 86400 * 7;
+  value = trim(value);
+  if (auto v = parse_u64(value)) {
+    if (*v > week) return std::nullopt;
+    return std::chrono::seconds(*v);
+  }
+  const auto date = http_date::parse_http_date(value);
+  if (!date) return std::nullopt;
+  if (*date <= now) return std::chrono::seconds(0);
+  const auto wait = static_cast<std::uint64_t>(*date - now);
+  if (wait > week) return std::nullopt;
+  return std::chrono::seconds(wait);
 }
 
-failure map_http_status(service s, unsigned status, std::string_view retry_after) {
+failure map_http_status(service s, unsigned status, std::string_view retry_after, std::time_t now) {
   failure f;
   f.http_status = status;
   const auto status_text = "HTTP " + std::to_string(status);
@@ -197,7 +208,7 @@ failure map_http_status(service s, unsigned status, std::string_view retry_after
     case 429:
     case 503:
       set(errc::rate_limited, status_text);
-      if (auto ra = parse_retry_after(retry_after)) f.retry_after = *ra;
+      if (auto ra = parse_retry_after(retry_after, now)) f.retry_after = *ra;
       break;
     case 504:
       set(errc::upstream_status,

@@ -58,13 +58,16 @@ std::optional<content_range> parse_content_range(std::string_view value);
 result<void> check_range_answer(unsigned status, std::string_view content_range_value,
                                 crypto::byte_range requested, std::uint64_t total);
 
-// Retry-After as delta-seconds ("120"); nullopt for a date or garbage.
-std::optional<std::chrono::seconds> parse_retry_after(std::string_view value);
+// Retry-After (RFC 9110 10.2.3): delta-seconds ("120") or an HTTP-date, which counts from
+// `now` (0 s when already past). nullopt for garbage or more than a week.
+std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, std::time_t now);
 
 // Which upstream answered: status codes mean different things per service.
 enum class service { fus, fota, download };
 // A failure for a non-2xx HTTP status (200..299 are not failures: callers do not ask).
-failure map_http_status(service s, unsigned status, std::string_view retry_after = {});
+// `now`: the clock a Retry-After date counts from.
+failure map_http_status(service s, unsigned status, std::string_view retry_after = {},
+                        std::time_t now = 0);
 // A FUS XML Status: success (200, S00) gives nullopt.
 std::optional<failure> map_fus_status(std::string_view status);
 // A parse error of protocol/ (messages, versions) as an upstream failure.

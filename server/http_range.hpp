@@ -8,15 +8,14 @@
 #include <string>
 #include <string_view>
 
+#include "protocol/http_date.hpp"
+
 namespace fusproxy::server::http {
 
-// ---- HTTP-date (RFC 9110 5.6.7) ----
+// ---- HTTP-date (RFC 9110 5.6.7): protocol/http_date.hpp, shared with the upstream client ----
 
-// IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
-std::string format_http_date(std::time_t t);
-// IMF-fixdate, or the obsolete RFC 850 ("Sunday, 06-Nov-94 08:49:37 GMT"; two-digit years
-// below 70 are 20xx) and asctime ("Sun Nov  6 08:49:37 1994") forms. nullopt if invalid.
-std::optional<std::time_t> parse_http_date(std::string_view text);
+using http_date::format_http_date;
+using http_date::parse_http_date;
 
 // ---- entity tags (RFC 9110 8.8.3) ----
 

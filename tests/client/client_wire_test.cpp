@@ -107,11 +107,23 @@ TEST_CASE("a range answer must be 206 with the exact Content-Range", "[client][w
 }
 
 TEST_CASE("Retry-After as delta-seconds", "[client][wire]") {
-  CHECK(parse_retry_after("120") == std::chrono::seconds(120));
-  CHECK(parse_retry_after(" 0 ") == std::chrono::seconds(0));
-  CHECK_FALSE(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"));
-  CHECK_FALSE(parse_retry_after(""));
-  CHECK_FALSE(parse_retry_after("-5"));
+  const std::time_t now = 1445412420;  // Wed, 21 Oct 2015 07:27:00 GMT
+  CHECK(parse_retry_after("120", now) == std::chrono::seconds(120));
+  CHECK(parse_retry_after(" 0 ", now) == std::chrono::seconds(0));
+  // An HTTP-date counts from now (any of the three forms); a past date is "now".
+  CHECK(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now) == std::chrono::seconds(60));
+  CHECK(parse_retry_after("Wednesday, 21-Oct-15 07:28:00 GMT", now) == std::chrono::seconds(60));
+  CHECK(parse_retry_after("Wed Oct 21 07:28:00 2015", now) == std::chrono::seconds(60));
+  CHECK(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now) == std::chrono::seconds(0));
+  CHECK_FALSE(parse_retry_after("Wed, 30 Dec 2015 07:28:00 GMT", now));  // over a week
+  CHECK_FALSE(parse_retry_after("604801", now));
+  CHECK_FALSE(parse_retry_after("Wed, 21 Oct 2015 07:28:00 UTC", now));
+  CHECK_FALSE(parse_retry_after("", now));
+  CHECK_FALSE(parse_retry_after("-5", now));
+  const auto limited =
+      map_http_status(service::download, 503, "Wed, 21 Oct 2015 07:29:00 GMT", now);
+  CHECK(limited.is(errc::rate_limited));
+  CHECK(limited.retry_after == std::chrono::seconds(120));
 }
 
 TEST_CASE("HTTP statuses map to upstream errors per service", "[client][wire]") {
