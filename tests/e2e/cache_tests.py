@@ -4,7 +4,6 @@ real curl, the simulator's SHA-256 and byte counters as the truth.
 
 usage: cache_tests.py --fusproxy PATH --fus-sim PATH [--source-dir DIR] CASE...  (--list)
 """
-import argparse
 import hashlib
 import json
 import os
@@ -17,12 +16,11 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 import urllib.request
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import FAST, Failure, Paths, Process, Sim, check, curl, wait_until  # noqa: E402
+from harness import FAST, Failure, Process, Sim, check, curl, run_cases, wait_until  # noqa: E402
 
 CASES = {}
 
@@ -567,29 +565,7 @@ def status_with_token(proxy):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--fusproxy")
-    ap.add_argument("--fus-sim")
-    ap.add_argument("--source-dir", default=os.path.join(os.path.dirname(__file__), "..", ".."))
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("case", nargs="*")
-    a = ap.parse_args()
-    if a.list:
-        print("\n".join(CASES))
-        return 0
-    paths = Paths(a.fusproxy, a.fus_sim, os.path.abspath(a.source_dir))
-    failed = 0
-    for name in a.case or list(CASES):
-        start = time.monotonic()
-        try:
-            CASES[name](paths)
-            print(f"ok   {name} ({time.monotonic() - start:.1f} s)")
-        except Exception as e:  # noqa: BLE001
-            failed += 1
-            print(f"FAIL {name}: {e}")
-            if not isinstance(e, Failure):
-                traceback.print_exc()
-    return 1 if failed else 0
+    return run_cases(CASES)
 
 
 if __name__ == "__main__":

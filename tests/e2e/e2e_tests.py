@@ -4,13 +4,11 @@ curl against the proxy, the simulator's catalogue and stats as the truth.
 
 usage: e2e_tests.py --fusproxy PATH --fus-sim PATH --source-dir DIR CASE   (CASE from --list)
 """
-import argparse
 import os
 import sys
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Failure, Paths, Proxy, Sim, check, curl, curl_parallel, wait_until  # noqa: E402
+from harness import Proxy, Sim, check, curl, curl_parallel, run_cases, wait_until  # noqa: E402
 
 CASES = {}
 
@@ -373,28 +371,7 @@ def demo_smoke(paths):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--fusproxy")
-    ap.add_argument("--fus-sim")
-    ap.add_argument("--source-dir", default=os.path.join(os.path.dirname(__file__), "..", ".."))
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("case", nargs="*")
-    a = ap.parse_args()
-    if a.list:
-        print("\n".join(CASES))
-        return 0
-    paths = Paths(a.fusproxy, a.fus_sim, os.path.abspath(a.source_dir))
-    failed = 0
-    for name in a.case or list(CASES):
-        try:
-            CASES[name](paths)
-            print(f"ok   {name}")
-        except Exception as e:  # noqa: BLE001 (report every failure the same way)
-            failed += 1
-            print(f"FAIL {name}: {e}")
-            if not isinstance(e, Failure):
-                traceback.print_exc()
-    return 1 if failed else 0
+    return run_cases(CASES)
 
 
 if __name__ == "__main__":

@@ -6,15 +6,12 @@ the header is ignored and everyone on the socket's address shares them.
 
 usage: forwarded_tests.py --fusproxy PATH --fus-sim PATH [--source-dir DIR] CASE...  (--list)
 """
-import argparse
 import json
 import os
 import sys
-import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Failure, Paths, check, wait_until  # noqa: E402
+from harness import check, run_cases, wait_until  # noqa: E402
 from cache_tests import (Env, build_of, download_url, fetch, held_reader, sha256,  # noqa: E402
                          sim_sha256)
 
@@ -129,29 +126,7 @@ def untrusted_forwarded_for_ignored(paths):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--fusproxy")
-    ap.add_argument("--fus-sim")
-    ap.add_argument("--source-dir", default=os.path.join(os.path.dirname(__file__), "..", ".."))
-    ap.add_argument("--list", action="store_true")
-    ap.add_argument("case", nargs="*")
-    a = ap.parse_args()
-    if a.list:
-        print("\n".join(CASES))
-        return 0
-    paths = Paths(a.fusproxy, a.fus_sim, os.path.abspath(a.source_dir))
-    failed = 0
-    for name in a.case or list(CASES):
-        start = time.monotonic()
-        try:
-            CASES[name](paths)
-            print(f"ok   {name} ({time.monotonic() - start:.1f} s)")
-        except Exception as e:  # noqa: BLE001
-            failed += 1
-            print(f"FAIL {name}: {e}")
-            if not isinstance(e, Failure):
-                traceback.print_exc()
-    return 1 if failed else 0
+    return run_cases(CASES)
 
 
 if __name__ == "__main__":

@@ -244,3 +244,34 @@ def curl_parallel(urls, parallel_max=200, timeout=60):
                               "-w", "%{http_code}\n", "-K", config],
                              capture_output=True, text=True)
         return [int(x) for x in out.stdout.split()]
+
+
+def run_cases(cases):
+    """The command line of an e2e script: --fusproxy, --fus-sim, --source-dir, --list and the
+    case names (default: all); runs them in order and reports each. Exit status 1 if any
+    failed."""
+    import argparse
+    import traceback
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--fusproxy")
+    ap.add_argument("--fus-sim")
+    ap.add_argument("--source-dir", default=os.path.join(os.path.dirname(__file__), "..", ".."))
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("case", nargs="*")
+    a = ap.parse_args()
+    if a.list:
+        print("\n".join(cases))
+        return 0
+    paths = Paths(a.fusproxy, a.fus_sim, os.path.abspath(a.source_dir))
+    failed = 0
+    for name in a.case or list(cases):
+        start = time.monotonic()
+        try:
+            cases[name](paths)
+            print(f"ok   {name} ({time.monotonic() - start:.1f} s)")
+        except Exception as e:  # noqa: BLE001 (report every failure the same way)
+            failed += 1
+            print(f"FAIL {name}: {e}")
+            if not isinstance(e, Failure):
+                traceback.print_exc()
+    return 1 if failed else 0
