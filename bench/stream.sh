@@ -6,8 +6,9 @@
 #     Range, median of RUNS. Target >= 0.8. The ?encrypted=1 variant is shown too.
 #     An nginx relay (proxy_pass, buffering off: recv + send only) is measured beside it as
 #     the machine's ceiling for any relay, and the CPU seconds per GB of each process (and of
-#     fusproxy's serving thread and landing pool) are printed: with fus-sim, fusproxy and
-#     curl sharing few cores, the sum of their CPU costs bounds the ratio.
+#     fusproxy's HTTP thread, service thread and landing pool) are printed: with fus-sim, fusproxy and
+#     curl sharing few cores, the sum of their CPU costs bounds the ratio; with a core per
+#     thread, fusproxy's busiest thread does.
 #  2. time to first byte of those cold downloads (curl %{time_starttransfer}, includes the
 #     metadata lookup upstream). Target < 1 s.
 #  3. with fus-sim's --throttle-bps capping each upstream connection: throughput vs
@@ -108,7 +109,7 @@ fi
 cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }  # user + system seconds
 gbytes="$(awk -v b="$bytes" 'BEGIN {print b / 1e9}')"
 direct=() through=() enc=() ttfb=() relay=()
-cpu_direct_sim=() cpu_direct_curl=() cpu_sim=() cpu_curl=() cpu_serving=() cpu_landing=()
+cpu_direct_sim=() cpu_direct_curl=() cpu_sim=() cpu_curl=() cpu_http=() cpu_service=() cpu_landing=()
 for i in $(seq "$runs"); do
   s0="$(cpu_of "$sim_pid")"
   d="$(/usr/bin/time -f '%U %S' -o "$dir/curl.cpu" curl -s -o /dev/null -H "Authorization: ${auth[1]}" -r "$range" -w '%{speed_download}' "${auth[0]}")"
@@ -127,18 +128,21 @@ for i in $(seq "$runs"); do
   s1="$(cpu_of "$sim_pid")"
   cpu_sim+=("$(awk -v a="$s0" -v b="$s1" -v g="$gbytes" 'BEGIN {print (b - a) / g}')")
   cpu_curl+=("$(awk -v g="$gbytes" '{print ($1 + $2) / g}' "$dir/curl.cpu")")
-  # fusproxy's threads: the first is the serving thread (sockets, HTTP, the jobs' state), the
-  # others the landing pool (--fetch-threads: CRC, decrypt, pwrite).
-  serving=0 landing=0
+  # fusproxy's threads, by name: the main thread serves HTTP (client sockets, sendfile),
+  # fp-service runs the firmware service (upstream sockets, the jobs' state), fp-landing the
+  # landing pool (--fetch-threads: CRC, decrypt, pwrite).
+  http=0 service=0 landing=0
   for task in "/proc/$proxy_pid/task/"*; do
-    c="$(cpu_of "$proxy_pid/task/${task##*/}")"
-    if [ "${task##*/}" = "$proxy_pid" ]; then
-      serving="$c"
-    else
-      landing="$(awk -v a="$landing" -v b="$c" 'BEGIN {print a + b}')"
-    fi
+    tid="${task##*/}"
+    c="$(cpu_of "$proxy_pid/task/$tid")"
+    case "$(cat "$task/comm")" in
+      fp-service) service="$(awk -v a="$service" -v b="$c" 'BEGIN {print a + b}')" ;;  # + Asio's resolver thread
+      fp-landing) landing="$(awk -v a="$landing" -v b="$c" 'BEGIN {print a + b}')" ;;
+      *) [ "$tid" = "$proxy_pid" ] && http="$c" ;;
+    esac
   done
-  cpu_serving+=("$(awk -v c="$serving" -v g="$gbytes" 'BEGIN {print c / g}')")
+  cpu_http+=("$(awk -v c="$http" -v g="$gbytes" 'BEGIN {print c / g}')")
+  cpu_service+=("$(awk -v c="$service" -v g="$gbytes" 'BEGIN {print c / g}')")
   cpu_landing+=("$(awk -v c="$landing" -v g="$gbytes" 'BEGIN {print c / g}')")
   stop_proxy
   through+=("$p") ttfb+=("$t")
@@ -162,12 +166,13 @@ awk -v d="$md" -v p="$mp" -v e="$me" -v r="$mr" 'BEGIN {
 awk -v t="$mt" 'BEGIN { printf "median time to first byte, cold: %.3f s (target < 1 s)\n", t }'
 m() { printf '%s\n' "$@" | median; }
 awk -v ds="$(m "${cpu_direct_sim[@]}")" -v dc="$(m "${cpu_direct_curl[@]}")" -v s="$(m "${cpu_sim[@]}")" \
-    -v c="$(m "${cpu_curl[@]}")" -v sv="$(m "${cpu_serving[@]}")" -v l="$(m "${cpu_landing[@]}")" \
-    -v n="$(nproc)" 'BEGIN {
-  printf "CPU seconds per GB (median): direct: fus-sim %.2f + curl %.2f; through fusproxy: fus-sim %.2f + fusproxy serving thread %.2f + landing pool %.2f + curl %.2f = %.2f\n",
-         ds, dc, s, sv, l, c, s + sv + l + c
-  printf "ceilings: on %d cores all three processes share %.0f CPU-s/s -> %.2f GB/s through fusproxy; with a core each, its serving thread alone -> %.2f GB/s\n",
-         n, n, n / (s + sv + l + c), 1 / sv }'
+    -v c="$(m "${cpu_curl[@]}")" -v h="$(m "${cpu_http[@]}")" -v sv="$(m "${cpu_service[@]}")" \
+    -v l="$(m "${cpu_landing[@]}")" -v n="$(nproc)" 'BEGIN {
+  printf "CPU seconds per GB (median): direct: fus-sim %.2f + curl %.2f; through fusproxy: fus-sim %.2f + fusproxy (HTTP thread %.2f, service thread %.2f, landing pool %.2f) + curl %.2f = %.2f\n",
+         ds, dc, s, h, sv, l, c, s + h + sv + l + c
+  busiest = h; if (sv > busiest) busiest = sv; if (l > busiest) busiest = l
+  printf "ceilings: on %d cores all three processes share %.0f CPU-s/s -> %.2f GB/s through fusproxy; with a core per thread, its busiest thread -> %.2f GB/s\n",
+         n, n, n / (s + h + sv + l + c), 1 / busiest }'
 stop_sim
 
 echo "== 3: upstream throttled to $throttle B/s per connection, $conns connections, 3 runs"

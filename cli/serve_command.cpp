@@ -1,13 +1,17 @@
 // fusproxy serve: parse the configuration and run the HTTP service until SIGTERM/SIGINT.
 // With --demo the simulator (fus-sim) runs in-process and every upstream URL points at it.
+#include <pthread.h>
 #include <spdlog/logger.h>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <cstdio>
 #include <exception>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/commands.hpp"
@@ -16,6 +20,7 @@
 #include "server/logging.hpp"
 #include "server/metrics.hpp"
 #include "server/server.hpp"
+#include "server/service_thread.hpp"
 #include "sim/simulator.hpp"
 
 namespace fusproxy::cli {
@@ -41,9 +46,12 @@ int run_serve(int argc, char** argv) {
     std::fprintf(stderr, "fusproxy: %s\n", e.what());
     return 2;
   }
-  // One thread runs everything (server, resolver, demo simulator): the resolver's caches
-  // and single-flight table rely on it.
-  boost::asio::io_context ioc(1);
+  // Two threads: `service` runs the firmware service (resolver, download manager, fetch
+  // jobs, the demo simulator), whose caches, single-flight tables and jobs rely on having
+  // one thread; `http` runs the server's connections. Calls and bodies cross over through
+  // server::service_thread, so that upstream receiving and client sending use two cores.
+  boost::asio::io_context ioc(1);  // the service's
+  boost::asio::io_context http_ioc(1);
 
   std::optional<sim::simulator> demo;
   if (settings.demo) {
@@ -78,7 +86,8 @@ int run_serve(int argc, char** argv) {
     log->critical("upstream set-up: {}", e.what());
     return 1;
   }
-  server::http_server http(ioc, settings, *firmware, log, registry);
+  server::service_thread service(*firmware, ioc.get_executor());
+  server::http_server http(http_ioc, settings, service, log, registry);
   try {
     http.start();
   } catch (const server::startup_error& e) {
@@ -86,11 +95,24 @@ int run_serve(int argc, char** argv) {
     return 1;
   }
   firmware->start_mirrors();  // --mirror MODEL/REGION: fetched ahead of time
-  http.handle_signals([&ioc, &demo] {
-    if (demo) demo->stop();
-    ioc.stop();
+  // Once the server has drained (or on a second signal): the demo simulator stops on its
+  // thread, then both threads end.
+  http.handle_signals([&ioc, &http_ioc, &demo] {
+    boost::asio::post(ioc, [&ioc, &demo] {
+      if (demo) demo->stop();
+      ioc.stop();
+    });
+    http_ioc.stop();
   });
-  ioc.run();
+  // The service thread waits for work (requests) until stopped, even when nothing is
+  // pending at the moment.
+  auto keep_running = boost::asio::make_work_guard(ioc);
+  std::thread service_runner([&ioc] {
+    ::pthread_setname_np(::pthread_self(), "fp-service");  // for top -H, perf, bench/stream.sh
+    ioc.run();
+  });
+  http_ioc.run();
+  service_runner.join();
   log->info("fusproxy stopped");
   return 0;
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# ThreadSanitizer check of the threaded paths (the landing pool beside the serving thread):
-# builds fusproxy and fus-sim with -fsanitize=thread into build-tsan/ and runs the streaming
-# and cache end-to-end cases with them; fails when TSan reports anything. Not part of CI
-# (a TSan build takes ~10 minutes on 2 cores).
-# usage: scripts/tsan.sh [CASE...]   (default: the stream and cache cases that fetch)
+# ThreadSanitizer check of the threaded paths (HTTP thread, service thread, landing pool):
+# builds fusproxy and fus-sim with -fsanitize=thread into build-tsan/ and runs the streaming,
+# cache, metadata and forwarded-client end-to-end cases with them; fails when TSan reports
+# anything. Not part of CI (a first TSan build takes ~10 minutes on 2 cores).
+# usage: scripts/tsan.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$root/build-tsan"
@@ -19,6 +19,8 @@ python3 "$root/tests/e2e/stream_tests.py" "${args[@]}" curl_oj_latest aria2c_seg
 python3 "$root/tests/e2e/cache_tests.py" "${args[@]}" fifty_clients_one_fetch \
   kill9_resumes_missing_bytes unclean_stop_rechecks_resumed_bytes graceful_stop_map_is_trusted \
   eviction_lru_never_in_use disk_full_is_clear_and_consistent
+python3 "$root/tests/e2e/e2e_tests.py" "${args[@]}"      # metadata, errors, single-flight
+python3 "$root/tests/e2e/forwarded_tests.py" "${args[@]}"  # limits, /api/status, access log
 if compgen -G "$reports/tsan*" >/dev/null; then
   cat "$reports"/tsan* >&2
   echo "ThreadSanitizer reported the above" >&2

@@ -1,15 +1,18 @@
 #include "server/download_manager.hpp"
 
+#include <pthread.h>
 #include <spdlog/logger.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <cerrno>
+#include <latch>
 #include <map>
 
 #include "crypto/ecb.hpp"
@@ -31,6 +34,19 @@ std::string representation_etag(const firmware_metadata& meta, download_variant 
                 enc ? "enc" : "plain");
   return text;
 }
+
+namespace {
+// Names each of a pool's threads (top -H, perf, bench/stream.sh): one task per thread, each
+// holding its thread until all have run.
+void name_threads(net::thread_pool& pool, unsigned count, const char* name) {
+  auto all = std::make_shared<std::latch>(count);
+  for (unsigned i = 0; i < count; ++i)
+    net::post(pool, [all, name] {
+      ::pthread_setname_np(::pthread_self(), name);
+      all->arrive_and_wait();
+    });
+}
+}  // namespace
 
 struct download_manager::impl : std::enable_shared_from_this<download_manager::impl> {
   // Declared first so that it is joined last: landing work in flight finishes first.
@@ -68,6 +84,7 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
     if (settings.fetch_threads > 0) {
       land_pool = std::make_unique<net::thread_pool>(settings.fetch_threads);
       settings.fetch.land_on = land_pool->get_executor();
+      name_threads(*land_pool, settings.fetch_threads, "fp-landing");
     }
     cache.scan();
   }
