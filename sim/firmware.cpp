@@ -234,6 +234,9 @@ struct firmware_image::impl {
   void read_plain(std::uint64_t offset, std::uint8_t* out, std::size_t n) const;
   void read_plain_padded(std::uint64_t offset, std::uint8_t* out, std::size_t n) const;
   void read_encrypted(std::uint64_t offset, std::uint8_t* out, std::size_t n) const;
+  void read_segments(const std::vector<segment>& segments, const std::vector<std::uint8_t>& literal,
+                     std::vector<std::uint8_t> period_block::*side, std::uint64_t size,
+                     std::uint64_t offset, std::uint8_t* out, std::size_t n) const;
 };
 
 firmware_image::impl::impl(const build& source) : b(source) {
@@ -478,22 +481,7 @@ std::uint64_t firmware_image::impl::emit(bool archive_zip64) {
 
 void firmware_image::impl::read_plain(std::uint64_t offset, std::uint8_t* out,
                                       std::size_t n) const {
-  const segment* s = offset < plain_size ? segment_at(plain_segments, offset) : nullptr;
-  const segment* const segments_end = plain_segments.data() + plain_segments.size();
-  while (n > 0 && s && s != segments_end) {
-    const std::size_t k = std::min<std::uint64_t>(n, s->end - offset);
-    if (s->period >= 0) {
-      const auto& block = periods[s->period].plain;
-      copy_periodic(block, (offset - s->begin) % block.size(), out, k);
-    } else {
-      std::memcpy(out, plain_literal.data() + s->literal + (offset - s->begin), k);
-    }
-    out += k;
-    n -= k;
-    offset += k;
-    ++s;
-  }
-  std::memset(out, 0, n);
+  read_segments(plain_segments, plain_literal, &period_block::plain, plain_size, offset, out, n);
 }
 
 // The plaintext as the cipher sees it: PKCS#7 padding after plain_size.
@@ -507,15 +495,26 @@ void firmware_image::impl::read_plain_padded(std::uint64_t offset, std::uint8_t*
 
 void firmware_image::impl::read_encrypted(std::uint64_t offset, std::uint8_t* out,
                                           std::size_t n) const {
-  const segment* s = offset < encrypted_size ? segment_at(cipher_segments, offset) : nullptr;
-  const segment* const segments_end = cipher_segments.data() + cipher_segments.size();
+  read_segments(cipher_segments, cipher_literal, &period_block::cipher, encrypted_size, offset, out,
+                n);
+}
+
+// Bytes [offset, offset + n) of one side (plain or cipher) of the file: each segment's
+// literal bytes or its periodic block; zeros past `size`.
+void firmware_image::impl::read_segments(const std::vector<segment>& segments,
+                                         const std::vector<std::uint8_t>& literal,
+                                         std::vector<std::uint8_t> period_block::*side,
+                                         std::uint64_t size, std::uint64_t offset,
+                                         std::uint8_t* out, std::size_t n) const {
+  const segment* s = offset < size ? segment_at(segments, offset) : nullptr;
+  const segment* const segments_end = segments.data() + segments.size();
   while (n > 0 && s && s != segments_end) {
     const std::size_t k = std::min<std::uint64_t>(n, s->end - offset);
     if (s->period >= 0) {
-      const auto& block = periods[s->period].cipher;
+      const auto& block = periods[s->period].*side;
       copy_periodic(block, (offset - s->begin) % block.size(), out, k);
     } else {
-      std::memcpy(out, cipher_literal.data() + s->literal + (offset - s->begin), k);
+      std::memcpy(out, literal.data() + s->literal + (offset - s->begin), k);
     }
     out += k;
     n -= k;
