@@ -4,6 +4,7 @@
 # Pure pieces: fault SPEC, Range, Authorization, sessions, IMEI, the sans-I/O core.
 fusproxy_unit_test(sim_server_tests
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/server_core_tests.cpp ${CMAKE_CURRENT_LIST_DIR}/simulator_tests.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/strict_faults_tests.cpp
   LIBS fusproxy_sim)
 
 # The acceptance test: an independent Python client (stdlib + Debian's python3-cryptography,
