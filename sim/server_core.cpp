@@ -556,7 +556,9 @@ answer server_core::handle_inform(dialect d, const request_view& req) {
   if (faults_.take(fault_kind::bad_crc, endpoint::inform)) crc ^= 0x5A5A5A5Au;
   const bool no_name = faults_.take(fault_kind::no_name, endpoint::inform).has_value();
   const bool no_crc = faults_.take(fault_kind::no_crc, endpoint::inform).has_value();
-  const bool signed_crc = faults_.take(fault_kind::signed_crc, endpoint::inform).has_value();
+  // signed-crc fires only on an answer that has a BINARY_CRC to write.
+  const bool signed_crc =
+      !no_crc && faults_.take(fault_kind::signed_crc, endpoint::inform).has_value();
   if (!no_name) {
     // The session now knows this file: InitForMass for it is allowed here (strict mode).
     std::lock_guard lock(mutex_);
