@@ -43,7 +43,10 @@ constexpr option_info options_table[] = {
     {"mirror", kind::list, "",
      "MODEL/REGION whose newest build is kept fetched ahead of time (checked every "
      "--metadata-ttl); repeatable"},
-    {"connections", kind::text, "8", "parallel ranged upstream connections per download"},
+    {"connections", kind::text, "16",
+     "most parallel ranged upstream connections per download (the count adapts up to it)"},
+    {"connections-start", kind::text, "8",
+     "upstream connections a download starts with (at most --connections)"},
     {"fetch-threads", kind::text, "1",
      "threads that CRC, decrypt and write fetched bytes (0: the serving thread does it)"},
     {"cache-dir", kind::text, "./cache", "mirror cache directory; created if missing"},
@@ -59,7 +62,10 @@ constexpr option_info options_table[] = {
     {"ca-file", kind::text, "", "CA bundle to verify upstream TLS with (default: system store)"},
     {"tls-verify", kind::flag, "true", "verify upstream TLS certificates and host names"},
     {"upstream-timeout", kind::text, "30", "seconds an upstream request may make no progress"},
-    {"chunk-size", kind::text, "8M", "bytes per ranged upstream request (K/M/G suffixes)"},
+    {"chunk-size", kind::text, "2M",
+     "bytes of a connection's first ranged upstream request; later ones grow (K/M/G suffixes)"},
+    {"chunk-size-max", kind::text, "128M",
+     "largest ranged upstream request a connection grows to (K/M/G suffixes)"},
     {"upstream-max-bps", kind::text, "0",
      "cap on total upstream bandwidth in bytes/s (K/M/G suffixes; 0: none)"},
     {"retry-base-ms", kind::text, "1000",
@@ -329,6 +335,7 @@ settings convert(const po::variables_map& vm) {
     s.mirrors.emplace_back(model, region);
   }
   u32("connections", s.connections, 1, 64);
+  u32("connections-start", s.connections_start, 1, 64);
   u32("fetch-threads", s.fetch_threads, 0, 64);
   if (const auto* v = get("cache-dir")) {
     if (v->empty()) throw config_error("--cache-dir", "must not be empty");
@@ -371,6 +378,11 @@ settings convert(const po::variables_map& vm) {
     s.chunk_size = parse_bytes("chunk-size", *v, 16 << 10);
     if (s.chunk_size > (1ull << 30))
       throw config_error("--chunk-size", "'" + *v + "' is above the maximum 1G");
+  }
+  if (const auto* v = get("chunk-size-max")) {
+    s.chunk_size_max = parse_bytes("chunk-size-max", *v, 16 << 10);
+    if (s.chunk_size_max > (4ull << 30))
+      throw config_error("--chunk-size-max", "'" + *v + "' is above the maximum 4G");
   }
   if (const auto* v = get("upstream-max-bps"))
     s.upstream_max_bps = parse_bytes("upstream-max-bps", *v, 0);
@@ -442,7 +454,8 @@ std::string settings::describe() const {
     << " cloud-url=" << cloud_url << " fota-url=" << fota_url
     << " legacy-keys=" << (legacy_keys.size() > 4 ? "***custom***" : legacy_keys)
     << " imei=" << (imei_by_model.size() + (default_imei.empty() ? 0 : 1)) << "-set"
-    << " connections=" << connections << " fetch-threads=" << fetch_threads
+    << " connections=" << connections << " connections-start=" << connections_start
+    << " fetch-threads=" << fetch_threads
     << " cache-dir=" << cache_dir << " cache-max-bytes=" << cache_max_bytes
     << " metadata-ttl=" << metadata_ttl << " token=" << (token.empty() ? "none" : "***")
     << " log-level=" << log_level
@@ -451,7 +464,8 @@ std::string settings::describe() const {
     << " demo=" << (demo ? "true" : "false")
     << " ca-file=" << (ca_file.empty() ? "system" : ca_file)
     << " tls-verify=" << (tls_verify ? "true" : "false") << " upstream-timeout=" << upstream_timeout
-    << " chunk-size=" << chunk_size << " upstream-max-bps=" << upstream_max_bps
+    << " chunk-size=" << chunk_size << " chunk-size-max=" << chunk_size_max
+    << " upstream-max-bps=" << upstream_max_bps
     << " retry-base-ms=" << retry_base_ms << " retry-attempts=" << retry_attempts
     << " tls=" << (tls_cert.empty() ? "off" : tls_cert) << " max-connections=" << max_connections
     << " rate-limit=" << rate_limit << " max-downloads-per-client=" << max_downloads_per_client

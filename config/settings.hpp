@@ -45,12 +45,14 @@ struct settings {
   std::string default_imei;                          // bare --imei value
   // --mirror MODEL/REGION (repeatable): builds kept fetched ahead of time, upper-case.
   std::vector<std::pair<std::string, std::string>> mirrors;
-  std::uint32_t connections = 8;
+  std::uint32_t connections = 16;       // the ceiling of the adaptive count
+  std::uint32_t connections_start = 8;  // where it starts (capped at connections)
   std::uint32_t fetch_threads = 1;  // landing pool (CRC, decrypt, pwrite); 0: inline
   std::string ca_file;              // empty: the system CA store
   bool tls_verify = true;
   std::uint32_t upstream_timeout = 30;  // seconds without progress upstream
-  std::uint64_t chunk_size = 8u << 20;  // bytes per ranged upstream request
+  std::uint64_t chunk_size = 2u << 20;        // a connection's first ranged request
+  std::uint64_t chunk_size_max = 128u << 20;  // what later ones grow to
   std::uint64_t upstream_max_bps = 0;   // 0: no cap
   std::uint32_t retry_base_ms = 1000;   // first back-off of a failing upstream range
   std::uint32_t retry_attempts = 8;     // failures in a row without progress, then give up

@@ -675,11 +675,20 @@ void download_manager::append_metrics(std::string& out) const {
           s.count.bytes_plain);
   counter("fusproxy_download_encrypted_bytes_total", "Re-encrypted bytes handed to clients.",
           s.count.bytes_encrypted);
-  std::uint64_t active = 0, present = 0, sheds = 0, readers = 0;
-  double rate = 0;
+  std::uint64_t active = 0, present = 0, sheds = 0, readers = 0, conns = 0, target = 0;
+  double rate = 0, slowest = 0;
+  bool any_conn = false;
   for (const auto& [name, job] : s.jobs) {
     const auto p = job->progress();
-    if (p.state == job_state::fetching) ++active;
+    if (p.state == job_state::fetching) {
+      ++active;
+      conns += p.connections;
+      target += p.target;
+      for (const auto& c : p.per_connection) {
+        slowest = any_conn ? std::min(slowest, c.rate) : c.rate;
+        any_conn = true;
+      }
+    }
     present += p.present;
     sheds += p.sheds;
     readers += p.readers;
@@ -694,6 +703,13 @@ void download_manager::append_metrics(std::string& out) const {
   gauge("fusproxy_fetch_upstream_bytes_per_second", "Upstream throughput, last seconds.", rate);
   gauge("fusproxy_fetch_readers_waiting", "Client streams waiting for bytes to land.",
         static_cast<double>(readers));
+  gauge("fusproxy_fetch_upstream_connections",
+        "Upstream connections the fetching jobs hold now (the adaptive count, hedges included).",
+        static_cast<double>(conns));
+  gauge("fusproxy_fetch_upstream_connections_target",
+        "Upstream connections the fetching jobs' governors allow now.", static_cast<double>(target));
+  gauge("fusproxy_fetch_slowest_connection_bytes_per_second",
+        "The slowest open upstream connection's rate, last second (0: none open).", slowest);
 }
 
 std::string download_manager::status_json() const {
@@ -717,11 +733,24 @@ std::string download_manager::status_json() const {
         {"bytes_per_second", p.rate},
         {"connections", p.connections},
         {"connections_target", p.target},
+        {"connections_max", p.ceiling},
+        {"upstream_gets", p.gets},
+        {"hedges", p.hedges},
+        {"connections_cut", p.cuts},
+        {"splits", p.splits},
         {"retries", p.retries},
         {"rate_limited", p.sheds},
         {"readers_waiting", p.readers},
         {"clients", impl_->cache.find(name) ? impl_->cache.find(name)->pins : 0u},
         {"file", job->file_path().string()}};
+    json::array conns;
+    for (const auto& c : p.per_connection)
+      conns.push_back(json::object{{"id", c.worker},
+                                   {"bytes_per_second", c.rate},
+                                   {"range_begin", c.begin},
+                                   {"range_end", c.end},
+                                   {"helper", c.helper}});
+    o["upstream_connections"] = std::move(conns);
     if (!p.error.empty()) o["error"] = p.error;
     out.push_back(std::move(o));
   }

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -182,6 +184,7 @@ struct fetch_job::impl {
 };
 
 struct fetch_job::worker_state {
+  fetch::worker_id id = 0;
   unsigned streak = 0;      // consecutive failures without progress
   bool progressed = false;  // bytes received since the last failure
   std::uint64_t seen_generation = 0;
@@ -190,6 +193,11 @@ struct fetch_job::worker_state {
   std::vector<std::uint8_t> buffer;
   // The worker's own: a batch may be landing on another thread while others land.
   std::optional<crypto::block_decryptor> decryptor;
+  // Cutting: the scheduler closes the worker's connection by cancelling its pending read.
+  net::cancellation_signal cut_signal;
+  bool in_read = false;
+  bool cut = false;               // set by fetch_job::cut(); the claim ends, no failure
+  std::uint64_t last_claim = 0;   // size of its previous claim (claims grow)
 };
 
 fetch_job::fetch_job(net::any_io_executor executor, upstream::fus_client& client,
@@ -204,7 +212,8 @@ fetch_job::fetch_job(net::any_io_executor executor, upstream::fus_client& client
       log_(std::move(log)),
       plan_(std::move(present), options.chunk_size),
       retry_(options.retry, plan_.chunk_count()),
-      governor_(std::max(1u, options.connections)),
+      governor_(std::max(1u, options.connections), std::max(1u, options.connections_start),
+                steady::now()),
       bucket_(options.max_bps, steady::now()) {}
 
 fetch_job::~fetch_job() {
@@ -319,6 +328,18 @@ job_progress fetch_job::progress() const {
   p.rate = meter_.rate(steady::now());
   p.connections = active_;
   p.target = governor_.target();
+  p.ceiling = governor_.max();
+  const auto now = steady::now();
+  for (const auto& [id, rate] : rates_.rates(now)) {
+    connection_progress c{id, rate};
+    if (auto h = plan_.holding(id)) c.begin = h->begin, c.end = h->end;
+    c.helper = plan_.victim_of(id).has_value();
+    p.per_connection.push_back(c);
+  }
+  p.gets = gets_;
+  p.hedges = hedges_;
+  p.cuts = cuts_;
+  p.splits = splits_;
   p.retries = retry_.failures();
   p.sheds = governor_.sheds();
   p.crc = plan_.present().whole_crc().value_or(0);
@@ -394,10 +415,14 @@ void fetch_job::begin_fetch() {
   log_->info("fetch {}: {} bytes ({} present), {} connections, chunks of {} bytes",
              source_.meta.filename, plan_.total(), plan_.present().present_bytes(), governor_.max(),
              plan_.chunk_size());
-  for (unsigned i = 0; i < governor_.max(); ++i) {
+  // One worker more than the ceiling: a hedge may briefly hold one connection above it.
+  workers_.assign(governor_.max() + 1, nullptr);
+  for (unsigned i = 0; i <= governor_.max(); ++i) {
     ++workers_running_;
     net::co_spawn(executor_, run_worker(shared_from_this(), i), net::detached);
   }
+  started_ = steady::now();
+  net::co_spawn(executor_, supervise(shared_from_this()), net::detached);
 }
 
 void fetch_job::stop() {
@@ -581,8 +606,8 @@ void fetch_job::follower::move_to(std::uint64_t pos) {
 
 std::uint64_t fetch_job::horizon() const {
   if (followers_.empty()) return UINT64_MAX;
-  const std::uint64_t window =
-      std::max<std::uint64_t>(64u << 20, 2ull * governor_.max() * plan_.chunk_size());
+  const std::uint64_t window = std::max<std::uint64_t>(
+      64u << 20, 2ull * governor_.target() * std::min<std::uint64_t>(options_.chunk_size_max, 8 * plan_.chunk_size()));
   return *followers_.rbegin() + window;
 }
 
@@ -611,47 +636,45 @@ bool wants_reauthorization(const upstream::failure& f) {
 }  // namespace
 
 net::awaitable<void> fetch_job::worker(unsigned index) {
-  if (index > 0 && options_.stagger.count() > 0) {
-    net::steady_timer t(executor_, options_.stagger * index);
-    co_await t.async_wait(use_tuple);
-  }
   worker_state w;
+  w.id = index;
   w.buffer.resize(std::max<std::size_t>(options_.buffer_size, 4096) + crypto::aes_block);
   w.decryptor.emplace(source_.build.key);
+  workers_[index] = &w;
+  struct unregister {
+    fetch_job* job;
+    unsigned index;
+    ~unregister() { job->workers_[index] = nullptr; }
+  } guard{this, index};
   const auto file = source_.build.file();
   while (state_ == job_state::fetching) {
-    if (active_ >= governor_.target()) {
-      co_await io_->slot.async_wait(use_tuple);
-      continue;
-    }
-    auto claim = plan_.claim(horizon());
+    // The first GET authorises the file: the others start once it answered (or after
+    // options_.stagger; supervise_tick).
+    std::optional<fetch::byte_range> claim;
+    if ((index == 0 || opened_once_) && (active_ < governor_.target() || !hedge_queue_.empty()))
+      claim = next_work(w);
     if (!claim) {
-      if (!plan_.has_unclaimed()) break;
-      ++parked_;  // the window is full: wait for a follower to move on
+      ++parked_;  // no slot, or nothing to fetch now: wait for a change
       co_await io_->slot.async_wait(use_tuple);
       --parked_;
       continue;
     }
     ++active_;
+    w.cut = false;
     auto r = co_await fetch_claim(*claim, w);
     --active_;
-    io_->slot.cancel();  // a parked worker may take the freed slot
+    plan_.release(w.id);  // whatever it did not land (its helper's now, if hedged)
+    io_->slot.cancel();   // a parked worker may take the freed slot
     if (state_ != job_state::fetching) break;
-    if (r) {
-      const auto before = governor_.target();
-      governor_.chunk_done(meter_.rate(steady::now()));
-      if (governor_.target() > before)
-        log_->info("fetch {}: back to {} connections", source_.meta.filename, governor_.target());
-      continue;
-    }
+    if (r || w.cut) continue;
     const auto& f = r.error();
     if (fatal(f)) {
       fail(make_error_code(stream_errc::upstream_failed), f.message());
       break;
     }
-    if (f.is(upstream::errc::rate_limited)) {
+    if (f.is(upstream::errc::rate_limited) || f.is(upstream::errc::unreachable)) {
       const auto before = governor_.target();
-      governor_.shed(meter_.rate(steady::now()));
+      governor_.shed(active_, steady::now());
       if (governor_.target() < before)
         log_->warn("fetch {}: upstream refuses connections ({}): down to {}", source_.meta.filename,
                    f.message(), governor_.target());
@@ -681,6 +704,113 @@ net::awaitable<void> fetch_job::worker(unsigned index) {
   }
 }
 
+std::optional<fetch::byte_range> fetch_job::next_work(worker_state& w) {
+  const auto now = steady::now();
+  // A slow connection waiting for a helper comes first (it may hold one connection above
+  // the target: the victim's goes once the helper wins).
+  while (!hedge_queue_.empty()) {
+    const auto victim = hedge_queue_.front();
+    hedge_queue_.erase(hedge_queue_.begin());
+    if (auto r = plan_.hedge(w.id, victim)) {
+      ++hedges_;
+      if (auto* m = options_.metrics) m->hedges.inc();
+      log_->info("fetch {}: connection {} is slow ({:.0f} B/s, idle {} ms): connection {} "
+                 "fetches {}-{} too",
+                 source_.meta.filename, victim, rates_.rate(victim, now),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(rates_.idle(victim, now))
+                     .count(),
+                 w.id, r->begin, r->end);
+      return r;
+    }
+  }
+  if (active_ >= governor_.target()) return std::nullopt;
+  const auto limit = horizon();
+  const auto size = fetch::claim_size(options_.chunk_size, options_.chunk_size_max, w.last_claim,
+                                      rates_.typical_rate(now), plan_.unclaimed_bytes(limit),
+                                      governor_.target());
+  if (auto c = plan_.claim(w.id, limit, size)) {
+    w.last_claim = c->size();
+    return c;
+  }
+  // The end game: nothing left to claim; take the back of the claim that ends last.
+  const auto min_time = rates_.first_byte_latency() * 3 + std::chrono::milliseconds(100);
+  if (auto s = fetch::pick_split(plan_.claims(), rates_, now, 256u << 10, min_time)) {
+    if (auto r = plan_.split(w.id, s->victim, s->at)) {
+      ++splits_;
+      if (auto* m = options_.metrics) m->splits.inc();
+      log_->debug("fetch {}: end game: connection {} takes {}-{} from connection {}",
+                  source_.meta.filename, w.id, r->begin, r->end, s->victim);
+      w.last_claim = r->size();
+      return r;
+    }
+  }
+  return std::nullopt;
+}
+
+void fetch_job::cut(fetch::worker_id id) {
+  if (id >= workers_.size() || !workers_[id]) return;
+  auto& w = *workers_[id];
+  if (w.cut) return;
+  w.cut = true;
+  ++cuts_;
+  plan_.release(id);
+  if (w.in_read) w.cut_signal.emit(net::cancellation_type::terminal);
+}
+
+net::awaitable<void> fetch_job::supervise(std::shared_ptr<fetch_job> self) {
+  net::steady_timer t(self->executor_);
+  while (self->state_ == job_state::fetching) {
+    t.expires_after(std::chrono::milliseconds(100));
+    co_await t.async_wait(use_tuple);
+    if (self->state_ != job_state::fetching) break;
+    self->supervise_tick();
+  }
+}
+
+void fetch_job::supervise_tick() {
+  const auto now = steady::now();
+  if (!opened_once_ && now - started_ >= options_.stagger) {
+    opened_once_ = true;
+    io_->slot.cancel();
+  }
+  // The connection count: more while more helps (every allowed connection busy, work left,
+  // and not held at the total cap).
+  const double rate = recent_.rate(now);
+  const bool capped = options_.max_bps > 0 && rate >= 0.9 * static_cast<double>(options_.max_bps);
+  const bool saturated = active_ >= governor_.target() && plan_.has_unclaimed(horizon()) && !capped;
+  const auto before = governor_.target();
+  governor_.tick(now, rate, saturated);
+  if (governor_.target() != before) {
+    log_->debug("fetch {}: {} -> {} connections ({:.1f} MB/s)", source_.meta.filename, before,
+                governor_.target(), rate / 1e6);
+    io_->slot.cancel();
+  }
+  // Slow connections: hedge the claims of slow holders; cut helpers that stall themselves.
+  std::vector<fetch::worker_id> holders;
+  for (const auto& [id, r] : plan_.claims()) holders.push_back(id);
+  for (fetch::worker_id id = 0; id < workers_.size(); ++id)
+    if (plan_.victim_of(id)) holders.push_back(id);
+  bool queued = false;
+  for (const auto& v : fetch::find_slow(rates_, holders, now)) {
+    if (plan_.victim_of(v.w)) {
+      if (v.stalled) cut(v.w);  // a stalled helper: the victim may be hedged again
+      continue;
+    }
+    if (plan_.helper_of(v.w)) continue;
+    if (std::find(hedge_queue_.begin(), hedge_queue_.end(), v.w) != hedge_queue_.end()) continue;
+    auto h = plan_.holding(v.w);
+    // A tiny rest is not worth a connection unless it stalled.
+    if (!h || (!v.stalled && h->size() < (64u << 10))) continue;
+    if (hedge_queue_.size() >= 2) break;
+    hedge_queue_.push_back(v.w);
+    queued = true;
+  }
+  // Helpers left with nothing (their victim finished first) and workers whose claim is gone.
+  for (fetch::worker_id id = 0; id < workers_.size(); ++id)
+    if (workers_[id] && workers_[id]->in_read && !plan_.holding(id)) cut(id);
+  if (queued || (active_ < governor_.target() && parked_ > 0)) io_->slot.cancel();
+}
+
 net::awaitable<upstream::result<void>> fetch_job::fetch_claim(fetch::byte_range claim,
                                                               worker_state& w) {
   const auto started = steady::now();
@@ -701,38 +831,48 @@ net::awaitable<upstream::result<void>> fetch_job::fetch_claim_bytes(fetch::byte_
                                                                     steady::time_point started) {
   const auto file = source_.build.file();
   w.seen_generation = io_->session.auth_generation();
+  ++gets_;
+  rates_.opened(w.id, started);
+  struct closed_guard {
+    fetch_job* job;
+    fetch::worker_id id;
+    ~closed_guard() { job->rates_.closed(id, steady::now()); }
+  } closed{this, w.id};
   auto reader = co_await io_->session.open_range(file, claim);
-  if (!reader) {
-    plan_.release(claim);
-    co_return reader.error();
+  if (!opened_once_) {
+    opened_once_ = true;
+    io_->slot.cancel();
   }
-  std::uint64_t pos = claim.begin;  // the next cipher byte to land (16-aligned)
+  if (!reader) co_return reader.error();
+  std::uint64_t pos = claim.begin;  // the next cipher byte of the GET to land (16-aligned)
   std::size_t held = 0;             // received bytes not landed yet
   steady::time_point held_since{};  // when the first whole block of them arrived
   constexpr auto max_hold = std::chrono::milliseconds(20);
   auto& buf = w.buffer;
   while (pos + held < claim.end || held > 0) {
-    if (state_ != job_state::fetching) {
-      plan_.release({pos, claim.end});
-      co_return upstream::result<void>{};
-    }
+    if (state_ != job_state::fetching || w.cut) co_return upstream::result<void>{};
+    // Narrowed (end game) or beaten (hedge): stop at what is still this worker's.
+    const auto mine = plan_.holding(w.id);
+    if (!mine || pos >= mine->end) co_return upstream::result<void>{};
     std::size_t n = 0;
     if (pos + held < claim.end) {
-      auto got = co_await reader->read_some({buf.data() + held, buf.size() - held});
-      if (!got) {
-        // Resume from the last whole block that landed; a partial block is fetched again.
-        plan_.release({pos, claim.end});
-        co_return got.error();
-      }
+      // The read may be cut (fetch_job::cut): the cancellation closes the connection.
+      w.in_read = true;
+      auto [ep, got] = co_await net::co_spawn(
+          executor_, reader->read_some({buf.data() + held, buf.size() - held}),
+          net::bind_cancellation_slot(w.cut_signal.slot(), use_tuple));
+      w.in_read = false;
+      if (w.cut || state_ != job_state::fetching) co_return upstream::result<void>{};
+      if (ep) std::rethrow_exception(ep);
+      if (!got) co_return got.error();  // resume from the last whole block that landed
       n = *got;
       ++w.reads;
-      if (n == 0) {
-        plan_.release({pos, claim.end});
-        co_return upstream::make_failure(upstream::errc::dropped, "range ended early");
-      }
+      if (n == 0) co_return upstream::make_failure(upstream::errc::dropped, "range ended early");
       w.progressed = true;
       const auto now = steady::now();
       meter_.add(n, now);
+      recent_.add(n, now);
+      rates_.received(w.id, n, now);
       if (auto* m = options_.metrics) {
         m->bytes.inc(n);
         if (!w.first_byte)
@@ -750,10 +890,24 @@ net::awaitable<upstream::result<void>> fetch_job::fetch_claim_bytes(fetch::byte_
                        (held >= crypto::aes_block && steady::now() - held_since >= max_hold);
     const std::size_t whole = batch ? held - held % crypto::aes_block : 0;
     if (whole > 0) {
-      if (auto ec = co_await land(pos, {buf.data(), whole}, w)) {
-        plan_.release({pos, claim.end});
-        fail(ec, std::string("landing bytes at ") + std::to_string(pos) + ": " + ec.message());
-        co_return upstream::result<void>{};
+      // Only what is still this worker's lands: bytes another connection landed first are
+      // skipped, bytes past a narrowed end are not its own; no byte is written twice.
+      const auto r = plan_.reserve(w.id, {pos, pos + whole});
+      if (r.cut) {
+        log_->info("fetch {}: connection {} beat connection {} at {}: cut it",
+                   source_.meta.filename, w.id, *r.cut, r.land.begin);
+        cut(*r.cut);
+      }
+      if (!r.land.empty()) {
+        const auto skip = static_cast<std::size_t>(r.land.begin - pos);
+        if (auto ec = co_await land(r.land.begin, {buf.data() + skip, r.land.size()}, w)) {
+          plan_.unreserve(w.id, r.land);
+          fail(ec, std::string("landing bytes at ") + std::to_string(r.land.begin) + ": " +
+                       ec.message());
+          co_return upstream::result<void>{};
+        }
+      } else if (auto h = plan_.holding(w.id); !h || h->begin < pos + whole) {
+        co_return upstream::result<void>{};  // nothing of it is this worker's any more
       }
       pos += whole;
       std::memmove(buf.data(), buf.data() + whole, held - whole);
@@ -768,10 +922,8 @@ net::awaitable<upstream::result<void>> fetch_job::fetch_claim_bytes(fetch::byte_
       }
     }
   }
-  if (pos != claim.end) {
-    plan_.release({pos, claim.end});
+  if (pos != claim.end)
     co_return upstream::make_failure(upstream::errc::dropped, "range ended inside a block");
-  }
   log_->debug("fetch {}: range {}-{} in {} reads", source_.meta.filename, claim.begin, claim.end,
               w.reads);
   w.reads = 0;
@@ -829,18 +981,18 @@ net::awaitable<boost::system::error_code> fetch_job::land(std::uint64_t at,
   }
   if (batch.ec) co_return batch.ec;
   if (state_ != job_state::fetching) {
-    plan_.release({at, at + cipher.size()});  // the job ended meanwhile; the caller stops
+    plan_.unreserve(w.id, {at, at + cipher.size()});  // the job ended meanwhile
     co_return boost::system::error_code{};
   }
-  co_return commit_landing(at, at + cipher.size(), batch.crc);
+  co_return commit_landing(w.id, at, at + cipher.size(), batch.crc);
 }
 
 // The state half of landing, on the job's executor: mark present, save the map, wake readers.
-boost::system::error_code fetch_job::commit_landing(std::uint64_t at, std::uint64_t end,
-                                                    std::uint32_t crc) {
+boost::system::error_code fetch_job::commit_landing(fetch::worker_id id, std::uint64_t at,
+                                                    std::uint64_t end, std::uint32_t crc) {
   const auto chunk = plan_.chunk_size();
   const bool crosses_chunk = at / chunk != (end - 1) / chunk || end % chunk == 0;
-  if (!plan_.landed(at, end, crc)) return make_error_code(stream_errc::disk);
+  if (!plan_.landed(id, at, end, crc)) return make_error_code(stream_errc::disk);
   // The map is saved at chunk ends and at least every 100 ms of landing: a process killed
   // mid-fetch loses at most that much (plus what each worker holds unlanded).
   const auto now = steady::now();

@@ -60,11 +60,15 @@ struct build_source {
 };
 
 struct fetch_options {
-  unsigned connections = 8;
-  std::uint64_t chunk_size = 8u << 20;
+  unsigned connections = 16;       // the ceiling of the adaptive connection count
+  unsigned connections_start = 8;  // where the count starts (at most `connections`)
+  std::uint64_t chunk_size = 2u << 20;       // the first claims of each connection
+  std::uint64_t chunk_size_max = 128u << 20;  // claims grow up to this
   std::uint64_t max_bps = 0;  // all workers of the job together; 0: no cap
   fetch::retry_settings retry;
-  std::chrono::milliseconds stagger{100};  // between workers' first connections
+  // The other workers start once the first GET answered (it authorised the file), or
+  // after this long.
+  std::chrono::milliseconds stagger{1000};
   std::size_t buffer_size = 1024u << 10;   // per worker; also how much lands at once
   // Where the per-byte half of landing runs (CRC-32, decrypt, pwrite): a thread pool lets
   // it use other cores than the one serving sockets. Empty: inline on the job's executor.
@@ -90,6 +94,14 @@ struct job_files {
 enum class job_state { idle, fetching, verified, failed, crc_mismatch };
 std::string_view to_string(job_state s);
 
+// One upstream connection of a job now.
+struct connection_progress {
+  unsigned worker = 0;
+  double rate = 0;  // bytes/s, last second
+  std::uint64_t begin = 0, end = 0;  // the range it is to land (its claim; a helper's victim's)
+  bool helper = false;               // hedging another connection's claim
+};
+
 struct job_progress {
   job_state state = job_state::idle;
   std::uint64_t total = 0;    // cipher bytes
@@ -97,6 +109,12 @@ struct job_progress {
   double rate = 0;            // upstream bytes/s, last few seconds
   unsigned connections = 0;   // workers holding a connection now
   unsigned target = 0;        // what the governor allows
+  unsigned ceiling = 0;       // --connections
+  std::vector<connection_progress> per_connection;
+  std::uint64_t gets = 0;     // ranged GETs sent
+  std::uint64_t hedges = 0;   // slow connections hedged
+  std::uint64_t cuts = 0;     // connections cut (lost a hedge, or idle helpers)
+  std::uint64_t splits = 0;   // claims split in the end game
   std::uint64_t retries = 0;
   std::uint64_t sheds = 0;  // 429/503 answers
   std::uint32_t crc = 0;    // combined, once complete
@@ -181,7 +199,15 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   boost::asio::awaitable<boost::system::error_code> land(std::uint64_t at,
                                                          std::span<std::uint8_t> cipher,
                                                          worker_state& w);
-  boost::system::error_code commit_landing(std::uint64_t at, std::uint64_t end, std::uint32_t crc);
+  boost::system::error_code commit_landing(fetch::worker_id id, std::uint64_t at,
+                                           std::uint64_t end, std::uint32_t crc);
+  // The next range for a free worker: a queued hedge, a claim, or (end game) a split.
+  std::optional<fetch::byte_range> next_work(worker_state& w);
+  // Closes a worker's connection now (it lost a hedge, or holds nothing any more).
+  void cut(fetch::worker_id id);
+  // Every 100 ms while fetching: the connection count, slow connections, stalled helpers.
+  static boost::asio::awaitable<void> supervise(std::shared_ptr<fetch_job> self);
+  void supervise_tick();
   void begin_fetch();
   static boost::asio::awaitable<void> check_resumed(std::shared_ptr<fetch_job> self);
   void landed_complete();
@@ -224,6 +250,13 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   unsigned workers_running_ = 0;
   unsigned active_ = 0;  // workers holding a claim / connection
   unsigned parked_ = 0;  // workers waiting for the window to move
+  fetch::connection_rates rates_;
+  fetch::rate_meter recent_{std::chrono::seconds(1)};  // the governor's aggregate rate
+  std::vector<worker_state*> workers_;                  // by worker id, while running
+  std::vector<fetch::worker_id> hedge_queue_;           // slow connections awaiting a helper
+  bool opened_once_ = false;  // a GET answered: the other workers may start
+  std::chrono::steady_clock::time_point started_{};
+  std::uint64_t gets_ = 0, hedges_ = 0, cuts_ = 0, splits_ = 0;
   std::multiset<std::uint64_t> followers_;
   std::uint64_t chunks_since_save_ = 0;
   std::chrono::steady_clock::time_point last_save_{};

@@ -101,11 +101,20 @@ fetch_plan::fetch_plan(std::uint64_t total, std::uint64_t chunk_size)
 fetch_plan::fetch_plan(present_map present, std::uint64_t chunk_size)
     : present_(std::move(present)), chunk_(round_chunk(chunk_size)) {}
 
-bool fetch_plan::is_claimed(std::uint64_t pos) const {
-  auto it = claimed_.upper_bound(pos);
-  if (it == claimed_.begin()) return false;
+namespace {
+// The entry of `m` holding pos, or end().
+template <class Map>
+auto holding_pos(Map& m, std::uint64_t pos) {
+  auto it = m.upper_bound(pos);
+  if (it == m.begin()) return m.end();
   --it;
-  return it->second > pos;
+  return it->second.end > pos ? it : m.end();
+}
+}  // namespace
+
+bool fetch_plan::taken(std::uint64_t pos) const {
+  return holding_pos(claimed_, pos) != claimed_.end() ||
+         holding_pos(landing_, pos) != landing_.end();
 }
 
 std::optional<std::uint64_t> fetch_plan::first_free(std::uint64_t pos, std::uint64_t limit) const {
@@ -113,50 +122,163 @@ std::optional<std::uint64_t> fetch_plan::first_free(std::uint64_t pos, std::uint
   while (pos < limit) {
     pos = present_.first_missing(pos);
     if (pos >= limit) break;
-    auto it = claimed_.upper_bound(pos);
-    if (it != claimed_.begin()) {
-      auto c = std::prev(it);
-      if (c->second > pos) {
-        pos = c->second;
-        continue;
-      }
+    if (auto c = holding_pos(claimed_, pos); c != claimed_.end()) {
+      pos = c->second.end;
+      continue;
+    }
+    if (auto r = holding_pos(landing_, pos); r != landing_.end()) {
+      pos = r->second.end;
+      continue;
     }
     return pos;
   }
   return std::nullopt;
 }
 
-byte_range fetch_plan::claim_from(std::uint64_t pos) {
-  std::uint64_t end = std::min((pos / chunk_ + 1) * chunk_, total());
-  end = std::min(end, present_.next_present(pos));
-  if (auto next = claimed_.upper_bound(pos); next != claimed_.end())
-    end = std::min(end, next->first);
-  claimed_.emplace(pos, end);
-  return {pos, end};
+std::uint64_t fetch_plan::unclaimed_bytes(std::uint64_t limit) const {
+  limit = std::min(limit, total());
+  std::uint64_t n = 0;
+  auto pos = first_free(0, limit);
+  while (pos && *pos < limit) {
+    std::uint64_t end = std::min(limit, present_.next_present(*pos));
+    if (auto c = claimed_.upper_bound(*pos); c != claimed_.end()) end = std::min(end, c->first);
+    if (auto r = landing_.upper_bound(*pos); r != landing_.end()) end = std::min(end, r->first);
+    n += end - *pos;
+    pos = first_free(end, limit);
+  }
+  return n;
 }
 
-std::optional<byte_range> fetch_plan::claim(std::uint64_t limit) {
-  for (auto w : wanted_) {
-    w -= w % 16;  // ranges upstream are whole blocks
-    if (auto p = first_free(w, w + chunk_)) return claim_from(*p);
+std::map<std::uint64_t, fetch_plan::held>::iterator fetch_plan::claim_of(worker_id w) {
+  return std::find_if(claimed_.begin(), claimed_.end(),
+                      [w](const auto& c) { return c.second.owner == w; });
+}
+std::map<std::uint64_t, fetch_plan::held>::const_iterator fetch_plan::claim_of(worker_id w) const {
+  return std::find_if(claimed_.begin(), claimed_.end(),
+                      [w](const auto& c) { return c.second.owner == w; });
+}
+
+std::optional<byte_range> fetch_plan::claim(worker_id w, std::uint64_t limit, std::uint64_t size) {
+  if (claim_of(w) != claimed_.end() || helpers_.count(w)) return std::nullopt;
+  std::optional<std::uint64_t> pos;
+  for (auto want : wanted_) {
+    want -= want % 16;  // ranges upstream are whole blocks
+    if ((pos = first_free(want, want + chunk_))) break;
   }
-  if (auto p = first_free(0, std::min(limit, total()))) return claim_from(*p);
+  if (!pos) pos = first_free(0, std::min(limit, total()));
+  if (!pos) return std::nullopt;
+  size = size ? size - size % 16 : chunk_;
+  if (size < 16) size = 16;
+  // End on the chunk grid when that still leaves something (tidy ranges, fewer odd pieces).
+  std::uint64_t end = *pos + size;
+  if (end - end % chunk_ > *pos) end -= end % chunk_;
+  end = std::min({end, total(), present_.next_present(*pos)});
+  if (auto next = claimed_.upper_bound(*pos); next != claimed_.end()) end = std::min(end, next->first);
+  if (auto next = landing_.upper_bound(*pos); next != landing_.end()) end = std::min(end, next->first);
+  claimed_.emplace(*pos, held{end, w});
+  return byte_range{*pos, end};
+}
+
+std::optional<byte_range> fetch_plan::holding(worker_id w) const {
+  if (auto h = helpers_.find(w); h != helpers_.end()) w = h->second;
+  auto c = claim_of(w);
+  if (c == claimed_.end()) return std::nullopt;
+  return byte_range{c->first, c->second.end};
+}
+
+std::optional<worker_id> fetch_plan::helper_of(worker_id w) const {
+  for (const auto& [helper, victim] : helpers_)
+    if (victim == w) return helper;
   return std::nullopt;
 }
 
-bool fetch_plan::landed(std::uint64_t begin, std::uint64_t end, std::uint32_t crc) {
-  if (begin >= end) return false;
-  auto it = claimed_.upper_bound(begin);
-  if (it == claimed_.begin()) return false;
-  --it;
-  const std::uint64_t cb = it->first, ce = it->second;
-  if (begin < cb || end > ce) return false;
+std::optional<worker_id> fetch_plan::victim_of(worker_id w) const {
+  if (auto h = helpers_.find(w); h != helpers_.end()) return h->second;
+  return std::nullopt;
+}
+
+std::vector<std::pair<worker_id, byte_range>> fetch_plan::claims() const {
+  std::vector<std::pair<worker_id, byte_range>> out;
+  for (const auto& [b, c] : claimed_) out.emplace_back(c.owner, byte_range{b, c.end});
+  return out;
+}
+
+std::optional<byte_range> fetch_plan::hedge(worker_id helper, worker_id victim) {
+  if (helper == victim || holding(helper) || helper_of(victim) || helpers_.count(victim))
+    return std::nullopt;
+  auto c = claim_of(victim);
+  if (c == claimed_.end()) return std::nullopt;
+  helpers_.emplace(helper, victim);
+  return byte_range{c->first, c->second.end};
+}
+
+std::optional<byte_range> fetch_plan::split(worker_id thief, worker_id victim, std::uint64_t at) {
+  at -= at % 16;
+  if (thief == victim || holding(thief) || helper_of(victim)) return std::nullopt;
+  auto c = claim_of(victim);
+  if (c == claimed_.end() || at <= c->first || at >= c->second.end) return std::nullopt;
+  const std::uint64_t end = c->second.end;
+  c->second.end = at;
+  claimed_.emplace(at, held{end, thief});
+  return byte_range{at, end};
+}
+
+fetch_plan::reservation fetch_plan::reserve(worker_id w, byte_range batch) {
+  reservation out{{batch.begin, batch.begin}, std::nullopt};
+  if (batch.empty()) return out;
+  auto h = helpers_.find(w);
+  auto c = claim_of(h != helpers_.end() ? h->second : w);
+  if (c == claimed_.end()) return out;
+  const std::uint64_t cursor = c->first, end = c->second.end;
+  // Bytes before the cursor are landed or being landed (by w earlier, or by the victim a
+  // helper races); a batch starting past the cursor would leave a hole: not w's to land.
+  if (batch.end <= cursor || batch.begin > cursor) return out;
+  if (h != helpers_.end()) {
+    // The helper's first block past the victim's cursor: the claim is the helper's now.
+    out.cut = h->second;
+    helpers_.erase(h);
+    c->second.owner = w;
+  }
+  const std::uint64_t land_end = std::min(batch.end, end);
+  out.land = {cursor, land_end};
+  landing_.emplace(cursor, held{land_end, w});
+  claimed_.erase(c);
+  if (land_end < end) {
+    claimed_.emplace(land_end, held{end, w});
+  } else {
+    // The claim is done: a helper racing it has nothing left (the caller cuts it).
+    for (auto it = helpers_.begin(); it != helpers_.end(); ++it)
+      if (it->second == w) {
+        helpers_.erase(it);
+        break;
+      }
+  }
+  return out;
+}
+
+bool fetch_plan::landed(worker_id w, std::uint64_t begin, std::uint64_t end, std::uint32_t crc) {
+  auto r = landing_.find(begin);
+  if (r == landing_.end() || r->second.end != end || r->second.owner != w) return false;
   if (!present_.insert(begin, end, crc)) return false;
-  // Split the claim around what landed (usually its front).
-  claimed_.erase(it);
-  if (cb < begin) claimed_.emplace(cb, begin);
-  if (end < ce) claimed_.emplace(end, ce);
+  landing_.erase(r);
   return true;
+}
+
+void fetch_plan::unreserve(worker_id w, byte_range r) {
+  auto it = landing_.find(r.begin);
+  if (it != landing_.end() && it->second.end == r.end && it->second.owner == w) landing_.erase(it);
+}
+
+void fetch_plan::release(worker_id w) {
+  if (helpers_.erase(w)) return;  // a helper: the victim keeps its claim
+  auto c = claim_of(w);
+  if (c == claimed_.end()) return;
+  if (auto helper = helper_of(w)) {
+    helpers_.erase(*helper);
+    c->second.owner = *helper;  // the helper's GET covers it already
+    return;
+  }
+  claimed_.erase(c);
 }
 
 namespace {
@@ -184,28 +306,23 @@ std::optional<saved_map> parse_saved_map(std::string_view text) {
 
 bool fetch_plan::restore(std::uint64_t begin, std::uint64_t end, std::uint32_t crc) {
   if (begin >= end) return false;
-  auto it = claimed_.lower_bound(end);
-  if (it != claimed_.begin() && std::prev(it)->second > begin) return false;
+  for (const auto* m : {&claimed_, &landing_}) {
+    auto it = m->lower_bound(end);
+    if (it != m->begin() && std::prev(it)->second.end > begin) return false;
+  }
   return present_.insert(begin, end, crc);
-}
-
-void fetch_plan::release(byte_range rest) {
-  if (rest.empty()) return;
-  auto it = claimed_.upper_bound(rest.begin);
-  if (it == claimed_.begin()) return;
-  --it;
-  const std::uint64_t cb = it->first, ce = it->second;
-  if (rest.begin < cb || rest.begin >= ce) return;
-  const std::uint64_t re = std::min(rest.end, ce);
-  claimed_.erase(it);
-  if (cb < rest.begin) claimed_.emplace(cb, rest.begin);
-  if (re < ce) claimed_.emplace(re, ce);
 }
 
 std::uint64_t fetch_plan::claimed_bytes() const {
   std::uint64_t n = 0;
-  for (const auto& [b, e] : claimed_) n += e - b;
+  for (const auto& [b, c] : claimed_) n += c.end - b;
+  for (const auto& [b, c] : landing_) n += c.end - b;
   return n;
+}
+
+bool fetch_plan::wanted_in(std::uint64_t begin, std::uint64_t end) const {
+  auto it = wanted_.lower_bound(begin);
+  return it != wanted_.end() && *it < end;
 }
 
 void fetch_plan::want(std::uint64_t pos) {
@@ -239,28 +356,208 @@ std::optional<std::chrono::milliseconds> retry_policy::on_failure(
 
 // --- connection_governor --------------------------------------------------------------------
 
-connection_governor::connection_governor(unsigned max, unsigned grow_after)
-    : max_(max ? max : 1), target_(max_), grow_after_(grow_after ? grow_after : 1) {}
+connection_governor::connection_governor(unsigned ceiling, unsigned start, clock::time_point now,
+                                         clock::duration probe, clock::duration hold)
+    : ceiling_(ceiling ? ceiling : 1),
+      target_(std::clamp(start, 1u, ceiling_)),
+      probe_(probe),
+      hold_(hold),
+      since_(now),
+      hold_until_(now) {}
 
-void connection_governor::shed(double rate) {
+void connection_governor::shed(unsigned working, clock::time_point now) {
   ++sheds_;
-  // Several workers refused at once count once: shed again only after a chunk finished.
-  if (!shed_armed_) return;
-  shed_armed_ = false;
-  target_ = std::max(1u, target_ / 2);
-  since_change_ = 0;
-  rate_at_change_ = rate;
+  const unsigned before = target_;
+  target_ = std::max(1u, std::min(target_ > 1 ? target_ - 1 : 1u, working));
+  if (probing_ && target_ < before) probing_ = false;
+  hold_until_ = now + hold_;
+  since_ = now;
 }
 
-void connection_governor::chunk_done(double rate) {
-  shed_armed_ = true;
-  if (target_ >= max_) return;
-  if (++since_change_ < grow_after_) return;
-  if (rate + 1 >= 0.9 * rate_at_change_) {
-    ++target_;
-    since_change_ = 0;
-    rate_at_change_ = rate;
+void connection_governor::tick(clock::time_point now, double rate, bool saturated) {
+  if (now - since_ < probe_) return;
+  if (probing_) {
+    probing_ = false;
+    since_ = now;
+    const unsigned before = target_ - step_;
+    const double per_connection = before ? base_rate_ / before : 0;
+    const double needed = std::max(0.10 * base_rate_, 0.5 * step_ * per_connection);
+    if (rate >= base_rate_ + needed && base_rate_ > 0) {
+      backoff_ = 1;
+      ++grown_;
+    } else {
+      target_ = before;
+      backoff_ = std::min(backoff_ * 2, 64u);
+      ++undone_;
+      since_ = now + probe_ * (backoff_ - 1);  // wait longer before the next probe
+    }
+    return;
   }
+  if (!saturated || target_ >= ceiling_ || now < hold_until_ || rate <= 0) return;
+  step_ = std::min(std::max(1u, target_ / 2), ceiling_ - target_);
+  base_rate_ = rate;
+  target_ += step_;
+  probing_ = true;
+  since_ = now;
+}
+
+// --- connection_rates -----------------------------------------------------------------------
+
+namespace {
+constexpr auto rate_bucket = std::chrono::milliseconds(100);
+}
+
+void connection_rates::opened(worker_id w, clock::time_point now) {
+  open_[w] = conn{now, now, now};
+}
+
+void connection_rates::received(worker_id w, std::uint64_t n, clock::time_point now) {
+  auto it = open_.find(w);
+  if (it == open_.end()) return;
+  auto& c = it->second;
+  if (!c.got_byte) {
+    c.got_byte = true;
+    c.first_byte = now;
+    const auto latency = now - c.opened;
+    ttfb_ = ttfb_ == clock::duration::zero() ? latency : (ttfb_ * 3 + latency) / 4;
+  }
+  c.last_byte = now;
+  c.bytes += n;
+  if (!c.samples.empty() && now - c.samples.back().first < rate_bucket)
+    c.samples.back().second += n;
+  else
+    c.samples.emplace_back(now, n);
+  const auto horizon = now - window_ - rate_bucket;
+  auto keep = std::find_if(c.samples.begin(), c.samples.end(),
+                           [&](const auto& x) { return x.first >= horizon; });
+  c.samples.erase(c.samples.begin(), keep);
+}
+
+void connection_rates::closed(worker_id w, clock::time_point now) {
+  auto it = open_.find(w);
+  if (it == open_.end()) return;
+  const auto& c = it->second;
+  // From the GET (the first-byte latency is part of what a connection costs); only GETs
+  // that carried some bytes say something about the link's per-connection rate.
+  const double secs = std::max(std::chrono::duration<double>(now - c.opened).count(), 1e-3);
+  if (c.got_byte && c.bytes >= (64u << 10)) {
+    const double r = static_cast<double>(c.bytes) / secs;
+    finished_rate_ = finished_rate_ == 0 ? r : 0.75 * finished_rate_ + 0.25 * r;
+  }
+  open_.erase(it);
+}
+
+bool connection_rates::is_open(worker_id w) const {
+  return open_.count(w) > 0;
+}
+
+double connection_rates::rate(worker_id w, clock::time_point now) const {
+  auto it = open_.find(w);
+  if (it == open_.end() || !it->second.got_byte) return 0;
+  const auto& c = it->second;
+  std::uint64_t sum = 0;
+  for (const auto& [t, n] : c.samples)
+    if (t >= now - window_) sum += n;
+  // Over the window, or since the first byte when younger (the first read's bytes count
+  // from the GET: they took the first-byte latency to come).
+  const auto span = std::max<clock::duration>(std::min(window_, now - c.opened), rate_bucket);
+  return static_cast<double>(sum) / std::chrono::duration<double>(span).count();
+}
+
+connection_rates::clock::duration connection_rates::idle(worker_id w, clock::time_point now) const {
+  auto it = open_.find(w);
+  if (it == open_.end()) return clock::duration::zero();
+  return now - it->second.last_byte;
+}
+
+connection_rates::clock::duration connection_rates::receiving(worker_id w,
+                                                              clock::time_point now) const {
+  auto it = open_.find(w);
+  if (it == open_.end() || !it->second.got_byte) return clock::duration::zero();
+  return now - it->second.first_byte;
+}
+
+std::vector<std::pair<worker_id, double>> connection_rates::rates(clock::time_point now) const {
+  std::vector<std::pair<worker_id, double>> out;
+  for (const auto& [w, c] : open_) out.emplace_back(w, rate(w, now));
+  return out;
+}
+
+double connection_rates::typical_rate(clock::time_point now,
+                                      std::optional<worker_id> except) const {
+  std::vector<double> r;
+  for (const auto& [w, c] : open_)
+    if (w != except && receiving(w, now) >= window_ / 2) r.push_back(rate(w, now));
+  if (r.empty()) return finished_rate_;
+  std::nth_element(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(r.size() / 2), r.end());
+  return r[r.size() / 2];
+}
+
+connection_rates::clock::duration connection_rates::stall_after() const {
+  return std::clamp<clock::duration>(ttfb_ * 4, std::chrono::milliseconds(750),
+                                     std::chrono::seconds(4));
+}
+
+std::vector<slow_verdict> find_slow(const connection_rates& rates,
+                                    const std::vector<worker_id>& holders,
+                                    connection_rates::clock::time_point now) {
+  std::vector<slow_verdict> out;
+  for (auto w : holders) {
+    if (!rates.is_open(w)) continue;
+    // Compared with the others (alone, with what the job's finished GETs had).
+    const double typical = rates.typical_rate(now, w);
+    if (rates.idle(w, now) >= rates.stall_after()) {
+      out.push_back({w, true});
+      continue;
+    }
+    // The rate of a connection that received for less than a window says little.
+    if (typical > 0 && rates.receiving(w, now) >= std::chrono::milliseconds(500) &&
+        rates.rate(w, now) * slow_factor < typical)
+      out.push_back({w, false});
+  }
+  return out;
+}
+
+std::optional<split_choice> pick_split(const std::vector<std::pair<worker_id, byte_range>>& claims,
+                                       const connection_rates& rates,
+                                       connection_rates::clock::time_point now,
+                                       std::uint64_t min_bytes,
+                                       connection_rates::clock::duration min_time) {
+  const double typical = rates.typical_rate(now);
+  std::optional<split_choice> best;
+  double best_time = 0;
+  for (const auto& [w, r] : claims) {
+    const std::uint64_t left = r.size();
+    if (left < 2 * min_bytes) continue;
+    double own = rates.rate(w, now);
+    if (own <= 0) own = typical;
+    if (own <= 0) continue;
+    const double t = static_cast<double>(left) / own;
+    if (best && t <= best_time) continue;
+    // Both finish together: the victim keeps the share its rate carries.
+    const double thief = typical > 0 ? typical : own;
+    std::uint64_t keep = static_cast<std::uint64_t>(static_cast<double>(left) * own / (own + thief));
+    keep = std::clamp<std::uint64_t>(keep, min_bytes, left - min_bytes);
+    const double saved = t - static_cast<double>(keep) / own;
+    if (saved < std::chrono::duration<double>(min_time).count()) continue;
+    best = split_choice{w, r.begin + keep - keep % 16};
+    best_time = t;
+  }
+  return best;
+}
+
+std::uint64_t claim_size(std::uint64_t start, std::uint64_t max, std::uint64_t previous,
+                         double typical_rate, std::uint64_t unclaimed, unsigned connections) {
+  start = std::max<std::uint64_t>(16, start - start % 16);
+  max = std::max(max, start);
+  std::uint64_t size = start;
+  if (previous > 0) {
+    const auto by_rate = static_cast<std::uint64_t>(typical_rate * 4);
+    size = std::clamp(by_rate, start, std::min(max, 4 * previous));
+  }
+  const std::uint64_t share = unclaimed / std::max(1u, connections);
+  size = std::max(start, std::min(size, share));
+  return size - size % 16;
 }
 
 // --- token_bucket ---------------------------------------------------------------------------

@@ -75,11 +75,25 @@ struct saved_map {
 std::string serialize_saved_map(const present_map& present, bool synced);
 std::optional<saved_map> parse_saved_map(std::string_view text);
 
-// What the workers of one job fetch next. Claims are disjoint from each other and from the
-// present bytes; a claim never crosses a chunk boundary (multiples of chunk_size).
+// Which worker of a job (a small number: its index).
+using worker_id = unsigned;
+
+// What the workers of one job fetch next. Each worker holds at most one claim [cursor, end)
+// of bytes it is to fetch and has not begun to land; claims are disjoint from each other,
+// from the bytes being landed (reservations) and from the present bytes, so no byte is ever
+// written by two workers: a worker lands only what reserve() hands it.
+//
+// Hedging: hedge(helper, victim) lets a second worker fetch a slow worker's rest [cursor,
+// end) as well. Until the helper lands a block, the victim keeps landing (the helper skips
+// what the victim landed); the helper's first block past the victim's cursor takes the
+// claim over and reserve() names the victim to cut. A victim that finishes first leaves the
+// helper holding nothing (the caller cuts it).
+// End game: split(thief, victim, at) narrows the victim to [cursor, at) and gives the thief
+// [at, end).
 class fetch_plan {
  public:
-  // chunk_size is rounded down to a multiple of 16 (at least 16).
+  // chunk_size (rounded down to a multiple of 16, at least 16) is the default claim size,
+  // the grid claims end on, and the read-ahead past a reader's position.
   fetch_plan(std::uint64_t total, std::uint64_t chunk_size);
   explicit fetch_plan(present_map present, std::uint64_t chunk_size);
 
@@ -88,40 +102,84 @@ class fetch_plan {
   std::uint64_t total() const { return present_.total(); }
   std::uint64_t chunk_count() const { return (total() + chunk_ - 1) / chunk_; }
 
-  // The next range for a worker (marked claimed), or nullopt when every missing byte is
-  // claimed. Bytes waiting readers need come first: for each wanted position (lowest
-  // first) the first unclaimed missing byte within a chunk after it (read-ahead); then the
-  // lowest unclaimed missing byte. The claim runs to the end of that byte's chunk, or to
-  // the next claimed or present byte if sooner.
+  // The next range for worker w (its claim; w must hold none), or nullopt when every
+  // missing byte is claimed. Bytes waiting readers need come first: for each wanted position
+  // (lowest first) the first unclaimed missing byte within a chunk after it (read-ahead);
+  // then the lowest unclaimed missing byte. The claim runs `size` bytes (0: chunk_size),
+  // ending on a multiple of chunk_size, or to the next claimed or present byte if sooner.
   // Bytes at or above `limit` are not claimed (readers' wanted bytes excepted): the fetch
   // window while clients follow the job.
-  std::optional<byte_range> claim(std::uint64_t limit = UINT64_MAX);
-  // Whether any missing byte is still unclaimed.
-  bool has_unclaimed() const { return first_free(0, total()).has_value(); }
-  // [begin, end) of a claim landed with that CRC. False when it was not claimed or
-  // overlaps present bytes (a bug: nothing changes).
-  bool landed(std::uint64_t begin, std::uint64_t end, std::uint32_t crc);
+  std::optional<byte_range> claim(worker_id w, std::uint64_t limit = UINT64_MAX,
+                                  std::uint64_t size = 0);
+  // Whether any missing byte is still unclaimed (below limit).
+  bool has_unclaimed(std::uint64_t limit = UINT64_MAX) const {
+    return first_free(0, limit).has_value();
+  }
+  // Missing bytes that nobody holds or lands (below limit).
+  std::uint64_t unclaimed_bytes(std::uint64_t limit = UINT64_MAX) const;
+
+  // What w may still land: its claim, or (a helper) its victim's claim; nullopt when
+  // nothing (finished, cut, narrowed to nothing).
+  std::optional<byte_range> holding(worker_id w) const;
+  // The helper hedging w's claim, if any; the victim w hedges, if w is a helper.
+  std::optional<worker_id> helper_of(worker_id w) const;
+  std::optional<worker_id> victim_of(worker_id w) const;
+  // The claims now: (owner, [cursor, end)), lowest first.
+  std::vector<std::pair<worker_id, byte_range>> claims() const;
+
+  // The helper (holding nothing) fetches the victim's rest too: the range for its GET, or
+  // nullopt when the victim holds nothing or is hedged already.
+  std::optional<byte_range> hedge(worker_id helper, worker_id victim);
+  // The thief (holding nothing) takes [at, end) of the victim's claim, at rounded down to
+  // 16; nullopt unless cursor < at < end and the victim is not hedged.
+  std::optional<byte_range> split(worker_id thief, worker_id victim, std::uint64_t at);
+
+  struct reservation {
+    byte_range land;                // what w lands now (empty: nothing; skip the batch)
+    std::optional<worker_id> cut;   // the victim a helper's block just beat
+  };
+  // w received the whole blocks `batch` of its GET and wants to land them: the part it may
+  // land now is reserved for it (no other worker gets those bytes). Bytes before w's cursor
+  // (landed or being landed by another) are skipped; bytes past its claim's end (narrowed)
+  // are not its own.
+  reservation reserve(worker_id w, byte_range batch);
+  // A reservation landed with that CRC: present. False when [begin, end) is not a
+  // reservation of w (a bug: nothing changes).
+  bool landed(worker_id w, std::uint64_t begin, std::uint64_t end, std::uint32_t crc);
+  // A reservation that did not land: free again.
+  void unreserve(worker_id w, byte_range r);
+  // w stops (failure, cut, job end): its claim is given back (to its helper, when hedged;
+  // a helper's hedge just ends).
+  void release(worker_id w);
   // Bytes already on disk, checked again (a resumed map after an unclean stop): present
-  // with that CRC. False when they overlap present or claimed bytes (nothing changes).
+  // with that CRC. False when they overlap present, claimed or reserved bytes.
   bool restore(std::uint64_t begin, std::uint64_t end, std::uint32_t crc);
-  // A worker gives back the unfetched rest of its claim (after a failure or a stall).
-  void release(byte_range rest);
   std::uint64_t claimed_bytes() const;
 
   // Readers: a reader waits for `pos` (a multiset: several readers may want one byte).
   void want(std::uint64_t pos);
   void unwant(std::uint64_t pos);
   std::size_t wanted_count() const { return wanted_.size(); }
+  // Whether a reader waits for a byte in [begin, end).
+  bool wanted_in(std::uint64_t begin, std::uint64_t end) const;
 
  private:
-  bool is_claimed(std::uint64_t pos) const;
-  // First byte at or after pos that is neither present nor claimed, below `limit`.
+  struct held {
+    std::uint64_t end;
+    worker_id owner;
+  };
+  // Whether pos is claimed or reserved.
+  bool taken(std::uint64_t pos) const;
+  // First byte at or after pos that is neither present, claimed nor reserved, below `limit`.
   std::optional<std::uint64_t> first_free(std::uint64_t pos, std::uint64_t limit) const;
-  byte_range claim_from(std::uint64_t pos);
+  std::map<std::uint64_t, held>::iterator claim_of(worker_id w);
+  std::map<std::uint64_t, held>::const_iterator claim_of(worker_id w) const;
 
   present_map present_;
   std::uint64_t chunk_;
-  std::map<std::uint64_t, std::uint64_t> claimed_;  // begin -> end
+  std::map<std::uint64_t, held> claimed_;   // cursor -> claim
+  std::map<std::uint64_t, held> landing_;   // reserved, being landed
+  std::map<worker_id, worker_id> helpers_;  // helper -> victim
   std::multiset<std::uint64_t> wanted_;
 };
 
@@ -153,29 +211,121 @@ class retry_policy {
   std::uint64_t failures_ = 0;
 };
 
-// How many workers may hold a connection: starts at the maximum; a 429/503 halves it (at
-// least 1); after `grow_after` chunks finished since the last change, at an aggregate
-// rate no worse than before that change (within 10 %), it grows by one.
+// How many connections the job's workers may hold: the target starts at `start` and moves
+// between 1 and `ceiling` (--connections). Growth is probed: when every allowed connection
+// is busy, the rate has been steady for a probe interval and no refusal is recent, the
+// target grows by a step of max(1, target / 2); after a probe interval the step is kept
+// when the aggregate rate rose by at least 10 % and by at least half of what the added
+// connections would give at the per-connection rate before (so a link that scales gets up
+// to the ceiling in a few steps, and one that does not is left alone), else it is undone
+// and the next probe waits twice as long (at most 64 intervals). A refusal (429/503, a
+// refused connection) sets the target to the connections that are working (at most one
+// less than before) and holds growth for `hold` (upstream said where its limit is).
 class connection_governor {
  public:
-  explicit connection_governor(unsigned max, unsigned grow_after = 4);
+  using clock = std::chrono::steady_clock;
+  connection_governor(unsigned ceiling, unsigned start, clock::time_point now,
+                      clock::duration probe = std::chrono::milliseconds(1000),
+                      clock::duration hold = std::chrono::seconds(30));
   unsigned target() const { return target_; }
-  unsigned max() const { return max_; }
-  // Upstream refused a connection (429/503); `rate` is the aggregate bytes/s measured now.
-  void shed(double rate);
-  // A chunk (or claim) finished; `rate` is the aggregate bytes/s measured now.
-  void chunk_done(double rate);
+  unsigned max() const { return ceiling_; }
+  // Upstream refused a connection; `working` is how many connections hold a range now.
+  void shed(unsigned working, clock::time_point now);
+  // Called often (every ~100 ms): the aggregate bytes/s over the last second, and whether
+  // every allowed connection is busy (growing is pointless when claims, the window or the
+  // end game leave workers idle).
+  void tick(clock::time_point now, double rate, bool saturated);
   std::uint64_t sheds() const { return sheds_; }
+  std::uint64_t grown() const { return grown_; }
+  std::uint64_t undone() const { return undone_; }
 
  private:
-  unsigned max_;
+  unsigned ceiling_;
   unsigned target_;
-  unsigned grow_after_;
-  unsigned since_change_ = 0;
-  double rate_at_change_ = 0;
-  bool shed_armed_ = true;
-  std::uint64_t sheds_ = 0;
+  clock::duration probe_;
+  clock::duration hold_;
+  clock::time_point since_;       // of the current phase
+  clock::time_point hold_until_;  // no growth before (a refusal)
+  bool probing_ = false;
+  unsigned step_ = 0;
+  double base_rate_ = 0;  // before the probe
+  unsigned backoff_ = 1;  // probe intervals to wait after an undone step
+  std::uint64_t sheds_ = 0, grown_ = 0, undone_ = 0;
 };
+
+// Per-connection rates of one job's workers, fed with timestamps (no clock of its own): the
+// bookkeeping hedging, splitting and the claim sizes decide with.
+class connection_rates {
+ public:
+  using clock = std::chrono::steady_clock;
+  explicit connection_rates(clock::duration window = std::chrono::seconds(1)) : window_(window) {}
+  // w sent a GET (the connection is "opened" until closed()).
+  void opened(worker_id w, clock::time_point now);
+  // n body bytes arrived on w's connection.
+  void received(worker_id w, std::uint64_t n, clock::time_point now);
+  void closed(worker_id w, clock::time_point now);
+
+  // Bytes/s of w's connection over the last window (or since its first byte, if sooner);
+  // 0 before its first byte.
+  double rate(worker_id w, clock::time_point now) const;
+  // Time since w's connection last received a byte (since it opened, before the first).
+  clock::duration idle(worker_id w, clock::time_point now) const;
+  // How long w's connection has been receiving (since its first byte); zero before it.
+  clock::duration receiving(worker_id w, clock::time_point now) const;
+  bool is_open(worker_id w) const;
+  // The open connections' rates, and the median of those that have received for at least
+  // half a window (but `except`); else the rate finished GETs had (EWMA), or 0 before any.
+  std::vector<std::pair<worker_id, double>> rates(clock::time_point now) const;
+  double typical_rate(clock::time_point now, std::optional<worker_id> except = {}) const;
+  // The first-byte latency of GETs (EWMA), for how long "no progress" may last.
+  clock::duration first_byte_latency() const { return ttfb_; }
+  // No progress for this long is a stall: 4 x the first-byte latency, 0.75 s to 4 s.
+  clock::duration stall_after() const;
+
+ private:
+  struct conn {
+    clock::time_point opened, first_byte, last_byte;
+    bool got_byte = false;
+    std::uint64_t bytes = 0;
+    std::vector<std::pair<clock::time_point, std::uint64_t>> samples;  // 100 ms buckets
+  };
+  clock::duration window_;
+  std::map<worker_id, conn> open_;
+  double finished_rate_ = 0;  // EWMA of closed connections' average rates
+  clock::duration ttfb_{};
+};
+
+// A slow connection worth hedging: no byte for stall_after, or (receiving for a while)
+// far slower than the job's typical per-connection rate (below 1/slow_factor of it).
+struct slow_verdict {
+  worker_id w;
+  bool stalled;  // else: slow
+};
+inline constexpr double slow_factor = 6;
+std::vector<slow_verdict> find_slow(const connection_rates& rates,
+                                    const std::vector<worker_id>& holders,
+                                    connection_rates::clock::time_point now);
+
+// The end game: a worker with nothing left to claim takes the back part of the claim
+// that would finish last, cut so that both finish together (the victim at its own rate,
+// the thief at the typical rate); nullopt when no claim has more than `min_bytes` left or
+// would take less than `min_time` longer than the split.
+struct split_choice {
+  worker_id victim;
+  std::uint64_t at;
+};
+std::optional<split_choice> pick_split(const std::vector<std::pair<worker_id, byte_range>>& claims,
+                                       const connection_rates& rates,
+                                       connection_rates::clock::time_point now,
+                                       std::uint64_t min_bytes,
+                                       connection_rates::clock::duration min_time);
+
+// How big a worker's next claim is: the first claims `start` bytes (a quick first byte and
+// a quick rate estimate), then ~4 s at the typical per-connection rate, at most 4 x the previous
+// one, up to `max`; never more than an even share (unclaimed / connections) of what is
+// left, so that connections finish together (at least `start`). Multiples of 16.
+std::uint64_t claim_size(std::uint64_t start, std::uint64_t max, std::uint64_t previous,
+                         double typical_rate, std::uint64_t unclaimed, unsigned connections);
 
 // One token bucket for the whole job (--upstream-max-bps): a worker that received n bytes
 // asks how long to pause so that the job stays under the rate. 0 bytes/s: never pauses.

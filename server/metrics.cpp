@@ -289,6 +289,11 @@ upstream_metrics::upstream_metrics(metrics::registry& r)
                                 "Builds evicted from the cache (--cache-max-bytes).")),
       cache_size_bytes(r.gauge("fusproxy_cache_size_bytes", "Bytes held in the cache.")),
       cache_builds(r.gauge("fusproxy_cache_builds", "Builds held in the cache.")),
+      hedges(r.counter("fusproxy_fetch_hedges_total",
+                       "Slow or stalled upstream connections whose range a second connection "
+                       "fetched too (the loser is cut).")),
+      splits(r.counter("fusproxy_fetch_splits_total",
+                       "Ranges split in the end game so that connections finish together.")),
       registry_(r) {
   r.declare_counter(
       "fusproxy_upstream_requests_total",

@@ -165,6 +165,9 @@ struct upstream_metrics {
   metrics::counter& cache_evictions;
   metrics::gauge& cache_size_bytes;
   metrics::gauge& cache_builds;
+  // The fetch scheduler (issue 12): hedged slow connections, end-game splits.
+  metrics::counter& hedges;
+  metrics::counter& splits;
 
  private:
   metrics::registry& registry_;

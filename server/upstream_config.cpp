@@ -36,7 +36,9 @@ upstream::http_options http_options_from(const config::settings& s) {
 fetch_options fetch_options_from(const config::settings& s) {
   fetch_options f;
   f.connections = s.connections;
+  f.connections_start = std::min(s.connections_start, s.connections);
   f.chunk_size = s.chunk_size;
+  f.chunk_size_max = std::max(s.chunk_size_max, s.chunk_size);
   f.max_bps = s.upstream_max_bps;
   f.retry.base = std::chrono::milliseconds(s.retry_base_ms);
   f.retry.attempts = s.retry_attempts;

@@ -114,24 +114,25 @@ TEST_CASE("saved_map: the synced line round-trips; old maps read as not synced",
 TEST_CASE("fetch_plan: chunks in order, claims never overlap", "[stream][plan]") {
   fetch_plan p(1000, 256);  // rounded to 256 (multiple of 16)
   CHECK(p.chunk_count() == 4);
-  auto a = p.claim();
-  auto b = p.claim();
-  auto c = p.claim();
-  auto d = p.claim();
+  auto a = p.claim(1);
+  auto b = p.claim(2);
+  auto c = p.claim(3);
+  auto d = p.claim(4);
   REQUIRE((a && b && c && d));
   CHECK(*a == byte_range{0, 256});
   CHECK(*b == byte_range{256, 512});
   CHECK(*c == byte_range{512, 768});
   CHECK(*d == byte_range{768, 1000});
-  CHECK(!p.claim());
+  CHECK(!p.claim(5));
   CHECK(p.claimed_bytes() == 1000);
 
   // Progress of a claim, then a failure gives the rest back: the next claim resumes there.
-  REQUIRE(p.landed(0, 64, 0));
-  CHECK(!p.landed(0, 64, 0));     // already present
-  CHECK(!p.landed(600, 900, 0));  // crosses two claims
-  p.release({64, 256});
-  auto again = p.claim();
+  REQUIRE(p.reserve(1, {0, 64}).land == byte_range{0, 64});
+  REQUIRE(p.landed(1, 0, 64, 0));
+  CHECK(!p.landed(1, 0, 64, 0));  // already present
+  CHECK(!p.landed(3, 600, 900, 0));  // not reserved
+  p.release(1);
+  auto again = p.claim(6);
   REQUIRE(again);
   CHECK(*again == byte_range{64, 256});
 }
@@ -145,29 +146,30 @@ TEST_CASE("fetch_plan: chunk size rounds down to 16", "[stream][plan]") {
 
 TEST_CASE("fetch_plan: readers' wanted bytes come first", "[stream][plan]") {
   fetch_plan p(100 * 16, 160);  // 10 chunks
-  auto first = p.claim();
+  auto first = p.claim(7);
   REQUIRE(first);
   CHECK(first->begin == 0);
   // A reader jumps to byte 1000 (chunk 6): the next claim starts at its block, not at
   // chunk 1.
   p.want(1000);
-  auto jump = p.claim();
+  auto jump = p.claim(8);
   REQUIRE(jump);
   CHECK(*jump == byte_range{992, 1120});
   // Read-ahead: the reader's next chunk comes next while it still waits there.
-  auto ahead = p.claim();
+  auto ahead = p.claim(9);
   REQUIRE(ahead);
   CHECK(*ahead == byte_range{1120, 1280});
   // Beyond a chunk of read-ahead: back to the lowest missing.
-  auto low = p.claim();
+  auto low = p.claim(10);
   REQUIRE(low);
   CHECK(*low == byte_range{160, 320});
   p.unwant(1000);
   CHECK(p.wanted_count() == 0);
   // A claim stops at present bytes.
-  REQUIRE(p.landed(992, 1120, 0));
+  REQUIRE(p.reserve(8, *jump).land == *jump);
+  REQUIRE(p.landed(8, 992, 1120, 0));
   p.want(960);
-  auto before = p.claim();
+  auto before = p.claim(11);
   REQUIRE(before);
   CHECK(*before == byte_range{960, 992});
 }
@@ -176,13 +178,13 @@ TEST_CASE("fetch_plan: lowest wanted position first", "[stream][plan]") {
   fetch_plan p(100 * 16, 160);
   p.want(1400);
   p.want(500);
-  auto a = p.claim();
+  auto a = p.claim(12);
   REQUIRE(a);
   CHECK(*a == byte_range{496, 640});  // the block holding byte 500, to its chunk's end
-  auto b = p.claim();
+  auto b = p.claim(13);
   REQUIRE(b);
   CHECK(*b == byte_range{640, 800});  // its read-ahead before the far reader
-  auto c = p.claim();
+  auto c = p.claim(14);
   REQUIRE(c);
   CHECK(c->begin == 1392);
 }
@@ -192,11 +194,12 @@ TEST_CASE("fetch_plan: a resumed map fetches only what is missing", "[stream][pl
   REQUIRE(m.insert(0, 512, 1));
   REQUIRE(m.insert(768, 1024, 2));
   fetch_plan p(std::move(m), 256);
-  auto a = p.claim();
+  auto a = p.claim(15);
   REQUIRE(a);
   CHECK(*a == byte_range{512, 768});
-  CHECK(!p.claim());
-  REQUIRE(p.landed(512, 768, 3));
+  CHECK(!p.claim(16));
+  REQUIRE(p.reserve(15, *a).land == *a);
+  REQUIRE(p.landed(15, 512, 768, 3));
   CHECK(p.present().complete());
 }
 
@@ -206,7 +209,7 @@ TEST_CASE("fetch_plan: restored runs are present; never over claims or present b
   REQUIRE(p.restore(256, 512, 7));
   CHECK(p.present().contains(256, 512));
   CHECK_FALSE(p.restore(384, 640, 8));  // overlaps present bytes
-  auto a = p.claim();
+  auto a = p.claim(17);
   REQUIRE(a);
   CHECK(*a == byte_range{0, 256});
   CHECK_FALSE(p.restore(128, 256, 9));  // inside a claim
@@ -214,10 +217,10 @@ TEST_CASE("fetch_plan: restored runs are present; never over claims or present b
   CHECK_FALSE(p.restore(600, 600, 9));  // empty
   CHECK(p.restore(768, 1024, 10));
   CHECK(p.present().present_bytes() == 512);
-  auto b = p.claim();
+  auto b = p.claim(18);
   REQUIRE(b);
   CHECK(*b == byte_range{512, 768});
-  CHECK_FALSE(p.claim());
+  CHECK_FALSE(p.claim(19));
 }
 
 TEST_CASE("retry_policy: back-off, progress resets, budget", "[stream][retry]") {
@@ -247,27 +250,50 @@ TEST_CASE("retry_policy: back-off, progress resets, budget", "[stream][retry]") 
   CHECK(!total.on_failure(t, true, 0s));
 }
 
-TEST_CASE("connection_governor: shed halves, growth needs chunks and rate", "[stream][gov]") {
-  connection_governor g(8, 2);
-  CHECK(g.target() == 8);
-  g.shed(100);
+TEST_CASE("connection_governor: probes growth, keeps what helps, sheds on refusals",
+          "[stream][gov]") {
+  using clock = connection_governor::clock;
+  auto t = clock::time_point{} + 1h;
+  connection_governor g(16, 4, t, 1s, 30s);
   CHECK(g.target() == 4);
-  g.shed(100);  // the same burst of refusals: no further cut
+  CHECK(g.max() == 16);
+  g.tick(t + 500ms, 400, true);  // not a probe interval yet
   CHECK(g.target() == 4);
-  g.chunk_done(100);
+  g.tick(t + 1s, 400, false);  // workers idle: growing is pointless
   CHECK(g.target() == 4);
-  g.chunk_done(50);  // two chunks, but the rate dropped: no growth
-  CHECK(g.target() == 4);
-  g.chunk_done(120);
+  g.tick(t + 1s, 400, true);  // probe: +2
+  CHECK(g.target() == 6);
+  g.tick(t + 2s, 590, true);  // +47 %: kept
+  CHECK(g.target() == 6);
+  CHECK(g.grown() == 1);
+  g.tick(t + 3s, 590, true);  // probe: +3
+  CHECK(g.target() == 9);
+  g.tick(t + 4s, 620, true);  // +5 %: undone, and the next probe waits longer
+  CHECK(g.target() == 6);
+  CHECK(g.undone() == 1);
+  g.tick(t + 5s, 620, true);
+  CHECK(g.target() == 6);  // backing off
+  g.tick(t + 6s, 620, true);
+  CHECK(g.target() == 9);  // probing again
+  // A refusal: the connections that work, at most one less; no growth for the hold.
+  g.shed(5, t + 6500ms);
   CHECK(g.target() == 5);
-  g.shed(120);
-  CHECK(g.target() == 2);
-  for (int i = 0; i < 100; ++i) g.chunk_done(1000);
-  CHECK(g.target() == 8);
-  connection_governor one(1);
-  one.shed(1);
+  g.shed(7, t + 6600ms);
+  CHECK(g.target() == 4);
+  for (int i = 0; i < 25; ++i) g.tick(t + 7s + i * 1s, 1000, true);
+  CHECK(g.target() == 4);
+  CHECK(g.sheds() == 2);
+  // After the hold it probes again, up to the ceiling at most.
+  auto now = t + 40s;
+  for (int i = 0; i < 40; ++i) {
+    now += 1s;
+    g.tick(now, 100.0 * g.target(), true);  // a link that scales
+  }
+  CHECK(g.target() == 16);
+  connection_governor one(1, 8, t);
   CHECK(one.target() == 1);
-  CHECK(g.sheds() == 3);
+  one.shed(0, t);
+  CHECK(one.target() == 1);
 }
 
 TEST_CASE("token_bucket: keeps the average rate", "[stream][bucket]") {
@@ -303,16 +329,208 @@ TEST_CASE("rate_meter: bytes over the window", "[stream][rate]") {
 
 TEST_CASE("fetch_plan: the window limits claims, not wanted bytes", "[stream][plan]") {
   fetch_plan p(1600, 160);
-  auto a = p.claim(300);
+  auto a = p.claim(20, 300);
   REQUIRE(a);
   CHECK(*a == byte_range{0, 160});
-  auto b = p.claim(300);
+  auto b = p.claim(21, 300);
   REQUIRE(b);
   CHECK(*b == byte_range{160, 320});  // starts below the limit: the whole chunk
-  CHECK(!p.claim(300));
+  CHECK(!p.claim(22, 300));
   CHECK(p.has_unclaimed());
   p.want(1000);
-  auto c = p.claim(300);
+  auto c = p.claim(23, 300);
   REQUIRE(c);
   CHECK(c->begin == 992);
+}
+
+TEST_CASE("fetch_plan: claims grow by size and end on the chunk grid", "[stream][plan]") {
+  fetch_plan p(10 * 256, 256);
+  auto a = p.claim(0, UINT64_MAX, 600);  // 600 -> 592 -> ends on the grid at 512
+  REQUIRE(a);
+  CHECK(*a == byte_range{0, 512});
+  auto b = p.claim(1, UINT64_MAX, 1024);
+  REQUIRE(b);
+  CHECK(*b == byte_range{512, 1536});
+  CHECK_FALSE(p.claim(1));  // a worker holds one claim at a time
+  CHECK(p.unclaimed_bytes() == 10 * 256 - 1536);
+  CHECK(p.unclaimed_bytes(1024) == 0);
+}
+
+TEST_CASE("fetch_plan: a hedge's helper skips what the victim landed, then takes over",
+          "[stream][plan][hedge]") {
+  const auto data = pattern(4096);
+  fetch_plan p(4096, 4096);
+  auto v = p.claim(1);
+  REQUIRE(v);
+  CHECK(*v == byte_range{0, 4096});
+  // The victim lands its first 256 bytes, reserves the next 256 (landing in flight).
+  REQUIRE(p.reserve(1, {0, 256}).land == byte_range{0, 256});
+  REQUIRE(p.landed(1, 0, 256, crc_of(data, 0, 256)));
+  REQUIRE(p.reserve(1, {256, 512}).land == byte_range{256, 512});
+  // The helper's GET starts at the victim's cursor (past the batch being landed).
+  auto h = p.hedge(2, 1);
+  REQUIRE(h);
+  CHECK(*h == byte_range{512, 4096});
+  CHECK(p.helper_of(1) == 2u);
+  CHECK(p.victim_of(2) == 1u);
+  CHECK_FALSE(p.hedge(3, 1));  // one helper per claim
+  // The victim still lands first: the helper's batch of the same bytes is skipped.
+  REQUIRE(p.landed(1, 256, 512, crc_of(data, 256, 512)));
+  REQUIRE(p.reserve(1, {512, 640}).land == byte_range{512, 640});
+  auto skipped = p.reserve(2, {512, 640});
+  CHECK(skipped.land.empty());
+  CHECK_FALSE(skipped.cut);
+  // The helper's next batch reaches past the victim's cursor: it lands the new part, wins
+  // the claim, and the victim is to be cut.
+  auto win = p.reserve(2, {640, 1024});
+  CHECK(win.land == byte_range{640, 1024});
+  REQUIRE(win.cut);
+  CHECK(*win.cut == 1u);
+  CHECK_FALSE(p.holding(1));
+  CHECK(p.holding(2) == byte_range{1024, 4096});
+  // The victim's in-flight batch still lands (it was its own); nothing else of it does.
+  REQUIRE(p.landed(1, 512, 640, crc_of(data, 512, 640)));
+  CHECK(p.reserve(1, {640, 768}).land.empty());
+  REQUIRE(p.landed(2, 640, 1024, crc_of(data, 640, 1024)));
+  REQUIRE(p.reserve(2, {1024, 4096}).land == byte_range{1024, 4096});
+  REQUIRE(p.landed(2, 1024, 4096, crc_of(data, 1024, 4096)));
+  // Every byte landed once: the map's CRC is the file's.
+  REQUIRE(p.present().complete());
+  CHECK(p.present().whole_crc() == crc_of(data, 0, 4096));
+}
+
+TEST_CASE("fetch_plan: a victim that finishes first leaves its helper nothing",
+          "[stream][plan][hedge]") {
+  fetch_plan p(1024, 1024);
+  REQUIRE(p.claim(1));
+  REQUIRE(p.hedge(2, 1));
+  REQUIRE(p.reserve(1, {0, 1024}).land == byte_range{0, 1024});
+  CHECK_FALSE(p.holding(2));
+  CHECK_FALSE(p.victim_of(2));
+  CHECK(p.reserve(2, {0, 512}).land.empty());
+  REQUIRE(p.landed(1, 0, 1024, 5));
+  CHECK(p.present().complete());
+}
+
+TEST_CASE("fetch_plan: a failed victim's claim goes to its helper; a failed helper's hedge ends",
+          "[stream][plan][hedge]") {
+  fetch_plan p(1024, 1024);
+  REQUIRE(p.claim(1));
+  REQUIRE(p.hedge(2, 1));
+  p.release(1);
+  CHECK(p.holding(2) == byte_range{0, 1024});
+  CHECK_FALSE(p.has_unclaimed());
+  REQUIRE(p.hedge(3, 2));
+  p.release(3);
+  CHECK(p.holding(2) == byte_range{0, 1024});
+  CHECK_FALSE(p.helper_of(2));
+  p.release(2);
+  CHECK(p.unclaimed_bytes() == 1024);
+}
+
+TEST_CASE("fetch_plan: a batch starting past the cursor never lands (no holes)",
+          "[stream][plan][hedge]") {
+  fetch_plan p(1024, 1024);
+  REQUIRE(p.claim(1));
+  CHECK(p.reserve(1, {16, 64}).land.empty());
+  CHECK(p.reserve(1, {0, 64}).land == byte_range{0, 64});
+}
+
+TEST_CASE("fetch_plan: the end game splits a claim; the victim stops at the thief's start",
+          "[stream][plan][split]") {
+  const auto data = pattern(2048);
+  fetch_plan p(2048, 2048);
+  REQUIRE(p.claim(1));
+  REQUIRE(p.reserve(1, {0, 512}).land == byte_range{0, 512});
+  CHECK_FALSE(p.split(2, 1, 512));   // at the cursor: nothing left to the victim
+  CHECK_FALSE(p.split(2, 1, 2048));  // at the end
+  auto t = p.split(2, 1, 1300);      // rounded down to 16
+  REQUIRE(t);
+  CHECK(*t == byte_range{1296, 2048});
+  CHECK(p.holding(1) == byte_range{512, 1296});
+  // The victim's batch past its new end lands only up to it.
+  CHECK(p.reserve(1, {512, 1536}).land == byte_range{512, 1296});
+  CHECK_FALSE(p.holding(1));
+  REQUIRE(p.landed(1, 0, 512, crc_of(data, 0, 512)));
+  REQUIRE(p.landed(1, 512, 1296, crc_of(data, 512, 1296)));
+  REQUIRE(p.reserve(2, *t).land == *t);
+  REQUIRE(p.landed(2, 1296, 2048, crc_of(data, 1296, 2048)));
+  CHECK(p.present().whole_crc() == crc_of(data, 0, 2048));
+}
+
+TEST_CASE("fetch_plan: unreserve frees; restore never overlaps a reservation", "[stream][plan]") {
+  fetch_plan p(1024, 1024);
+  REQUIRE(p.claim(1));
+  REQUIRE(p.reserve(1, {0, 256}).land == byte_range{0, 256});
+  p.release(1);
+  CHECK_FALSE(p.restore(0, 128, 1));
+  CHECK(p.unclaimed_bytes() == 768);
+  p.unreserve(1, {0, 256});
+  CHECK(p.unclaimed_bytes() == 1024);
+  CHECK(p.restore(0, 128, 1));
+}
+
+TEST_CASE("connection_rates: per-connection rates, typical rate, stalls", "[stream][rates]") {
+  using clock = connection_rates::clock;
+  auto t = clock::time_point{} + 1h;
+  connection_rates r(1s);
+  for (worker_id w = 0; w < 4; ++w) r.opened(w, t);
+  // Three connections at 1 MB/s, one that trickles at 10 kB/s after a burst.
+  for (int i = 1; i <= 30; ++i) {
+    const auto now = t + i * 50ms;
+    for (worker_id w = 0; w < 3; ++w) r.received(w, 50'000, now);
+    r.received(3, i == 1 ? 200'000 : 500, now);
+  }
+  const auto now = t + 1500ms;
+  CHECK(r.rate(0, now) == Approx(1e6).epsilon(0.1));
+  CHECK(r.rate(3, now) == Approx(1e4).epsilon(0.1));
+  CHECK(r.typical_rate(now) == Approx(1e6).epsilon(0.1));
+  CHECK(r.first_byte_latency() == 50ms);
+  CHECK(r.stall_after() == 750ms);
+  auto slow = find_slow(r, {0, 1, 2, 3}, now);
+  REQUIRE(slow.size() == 1);
+  CHECK(slow[0].w == 3u);
+  CHECK_FALSE(slow[0].stalled);
+  // Connection 1 stops receiving: a stall after stall_after.
+  const auto later = now + 800ms;
+  for (worker_id w : {0u, 2u}) r.received(w, 50'000, later);
+  r.received(3, 500, later);
+  auto stalled = find_slow(r, {1}, later);
+  REQUIRE(stalled.size() == 1);
+  CHECK(stalled[0].stalled);
+  // A closed connection's average feeds the typical rate when none is open long enough.
+  for (worker_id w = 0; w < 4; ++w) r.closed(w, later);
+  CHECK(r.typical_rate(later) > 0);
+  CHECK(find_slow(r, {0, 1, 2, 3}, later).empty());
+}
+
+TEST_CASE("pick_split and claim_size: connections finish together", "[stream][split]") {
+  using clock = connection_rates::clock;
+  auto t = clock::time_point{} + 1h;
+  connection_rates r(1s);
+  r.opened(1, t);
+  r.opened(2, t);
+  for (int i = 1; i <= 20; ++i) {
+    r.received(1, 100'000, t + i * 50ms);  // 2 MB/s
+    r.received(2, 100'000, t + i * 50ms);
+  }
+  const auto now = t + 1s;
+  // Claim of 1 has 8 MB left (4 s), claim of 2 has 1 MB: split 1 in the middle.
+  std::vector<std::pair<worker_id, byte_range>> claims{{1, {0, 8'000'000}},
+                                                       {2, {8'000'000, 9'000'000}}};
+  auto s = pick_split(claims, r, now, 256 << 10, 200ms);
+  REQUIRE(s);
+  CHECK(s->victim == 1u);
+  CHECK(s->at == 4'000'000);
+  // Nothing worth splitting.
+  CHECK_FALSE(pick_split({{2, {0, 300'000}}}, r, now, 256 << 10, 200ms));
+
+  // The first claim is the start size; then ~4 s of the typical rate, at most 4x the
+  // previous, up to max; never above an even share of what is left (but the start size).
+  CHECK(claim_size(2 << 20, 128 << 20, 0, 50e6, 1ull << 30, 8) == 2 << 20);
+  CHECK(claim_size(2 << 20, 128 << 20, 2 << 20, 50e6, 1ull << 30, 8) == 8 << 20);
+  CHECK(claim_size(2 << 20, 128 << 20, 32 << 20, 50e6, 1ull << 30, 8) == 128 << 20);
+  CHECK(claim_size(2 << 20, 128 << 20, 128 << 20, 8e6, 1ull << 30, 8) == 32000000 - 32000000 % 16);
+  CHECK(claim_size(2 << 20, 128 << 20, 128 << 20, 50e6, 80 << 20, 8) == 10 << 20);
+  CHECK(claim_size(2 << 20, 128 << 20, 128 << 20, 50e6, 1 << 20, 8) == 2 << 20);
 }
