@@ -355,8 +355,9 @@ def download_under_faults(sim, proxy, out, faults, min_drops, label):
 
 @case
 def faults_invisible(paths):
-    """Drops every few MiB and a burst of 401s on the downloads: the client never notices."""
-    with Sim(paths) as sim, Proxy(paths, sim, extra=FAST) as proxy, \
+    """Drops every few MiB and a burst of 401s on the downloads: the client never notices.
+    (Claims of 8 MiB from the start, so that ranges run past the drop point.)"""
+    with Sim(paths) as sim, Proxy(paths, sim, extra=FAST + ["--chunk-size", "8M"]) as proxy, \
             tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "fw.zip")
         b = download_under_faults(sim, proxy, out,
