@@ -638,8 +638,6 @@ bool wants_reauthorization(const upstream::failure& f) {
 net::awaitable<void> fetch_job::worker(unsigned index) {
   worker_state w;
   w.id = index;
-  w.buffer.resize(std::max<std::size_t>(options_.buffer_size, 4096) + crypto::aes_block);
-  w.decryptor.emplace(source_.build.key);
   workers_[index] = &w;
   struct unregister {
     fetch_job* job;
@@ -658,6 +656,10 @@ net::awaitable<void> fetch_job::worker(unsigned index) {
       co_await io_->slot.async_wait(use_tuple);
       --parked_;
       continue;
+    }
+    if (w.buffer.empty()) {  // on first use: most of the ceiling's workers may never run
+      w.buffer.resize(std::max<std::size_t>(options_.buffer_size, 4096) + crypto::aes_block);
+      w.decryptor.emplace(source_.build.key);
     }
     ++active_;
     w.cut = false;
@@ -725,22 +727,30 @@ std::optional<fetch::byte_range> fetch_job::next_work(worker_state& w) {
   }
   if (active_ >= governor_.target()) return std::nullopt;
   const auto limit = horizon();
-  const auto size = fetch::claim_size(options_.chunk_size, options_.chunk_size_max, w.last_claim,
-                                      rates_.typical_rate(now), plan_.unclaimed_bytes(limit),
-                                      governor_.target());
+  // A connection added later (the count grew, a worker after a failure) starts where the
+  // others are: the job's rate estimates exist already.
+  const auto previous = w.last_claim ? w.last_claim : largest_claim_ / 4;
+  const auto size = fetch::claim_size(options_.chunk_size, options_.chunk_size_max, previous);
   if (auto c = plan_.claim(w.id, limit, size)) {
-    w.last_claim = c->size();
+    w.last_claim = size;
+    largest_claim_ = std::max(largest_claim_, size);
     return c;
   }
-  // The end game: nothing left to claim; take the back of the claim that ends last.
-  const auto min_time = rates_.first_byte_latency() * 3 + std::chrono::milliseconds(100);
-  if (auto s = fetch::pick_split(plan_.claims(), rates_, now, 256u << 10, min_time)) {
+  // The end game: nothing left to claim; take the back of the claim that ends last. A piece
+  // is worth a GET when it is at least two first claims and half a second of the typical
+  // rate, and the split saves a quarter of a second and three first-byte latencies (smaller
+  // pieces multiply GETs for little).
+  const auto min_bytes = std::max<std::uint64_t>(
+      2 * plan_.chunk_size(), static_cast<std::uint64_t>(rates_.typical_rate(now) / 2));
+  const auto min_time = std::max<steady::duration>(
+      rates_.first_byte_latency() * 3 + std::chrono::milliseconds(100),
+      std::chrono::milliseconds(250));
+  if (auto s = fetch::pick_split(plan_.claims(), rates_, now, min_bytes, min_time)) {
     if (auto r = plan_.split(w.id, s->victim, s->at)) {
       ++splits_;
       if (auto* m = options_.metrics) m->splits.inc();
       log_->debug("fetch {}: end game: connection {} takes {}-{} from connection {}",
                   source_.meta.filename, w.id, r->begin, r->end, s->victim);
-      w.last_claim = r->size();
       return r;
     }
   }

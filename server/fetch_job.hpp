@@ -257,6 +257,7 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   bool opened_once_ = false;  // a GET answered: the other workers may start
   std::chrono::steady_clock::time_point started_{};
   std::uint64_t gets_ = 0, hedges_ = 0, cuts_ = 0, splits_ = 0;
+  std::uint64_t largest_claim_ = 0;  // the largest claim size asked so far
   std::multiset<std::uint64_t> followers_;
   std::uint64_t chunks_since_save_ = 0;
   std::chrono::steady_clock::time_point last_save_{};

@@ -29,6 +29,7 @@ json::object config_object(const config::settings& s) {
   c["legacy_keys"] = s.legacy_keys.size() > 4 ? "***custom***" : s.legacy_keys;
   c["imei_set"] = s.imei_by_model.size() + (s.default_imei.empty() ? 0 : 1);
   c["connections"] = s.connections;
+  c["connections_start"] = std::min(s.connections_start, s.connections);
   c["cache_dir"] = s.cache_dir;
   c["cache_max_bytes"] = s.cache_max_bytes;
   c["metadata_ttl"] = s.metadata_ttl;
@@ -127,6 +128,15 @@ std::string status_json(const status_inputs& in) {
       d["clients"] = clients_of(key);
       d["state"] = state;
       d["connections"] = static_cast<std::uint64_t>(number(job, "connections"));
+      d["connections_target"] = static_cast<std::uint64_t>(number(job, "connections_target"));
+      d["connections_max"] = static_cast<std::uint64_t>(number(job, "connections_max"));
+      d["hedges"] = static_cast<std::uint64_t>(number(job, "hedges"));
+      if (const auto* conns = job.if_contains("upstream_connections"); conns && conns->is_array()) {
+        json::array rates;
+        for (const auto& c : conns->as_array())
+          if (c.is_object()) rates.push_back(number(c.as_object(), "bytes_per_second"));
+        d["connection_rates"] = std::move(rates);
+      }
       d["retries"] = static_cast<std::uint64_t>(number(job, "retries"));
       downloads.push_back(std::move(d));
     }
@@ -242,14 +252,19 @@ function render(s) {
     (svc.config ? " \u00b7 dialect " + svc.config.dialect : ""));
   const downloads = s.downloads || [];
   $("downloads").replaceChildren(table(
-    ["build", "progress", "done", "total", "rate", "clients"],
+    ["build", "progress", "done", "total", "rate", "clients", "upstream connections"],
     downloads.map((d) => {
       const pct = d.bytes_total ? Math.min(100, 100 * d.bytes_done / d.bytes_total) : 0;
+      const rates = d.connection_rates || [];
+      const conns = (d.connections ?? 0) + " of " + (d.connections_target ?? "?") +
+        (d.connections_max ? " (max " + d.connections_max + ")" : "") +
+        (rates.length ? ", " + rates.map((r) => bytes(r) + "/s").join(" ") : "") +
+        (d.hedges ? ", " + d.hedges + " hedged" : "");
       return [d.model + " " + d.region + " " + d.version,
         el("div", {class: "bar", title: pct.toFixed(1) + "%"}, el("div", {style: "width:" + pct.toFixed(1) + "%"})),
         bytes(d.bytes_done) + " (" + pct.toFixed(1) + "%)", bytes(d.bytes_total),
-        bytes(d.rate || 0) + "/s", d.clients ?? 0];
-    }), [false, false, true, true, true, true]));
+        bytes(d.rate || 0) + "/s", d.clients ?? 0, conns];
+    }), [false, false, true, true, true, true, false]));
   const up = s.upstream || {};
   const rows = [];
   for (const [k, v] of Object.entries(up)) {
