@@ -329,7 +329,7 @@ net::awaitable<bool> simulator::impl::write_download(beast::tcp_stream& stream, 
     auto [ec, written] = co_await net::async_write(stream, net::buffer(head), use_tuple);
     failed = static_cast<bool>(ec);
   }
-  if (!failed && plan.stall_after && sent < length) {
+  if (!failed && plan.stall_after && *plan.stall_after < limit) {
     // Stalled: hold the socket open, sending nothing, until the client gives up (or 10 min,
     // or the simulator stops). Whatever the client sends meanwhile is not answered.
     stream.expires_after(std::chrono::minutes(10));
