@@ -546,17 +546,10 @@ std::optional<split_choice> pick_split(const std::vector<std::pair<worker_id, by
   return best;
 }
 
-std::uint64_t claim_size(std::uint64_t start, std::uint64_t max, std::uint64_t previous,
-                         double typical_rate, std::uint64_t unclaimed, unsigned connections) {
+std::uint64_t claim_size(std::uint64_t start, std::uint64_t max, std::uint64_t previous) {
   start = std::max<std::uint64_t>(16, start - start % 16);
   max = std::max(max, start);
-  std::uint64_t size = start;
-  if (previous > 0) {
-    const auto by_rate = static_cast<std::uint64_t>(typical_rate * 4);
-    size = std::clamp(by_rate, start, std::min(max, 4 * previous));
-  }
-  const std::uint64_t share = unclaimed / std::max(1u, connections);
-  size = std::max(start, std::min(size, share));
+  const std::uint64_t size = previous == 0 ? start : std::clamp(4 * previous, start, max);
   return size - size % 16;
 }
 

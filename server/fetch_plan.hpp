@@ -320,12 +320,11 @@ std::optional<split_choice> pick_split(const std::vector<std::pair<worker_id, by
                                        std::uint64_t min_bytes,
                                        connection_rates::clock::duration min_time);
 
-// How big a worker's next claim is: the first claims `start` bytes (a quick first byte and
-// a quick rate estimate), then ~4 s at the typical per-connection rate, at most 4 x the previous
-// one, up to `max`; never more than an even share (unclaimed / connections) of what is
-// left, so that connections finish together (at least `start`). Multiples of 16.
-std::uint64_t claim_size(std::uint64_t start, std::uint64_t max, std::uint64_t previous,
-                         double typical_rate, std::uint64_t unclaimed, unsigned connections);
+// How big a worker's next claim is: its first claim `start` bytes (a quick first byte, a
+// quick rate estimate), then 4 x its previous claim, up to `max` (few GETs on a long build:
+// 2, 8, 32, 128 MiB by default). No even share of what is left: the end game splits the
+// claims that would finish last (pick_split), by the connections' measured rates.
+std::uint64_t claim_size(std::uint64_t start, std::uint64_t max, std::uint64_t previous);
 
 // One token bucket for the whole job (--upstream-max-bps): a worker that received n bytes
 // asks how long to pause so that the job stays under the rate. 0 bytes/s: never pauses.
