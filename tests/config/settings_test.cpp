@@ -72,7 +72,8 @@ TEST_CASE("defaults match api.md") {
   CHECK(s.legacy_keys == "2026");
   CHECK(s.imei_by_model.empty());
   CHECK(s.default_imei.empty());
-  CHECK(s.connections == 8);
+  CHECK(s.connections == 16);
+  CHECK(s.connections_start == 8);
   CHECK(s.cache_dir == "./cache");
   CHECK(s.cache_max_bytes == 0);
   CHECK(s.metadata_ttl == 600);
@@ -81,7 +82,8 @@ TEST_CASE("defaults match api.md") {
   CHECK(s.log_format == log_format::text);
   CHECK_FALSE(s.demo);
   CHECK(s.tls_verify);
-  CHECK(s.chunk_size == 8u << 20);
+  CHECK(s.chunk_size == 2u << 20);
+  CHECK(s.chunk_size_max == 128u << 20);
   CHECK(s.rate_limit == 0);
 }
 
