@@ -6,12 +6,15 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
+#include <csignal>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -107,10 +110,26 @@ int run_serve(int argc, char** argv) {
   // io_context: each runs until its last task has unwound, bounded by `drain_limit`; only
   // then are the objects those tasks use destroyed (in reverse order of declaration).
   auto keep_running = boost::asio::make_work_guard(ioc);  // waits for requests until the stop
+  // --test-stall-on-sigusr1 (tests only): a deterministic busy service thread.
+  std::optional<boost::asio::signal_set> stall_signal;
+  std::function<void()> wait_stall = [&] {
+    stall_signal->async_wait([&, ms = settings.test_stall_ms](boost::system::error_code ec, int) {
+      if (ec) return;  // cancelled by the stop
+      log->warn("SIGUSR1: keeping the service thread busy for {} ms (--test-stall-on-sigusr1)",
+                ms);
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      wait_stall();
+    });
+  };
+  if (settings.test_stall_ms > 0) {
+    stall_signal.emplace(ioc, SIGUSR1);
+    wait_stall();
+  }
   std::atomic<bool> stop_begun{false};
   http.handle_signals([&] {
     stop_begun = true;
     boost::asio::post(ioc, [&] {
+      if (stall_signal) stall_signal->cancel();
       service.stop();
       firmware->stop();
       if (demo) demo->stop();
