@@ -555,7 +555,7 @@ net::awaitable<void> fetch_job::publish(std::shared_ptr<fetch_job> self) {
       auto [ep, r] = co_await net::co_spawn(
           self->options_.land_on,
           [&]() -> net::awaitable<std::optional<crypto::md5_digest>> { co_return digest(); },
-          use_tuple);
+          on_pool());
       if (!ep) got = r;
     } else {
       got = digest();
