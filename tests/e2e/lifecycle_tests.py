@@ -137,7 +137,7 @@ def metrics_while_service_busy(paths):
         took = []
         for _ in range(5):
             code, body, seconds = timed_get(proxy.url("/metrics"))
-            check(code == 200 and "fusproxy_requests_total" in body, f"/metrics answered: {code}")
+            check(code == 200 and "fusproxy_http_requests_total" in body, f"/metrics answered: {code}")
             check("fusproxy_resolver_cache_misses_total 1" in body,
                   "the service's lines from the last snapshot")
             took.append(seconds)
