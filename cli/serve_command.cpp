@@ -6,8 +6,15 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <future>
+#include <csignal>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -86,7 +93,7 @@ int run_serve(int argc, char** argv) {
     log->critical("upstream set-up: {}", e.what());
     return 1;
   }
-  server::service_thread service(*firmware, ioc.get_executor());
+  server::service_thread service(*firmware, ioc.get_executor(), log);
   server::http_server http(http_ioc, settings, service, log, registry);
   try {
     http.start();
@@ -95,23 +102,71 @@ int run_serve(int argc, char** argv) {
     return 1;
   }
   firmware->start_mirrors();  // --mirror MODEL/REGION: fetched ahead of time
-  // Once the server has drained (or on a second signal): the demo simulator stops on its
-  // thread, then both threads end.
-  http.handle_signals([&ioc, &http_ioc, &demo] {
-    boost::asio::post(ioc, [&ioc, &demo] {
-      if (demo) demo->stop();
-      ioc.stop();
+
+  // Structured stop (docs/architecture.md, threads and lifetimes). Once the server has
+  // drained (or past its grace, or on a second signal) the service thread cancels its
+  // work: lookups waiting upstream, fetch jobs (each syncs its part and map), mirror loops,
+  // the calls still queued from the HTTP thread, the demo simulator. Nothing stops either
+  // io_context: each runs until its last task has unwound, bounded by `drain_limit`; only
+  // then are the objects those tasks use destroyed (in reverse order of declaration).
+  auto keep_running = boost::asio::make_work_guard(ioc);  // waits for requests until the stop
+  // --test-stall-on-sigusr1 (tests only): a deterministic busy service thread.
+  std::optional<boost::asio::signal_set> stall_signal;
+  std::function<void()> wait_stall = [&] {
+    stall_signal->async_wait([&, ms = settings.test_stall_ms](boost::system::error_code ec, int) {
+      if (ec) return;  // cancelled by the stop
+      log->warn("SIGUSR1: keeping the service thread busy for {} ms (--test-stall-on-sigusr1)",
+                ms);
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      wait_stall();
     });
-    http_ioc.stop();
+  };
+  if (settings.test_stall_ms > 0) {
+    stall_signal.emplace(ioc, SIGUSR1);
+    wait_stall();
+  }
+  std::atomic<bool> stop_begun{false};
+  http.handle_signals([&] {
+    stop_begun = true;
+    boost::asio::post(ioc, [&] {
+      if (stall_signal) stall_signal->cancel();
+      service.stop();
+      firmware->stop();
+      if (demo) demo->stop();
+      keep_running.reset();  // ioc.run() returns once the cancelled tasks have unwound
+    });
   });
-  // The service thread waits for work (requests) until stopped, even when nothing is
-  // pending at the moment.
-  auto keep_running = boost::asio::make_work_guard(ioc);
-  std::thread service_runner([&ioc] {
+  std::promise<void> service_drained;
+  auto service_done = service_drained.get_future();
+  std::thread service_runner([&ioc, &service_drained] {
     ::pthread_setname_np(::pthread_self(), "fp-service");  // for top -H, perf, bench/stream.sh
     ioc.run();
+    service_drained.set_value();
   });
-  http_ioc.run();
+  constexpr auto drain_limit = std::chrono::seconds(10);
+  std::optional<std::chrono::steady_clock::time_point> drain_deadline;
+  while (!http_ioc.stopped()) {  // stopped: out of work, every connection has ended
+    http_ioc.run_for(std::chrono::milliseconds(200));
+    if (stop_begun && !drain_deadline) drain_deadline = std::chrono::steady_clock::now() + drain_limit;
+    if (drain_deadline && std::chrono::steady_clock::now() > *drain_deadline) break;
+  }
+  // This thread no longer runs I/O: it may wait for the service thread.
+  const auto left = drain_deadline ? *drain_deadline - std::chrono::steady_clock::now()
+                                   : std::chrono::steady_clock::duration(drain_limit);
+  if (!http_ioc.stopped() || service_done.wait_for(left) != std::future_status::ready) {
+    // A task ignored its cancellation (a bug): destroying what it uses would corrupt
+    // memory, so leave without destructors. The fetch jobs have synced their state.
+    log->critical("stop: tasks still running {} s after the stop (http: {}, service: {}); exiting "
+                  "without unwinding them",
+                  std::chrono::duration_cast<std::chrono::seconds>(drain_limit).count(),
+                  http_ioc.stopped() ? "drained" : "busy",
+                  service_done.wait_for(std::chrono::seconds(0)) == std::future_status::ready
+                      ? "drained"
+                      : "busy");
+    log->flush();
+    std::fflush(nullptr);
+    std::_Exit(1);
+  }
   service_runner.join();
   log->info("fusproxy stopped");
   return 0;

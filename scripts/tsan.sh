@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # ThreadSanitizer check of the threaded paths (HTTP thread, service thread, landing pool):
 # builds fusproxy and fus-sim with -fsanitize=thread into build-tsan/ and runs the streaming,
-# cache, metadata and forwarded-client end-to-end cases with them; fails when TSan reports
-# anything. Not part of CI (a first TSan build takes ~10 minutes on 2 cores).
+# cache, metadata, forwarded-client, lifecycle and observability end-to-end cases with
+# them; fails when TSan reports anything. Not part of CI (a first TSan build takes ~10 minutes on 2 cores).
 # usage: scripts/tsan.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,6 +21,8 @@ python3 "$root/tests/e2e/cache_tests.py" "${args[@]}" fifty_clients_one_fetch \
   eviction_lru_never_in_use disk_full_is_clear_and_consistent
 python3 "$root/tests/e2e/e2e_tests.py" "${args[@]}"      # metadata, errors, single-flight
 python3 "$root/tests/e2e/forwarded_tests.py" "${args[@]}"  # limits, /api/status, access log
+python3 "$root/tests/e2e/lifecycle_tests.py" "${args[@]}"  # cancellation across the hop, stop
+python3 "$root/tests/obs/obs_tests.py" "${args[@]}" --artifacts "$out/artifacts"  # both threads' metrics
 if compgen -G "$reports/tsan*" >/dev/null; then
   cat "$reports"/tsan* >&2
   echo "ThreadSanitizer reported the above" >&2

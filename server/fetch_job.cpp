@@ -11,8 +11,9 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <cstdlib>
@@ -28,6 +29,7 @@
 #include "crypto/ecb.hpp"
 #include "server/metrics.hpp"
 #include "server/resolver_mapping.hpp"
+#include "server/task_group.hpp"
 
 namespace fusproxy::server {
 
@@ -35,6 +37,9 @@ namespace net = boost::asio;
 namespace fs = std::filesystem;
 using steady = std::chrono::steady_clock;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+// For the hops to the landing pool: a batch is a short CPU/disk job that is not cancelled,
+// and a cancellation of the job must not be forwarded by co_spawn into another thread.
+auto on_pool() { return net::bind_cancellation_slot(net::cancellation_slot(), use_tuple); }
 
 // --- errors ---------------------------------------------------------------------------------
 
@@ -197,12 +202,19 @@ std::optional<crypto::md5_digest> cipher_md5_on_disk(int fd, const crypto::aes_k
 }  // namespace
 
 struct fetch_job::impl {
-  impl(net::any_io_executor ex, upstream::fus_client& client)
-      : session(client), slot(ex, steady::time_point::max()), done(ex, steady::time_point::max()) {}
+  impl(net::any_io_executor ex, upstream::fus_client& client, std::shared_ptr<spdlog::logger> log,
+       const std::string& name)
+      : session(client),
+        slot(ex, steady::time_point::max()),
+        done(ex, steady::time_point::max()),
+        tasks(ex, std::move(log), "fetch " + name) {}
   upstream::fus_session session;
   std::list<waiter*> waiters;
   net::steady_timer slot;  // parked workers wait here (the governor's target / job end)
   net::steady_timer done;  // wait_done()
+  // The workers, the check of resumed bytes and the publication: owned, cancelled by
+  // stop(); an exception fails the job (never leaves it `fetching`).
+  task_group tasks;
 };
 
 struct fetch_job::worker_state {
@@ -225,7 +237,7 @@ struct fetch_job::worker_state {
 fetch_job::fetch_job(net::any_io_executor executor, upstream::fus_client& client,
                      build_source source, fetch_options options, job_files files,
                      std::shared_ptr<spdlog::logger> log, fetch::present_map present)
-    : io_(std::make_unique<impl>(executor, client)),
+    : io_(std::make_unique<impl>(executor, client, log, source.meta.filename)),
       executor_(std::move(executor)),
       client_(client),
       source_(std::move(source)),
@@ -376,7 +388,8 @@ void fetch_job::start() {
   if (state_ != job_state::idle) return;
   state_ = job_state::fetching;
   if (!unverified_.empty()) {
-    net::co_spawn(executor_, check_resumed(shared_from_this()), net::detached);
+    io_->tasks.spawn(check_resumed(shared_from_this()), "check of resumed bytes",
+                     fail_on_exception("checking the resumed bytes"));
     return;
   }
   begin_fetch();
@@ -401,7 +414,7 @@ net::awaitable<void> fetch_job::check_resumed(std::shared_ptr<fetch_job> self) {
       auto [ep, r] = co_await net::co_spawn(
           self->options_.land_on,
           [check]() -> net::awaitable<std::optional<std::uint32_t>> { co_return check(); },
-          use_tuple);
+          on_pool());
       if (!ep) crc = r;
     } else {
       crc = check();
@@ -441,7 +454,8 @@ void fetch_job::begin_fetch() {
   workers_.assign(governor_.max() + 1, nullptr);
   for (unsigned i = 0; i <= governor_.max(); ++i) {
     ++workers_running_;
-    net::co_spawn(executor_, run_worker(shared_from_this(), i), net::detached);
+    io_->tasks.spawn(run_worker(shared_from_this(), i), "worker",
+                     fail_on_exception("fetch worker"));
   }
   started_ = steady::now();
   net::co_spawn(executor_, supervise(shared_from_this()), net::detached);
@@ -453,6 +467,20 @@ void fetch_job::stop() {
   stopped_synced_ = (state_ == job_state::fetching || state_ == job_state::idle) &&
                     unverified_.empty() && !published_ && fd_ >= 0 && ::fdatasync(fd_) == 0;
   fail(make_error_code(stream_errc::cancelled), "stopped");
+  io_->tasks.cancel_all();  // workers waiting on upstream end now, not at their timeout
+}
+
+std::function<void(std::exception_ptr)> fetch_job::fail_on_exception(std::string what) {
+  return [self = shared_from_this(), what = std::move(what)](std::exception_ptr e) {
+    std::string why = "unknown exception";
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      why = x.what();
+    } catch (...) {
+    }
+    self->fail(make_error_code(stream_errc::upstream_failed), what + ": " + why);
+  };
 }
 
 void fetch_job::fail(boost::system::error_code ec, std::string why) {
@@ -529,7 +557,7 @@ void fetch_job::landed_complete() {
     return;
   }
   publishing_ = true;
-  net::co_spawn(executor_, publish(shared_from_this()), net::detached);
+  io_->tasks.spawn(publish(shared_from_this()), "publication", fail_on_exception("publishing"));
 }
 
 // Once the CRC matched: the data is made durable (fdatasync, on the landing pool: it may
@@ -552,7 +580,7 @@ net::awaitable<void> fetch_job::publish(std::shared_ptr<fetch_job> self) {
       auto [ep, r] = co_await net::co_spawn(
           self->options_.land_on,
           [&]() -> net::awaitable<std::optional<crypto::md5_digest>> { co_return digest(); },
-          use_tuple);
+          on_pool());
       if (!ep) got = r;
     } else {
       got = digest();
@@ -568,7 +596,7 @@ net::awaitable<void> fetch_job::publish(std::shared_ptr<fetch_job> self) {
   if (self->options_.land_on) {
     auto [ep, r] = co_await net::co_spawn(
         self->options_.land_on,
-        [fd]() -> net::awaitable<int> { co_return ::fdatasync(fd) == 0 ? 0 : errno; }, use_tuple);
+        [fd]() -> net::awaitable<int> { co_return ::fdatasync(fd) == 0 ? 0 : errno; }, on_pool());
     err = ep ? EIO : r;
   } else {
     err = ::fdatasync(fd) == 0 ? 0 : errno;
@@ -635,14 +663,23 @@ net::awaitable<boost::system::result<std::uint64_t>> fetch_job::wait_for(std::ui
       }
     } guard{this, &w};
     co_await w.timer.async_wait(use_tuple);
+    // The reader's wait was cancelled (its client went away, the server stops): stop
+    // waiting; the job goes on for others.
+    net::cancellation_state state = co_await net::this_coro::cancellation_state;
+    if (state.cancelled() != net::cancellation_type::none)
+      co_return make_error_code(net::error::operation_aborted);
   }
 }
 
 net::awaitable<boost::system::error_code> fetch_job::wait_done() {
   auto self = shared_from_this();
   start();
-  while (state_ == job_state::fetching || state_ == job_state::idle)
+  while (state_ == job_state::fetching || state_ == job_state::idle) {
     co_await io_->done.async_wait(use_tuple);
+    net::cancellation_state state = co_await net::this_coro::cancellation_state;
+    if (state.cancelled() != net::cancellation_type::none)
+      co_return make_error_code(net::error::operation_aborted);  // this waiter only
+  }
   co_return state_ == job_state::verified ? boost::system::error_code{} : error_;
 }
 
@@ -1052,7 +1089,7 @@ net::awaitable<boost::system::error_code> fetch_job::land(std::uint64_t at,
         [fd, &dec, at, cipher, total, plain_size]() -> net::awaitable<landed_batch> {
           co_return decrypt_and_write(fd, dec, at, cipher, total, plain_size);
         },
-        use_tuple);
+        on_pool());
     batch = ep ? landed_batch{make_error_code(stream_errc::disk)} : r;
   } else {
     batch = decrypt_and_write(fd, dec, at, cipher, total, plain_size);

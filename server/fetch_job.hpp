@@ -21,6 +21,7 @@
 #include <boost/system/result.hpp>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -217,6 +218,8 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   void publish_synced(int sync_errno);
   void finished();  // wakes readers, parked workers and wait_done()
   void fail(boost::system::error_code ec, std::string why);
+  // For the job's tasks: an escaping exception fails the job (logged with `what`).
+  std::function<void(std::exception_ptr)> fail_on_exception(std::string what);
   void wake_readers();
   void save_map();
   std::uint64_t horizon() const;

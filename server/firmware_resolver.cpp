@@ -4,7 +4,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -28,6 +27,7 @@
 #include "server/json_views.hpp"
 #include "server/metrics.hpp"
 #include "server/resolver_mapping.hpp"
+#include "server/task_group.hpp"
 #include "server/upstream_config.hpp"
 
 namespace fusproxy::server {
@@ -163,6 +163,7 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
         errors(lim.error_entries),
         details(lim.immutable_entries),
         downloads(ex, client, download_settings_from(s), log, metrics),
+        tasks(ex, log, "resolver"),
         configured_mirrors(s.mirrors) {}
 
   net::any_io_executor executor;
@@ -181,6 +182,8 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
   download_manager downloads;
   std::unordered_map<std::string, std::shared_ptr<flight<firmware_metadata>>> metadata_flights;
   std::unordered_map<std::string, std::shared_ptr<flight<version_list>>> list_flights;
+  // The lookups and mirror loops: owned, cancelled by stop(), drained with the executor.
+  task_group tasks;
 
   // Mirrored model/regions: the newest build kept fetched (docs/cache.md).
   struct mirror_entry {
@@ -222,12 +225,13 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
     co_return *f->result;
   }
 
-  // Runs `work` detached from any client request (a client that goes away does not cancel
-  // the lookup others wait for); an escaping exception still completes the flight.
+  // Runs `work` apart from any client request (a client that goes away does not cancel
+  // the lookup others wait for; stop() does); an escaping exception still completes the
+  // flight.
   template <class T>
   void launch(std::shared_ptr<flight<T>> f, net::awaitable<void> work) {
-    net::co_spawn(executor, std::move(work), [f, self = shared_from_this()](std::exception_ptr e) {
-      if (!e || f->result) return;
+    tasks.spawn(std::move(work), "lookup", [f, self = shared_from_this()](std::exception_ptr e) {
+      if (f->result) return;
       std::string what = "unexpected failure";
       try {
         std::rethrow_exception(e);
@@ -474,7 +478,7 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
     m.generation = ++mirror_generation;
     log->info("mirror: keeping {}/{} fetched (checked every {} s)", model, region,
               std::chrono::duration_cast<std::chrono::seconds>(ttl).count());
-    net::co_spawn(executor, run_mirror(shared_from_this(), key, m.generation), net::detached);
+    tasks.spawn(run_mirror(shared_from_this(), key, m.generation), "mirror " + key);
   }
 
   // Every --metadata-ttl: resolve latest, fetch it to the end (no follower: full speed).
@@ -523,7 +527,8 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
       const auto wait =
           ok ? self->ttl : std::min<steady::duration>(self->ttl, std::chrono::seconds(30));
       net::steady_timer t(self->executor, wait);
-      co_await t.async_wait(net::as_tuple(net::use_awaitable));
+      auto [ec] = co_await t.async_wait(net::as_tuple(net::use_awaitable));
+      if (ec == net::error::operation_aborted) co_return;  // stop()
     }
   }
 
@@ -743,18 +748,26 @@ net::awaitable<service_result<download_representation>> firmware_resolver::open_
   co_return std::move(*rep);
 }
 
-void firmware_resolver::append_metrics(std::string& out) const {
+net::awaitable<std::string> firmware_resolver::metrics_text() {
+  std::string out;
   impl_->append_metrics(out);
   impl_->downloads.append_metrics(out);
+  co_return out;
 }
 
-std::string firmware_resolver::status_json() const {
-  return impl_->status_json();
+net::awaitable<std::string> firmware_resolver::status_json() {
+  co_return impl_->status_json();
 }
 
-service_result<std::string> firmware_resolver::manage(const route& rt, std::string_view method,
-                                                      std::string_view body) {
-  return impl_->manage(rt, method, body);
+net::awaitable<service_result<std::string>> firmware_resolver::manage(route rt,
+                                                                      std::string method,
+                                                                      std::string body) {
+  co_return impl_->manage(rt, method, body);
+}
+
+void firmware_resolver::stop() {
+  impl_->tasks.cancel_all();
+  impl_->downloads.stop_all();
 }
 
 void firmware_resolver::start_mirrors() {

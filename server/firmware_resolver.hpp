@@ -62,12 +62,16 @@ class firmware_resolver final : public firmware_service {
   boost::asio::awaitable<service_result<download_representation>> open_download(
       const download_request& request, const request_context& ctx) override;
 
-  void append_metrics(std::string& out) const override;
-  std::string status_json() const override;
-  service_result<std::string> manage(const route& rt, std::string_view method,
-                                     std::string_view body) override;
+  boost::asio::awaitable<std::string> metrics_text() override;
+  boost::asio::awaitable<std::string> status_json() override;
+  boost::asio::awaitable<service_result<std::string>> manage(route rt, std::string method,
+                                                             std::string body) override;
   // Starts the --mirror entries of the settings (the server calls it once it listens).
   void start_mirrors();
+  // When the process stops: cancels the lookups and mirror loops and stops the fetch jobs
+  // (each syncs its part file and map); waiters get an error at once. The executor then
+  // runs until every task has unwound, before this object is destroyed.
+  void stop();
 
   struct impl;
 

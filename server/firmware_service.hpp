@@ -60,6 +60,12 @@ struct download_representation {
   std::shared_ptr<body_source> body;
 };
 
+// What /readyz reports of the service.
+struct readiness {
+  bool ready = true;
+  std::string why;  // when not ready
+};
+
 enum class download_variant { plain, encrypted, member };
 
 struct download_request {
@@ -93,23 +99,25 @@ class firmware_service {
   virtual boost::asio::awaitable<service_result<download_representation>> open_download(
       const download_request& request, const request_context& ctx) = 0;
 
-  // /readyz: false (with a reason) when the service cannot serve.
-  virtual bool ready(std::string& why) const {
-    (void)why;
-    return true;
-  }
+  // The calls below are awaitables like the ones above: the server never blocks its
+  // thread on them (server::service_thread runs them on the service's thread and bounds
+  // the wait). They are cancellable: a caller that goes away ends the wait.
+
+  // /readyz: not ready (with a reason) when the service cannot serve.
+  virtual boost::asio::awaitable<readiness> ready() { co_return readiness{}; }
   // /metrics: more lines in Prometheus text format (HELP/TYPE included).
-  virtual void append_metrics(std::string& out) const { (void)out; }
+  virtual boost::asio::awaitable<std::string> metrics_text() { co_return std::string(); }
   // /api/status: a JSON object text describing cached builds and active downloads.
-  virtual std::string status_json() const { return "{}"; }
+  virtual boost::asio::awaitable<std::string> status_json() { co_return std::string("{}"); }
   // The management routes (route_kind mirrors, mirror, cached; docs/cache.md): the JSON
   // answer, or an error. `method` is "GET", "POST" or "DELETE"; `body` the request body.
-  virtual service_result<std::string> manage(const route& rt, std::string_view method,
-                                             std::string_view body) {
+  // Taken by value: the call may run on another thread after the caller's frame moved on.
+  virtual boost::asio::awaitable<service_result<std::string>> manage(route rt, std::string method,
+                                                                     std::string body) {
     (void)rt;
     (void)method;
     (void)body;
-    return service_error{api_error::not_found, "no cache management in this service", {}};
+    co_return service_error{api_error::not_found, "no cache management in this service", {}};
   }
 };
 

@@ -3,11 +3,16 @@
 #include <fcntl.h>
 #include <spdlog/logger.h>
 #include <sys/sendfile.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
+#include <cerrno>
 #include <csignal>
 
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,6 +22,7 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/detect_ssl.hpp>
@@ -87,6 +93,108 @@ struct connection : std::enable_shared_from_this<connection> {
     });
   }
 };
+
+// ---- the client leaving while the service works for it ----
+
+// Whether the peer is still there, asked of a socket that turned readable.
+enum class peer_state { gone, quiet, has_data };
+
+peer_state peek_peer(int fd) {
+  char byte;
+  const auto n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return peer_state::gone;  // FIN
+  if (n < 0)
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? peer_state::quiet
+                                                                      : peer_state::gone;
+  // Bytes wait (a pipelined request, a TLS close_notify): the FIN may be behind them.
+  pollfd p{fd, POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) return peer_state::gone;
+  return peer_state::has_data;
+}
+
+// Watches a connection while the service works on one of its requests (a lookup, a body
+// waiting for bytes): when the client closes or resets the connection, or the server
+// closes it (shutdown past the grace), `gone` is emitted, on the connection's executor
+// where the call is awaited; service_thread carries it across to the service's thread.
+// A socket with bytes waiting cannot signal a FIN by readability: it is polled instead.
+class client_watch : public std::enable_shared_from_this<client_watch> {
+ public:
+  explicit client_watch(std::shared_ptr<connection> conn)
+      : conn_(std::move(conn)), recheck_(conn_->stream.get_executor()) {}
+
+  net::cancellation_slot slot() { return gone_.slot(); }
+
+  void start() { wait_readable(); }
+
+  // The call is over: no more emissions; the pending wait (if any) is cancelled. Only the
+  // watch waits on the socket now (the call and its writes are done).
+  void end() {
+    over_ = true;
+    recheck_.cancel();
+    if (waiting_ && conn_->stream.socket().is_open()) {
+      boost::system::error_code ec;
+      conn_->stream.socket().cancel(ec);
+    }
+  }
+
+ private:
+  void wait_readable() {
+    waiting_ = true;
+    conn_->stream.socket().async_wait(
+        tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+          self->waiting_ = false;
+          if (self->over_) return;
+          if (!ec) {
+            switch (peek_peer(self->conn_->stream.socket().native_handle())) {
+              case peer_state::quiet:
+                self->wait_readable();
+                return;
+              case peer_state::has_data:
+                self->recheck_later();
+                return;
+              case peer_state::gone:
+                break;
+            }
+          }
+          self->gone_.emit(net::cancellation_type::terminal);  // closed, reset, or shut down
+        });
+  }
+
+  void recheck_later() {
+    recheck_.expires_after(250ms);
+    recheck_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (ec || self->over_) return;
+      if (!self->conn_->stream.socket().is_open() ||
+          peek_peer(self->conn_->stream.socket().native_handle()) == peer_state::gone) {
+        self->gone_.emit(net::cancellation_type::terminal);
+        return;
+      }
+      self->recheck_later();
+    });
+  }
+
+  std::shared_ptr<connection> conn_;
+  net::steady_timer recheck_;
+  net::cancellation_signal gone_;
+  bool waiting_ = false;
+  bool over_ = false;
+};
+
+// Awaits `call` (a call into the firmware service), cancelled when the client goes away.
+// It runs as a coroutine of its own on the connection's executor, so that the
+// cancellation reaches the call and not the session, which then answers or closes.
+template <class T>
+net::awaitable<T> unless_client_leaves(connection& conn, net::awaitable<T> call) {
+  auto watch = std::make_shared<client_watch>(conn.shared_from_this());
+  watch->start();
+  struct end_watch {
+    client_watch& w;
+    ~end_watch() { w.end(); }
+  } ender{*watch};
+  const auto here = co_await net::this_coro::executor;
+  co_return co_await net::co_spawn(here, std::move(call),
+                                   net::bind_cancellation_slot(watch->slot(), net::use_awaitable));
+}
 
 // A small, fully buffered answer (JSON, text, HTML, or no body).
 struct reply {
@@ -702,7 +810,11 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       }
       {
         // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
-        reply tmp = parsed->kind == route_kind::healthz ? healthz() : readyz();
+        reply tmp;
+        if (parsed->kind == route_kind::healthz)
+          tmp = healthz();
+        else
+          tmp = co_await readyz(conn);
         co_return co_await send_reply(conn, req, rid, std::move(tmp));
       }
     }
@@ -744,7 +856,9 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         reply r;
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
         r.body = registry.render();
-        firmware.append_metrics(r.body);
+        auto call = firmware.metrics_text();
+        const auto service_lines = co_await unless_client_leaves(conn, std::move(call));
+        r.body += service_lines;
         r.headers.emplace_back("Cache-Control", "no-store");
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
@@ -757,12 +871,13 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       }
       case route_kind::api_status: {
         reply r;
-        r.body = status_json();
+        r.body = co_await status_json(conn);
         r.headers.emplace_back("Cache-Control", "no-store");
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
       case route_kind::versions: {
-        auto res = co_await firmware.versions(rt.model, rt.region, ctx);
+        auto call = firmware.versions(rt.model, rt.region, ctx);
+        auto res = co_await unless_client_leaves(conn, std::move(call));
         if (!res) {
           // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
           reply tmp = service_error_reply(res.error(), rt.model, rt.region);
@@ -775,7 +890,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
       case route_kind::metadata: {
-        auto res = co_await firmware.metadata(rt.model, rt.region, rt.version, ctx);
+        auto call = firmware.metadata(rt.model, rt.region, rt.version, ctx);
+        auto res = co_await unless_client_leaves(conn, std::move(call));
         if (!res) {
           // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
           reply tmp = service_error_reply(res.error(), rt.model, rt.region);
@@ -789,7 +905,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
       case route_kind::files: {
-        auto res = co_await firmware.files(rt.model, rt.region, rt.version, ctx);
+        auto call = firmware.files(rt.model, rt.region, rt.version, ctx);
+        auto res = co_await unless_client_leaves(conn, std::move(call));
         if (!res) {
           // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
           reply tmp = service_error_reply(res.error(), rt.model, rt.region);
@@ -807,7 +924,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       case route_kind::mirrors:
       case route_kind::mirror:
       case route_kind::cached: {
-        auto res = firmware.manage(rt, req.method_string(), req.body());
+        auto call = firmware.manage(rt, std::string(req.method_string()), req.body());
+        auto res = co_await unless_client_leaves(conn, std::move(call));
         if (!res) {
           // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
           reply tmp = service_error_reply(res.error(), rt.model, rt.region);
@@ -837,19 +955,21 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     return r;
   }
 
-  reply readyz() const {
+  net::awaitable<reply> readyz(connection& conn) {
     if (shutting_down) {
       auto r = error_reply(api_error::shutting_down, "the service is shutting down");
       r.close = true;
-      return r;
+      co_return r;
     }
     std::string why;
-    if (!cache_dir_writable(why) || !firmware.ready(why))
-      return error_reply(api_error::not_ready, why);
+    if (!cache_dir_writable(why)) co_return error_reply(api_error::not_ready, why);
+    auto call = firmware.ready();
+    const auto service = co_await unless_client_leaves(conn, std::move(call));
+    if (!service.ready) co_return error_reply(api_error::not_ready, service.why);
     reply r;
     r.body = R"({"status":"ready"})";
     r.headers.emplace_back("Cache-Control", "no-store");
-    return r;
+    co_return r;
   }
 
   bool cache_dir_writable(std::string& why) const {
@@ -866,7 +986,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     return true;
   }
 
-  std::string status_json() const {
+  net::awaitable<std::string> status_json(connection& conn) {
     status_inputs in;
     in.settings = &cfg;
     in.version = FUSPROXY_VERSION;
@@ -882,9 +1002,10 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       std::lock_guard lock(mutex);
       in.clients_by_build = clients_by_build;
     }
-    const auto firmware_status = firmware.status_json();
+    auto call = firmware.status_json();
+    const auto firmware_status = co_await unless_client_leaves(conn, std::move(call));
     in.firmware_json = firmware_status;
-    return server::status_json(in);
+    co_return server::status_json(in);
   }
 
   // …/download and …/files/{name}: conditionals, Range, then the body from the service.
@@ -896,7 +1017,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
                                                       : (rt.encrypted ? download_variant::encrypted
                                                                       : download_variant::plain),
                           rt.file_name};
-    auto opened = co_await firmware.open_download(dreq, ctx);
+    auto open_call = firmware.open_download(dreq, ctx);
+    auto opened = co_await unless_client_leaves(conn, std::move(open_call));
     if (!opened) {
       // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
       reply tmp = service_error_reply(opened.error(), rt.model, rt.region);
@@ -1014,7 +1136,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     stream_sink sink(conn, length, std::chrono::seconds(cfg.idle_timeout));
     boost::system::error_code body_ec;
     try {
-      body_ec = co_await rep.body->write_range(first, length, sink);
+      auto body_call = rep.body->write_range(first, length, sink);
+      body_ec = co_await unless_client_leaves(conn, std::move(body_call));
     } catch (const std::exception& e) {
       log->error("[{}] body source threw: {}", rid, e.what());
       body_ec = make_error_code(boost::system::errc::io_error);

@@ -4,20 +4,48 @@
 // the HTTP server's connections run on theirs. Every call hops to the service's executor
 // and back; a body runs there too (its job's state is there) and each of its writes hops
 // to the connection's executor, so that sendfile to clients and recv from upstream use
-// two cores. The synchronous calls (ready, metrics, status, management) wait for the
-// service thread, bounded by a timeout.
+// two cores.
+//
+// Nothing here blocks the caller's thread: every call is an awaitable.
+// - Cancellation crosses the hop: cancelling the caller's wait (its client went away, the
+//   server stops) is posted to the service's thread and emitted there, to the operation
+//   that owns it, so a body waiting for bytes or a request waiting for a lookup ends at
+//   once. (Asio's own co_spawn forwarding is not used: it emits through a signal that
+//   lives in the caller's slot and may already be gone when the service thread runs it.)
+// - ready(), status_json() and manage() wait for the service at most `sync_timeout`; a
+//   call that was still queued then is dropped, never run later. metrics_text() waits at
+//   most `metrics_wait`, then answers the service's last snapshot: /metrics answers at
+//   once even when the service thread is busy.
+// Lifetime: the deadline calls are tasks of this object run on the service's executor;
+// the owner runs that executor until they are done (stop(), then drain) before
+// destroying this object.
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
 
 #include "server/firmware_service.hpp"
+#include "server/task_group.hpp"
+
+namespace spdlog {
+class logger;
+}
 
 namespace fusproxy::server {
+
+struct service_thread_timeouts {
+  std::chrono::milliseconds sync = std::chrono::seconds(10);    // ready, status, manage
+  std::chrono::milliseconds metrics = std::chrono::milliseconds(25);  // then the snapshot
+};
 
 class service_thread final : public firmware_service {
  public:
   // `inner` must outlive this object and only be used on `executor`.
   service_thread(firmware_service& inner, boost::asio::any_io_executor executor,
-                 std::chrono::milliseconds sync_timeout = std::chrono::seconds(10));
+                 std::shared_ptr<spdlog::logger> log = {}, service_thread_timeouts timeouts = {});
+  ~service_thread() override;
 
   boost::asio::awaitable<service_result<version_list>> versions(
       const std::string& model, const std::string& region, const request_context& ctx) override;
@@ -29,16 +57,57 @@ class service_thread final : public firmware_service {
       const request_context& ctx) override;
   boost::asio::awaitable<service_result<download_representation>> open_download(
       const download_request& request, const request_context& ctx) override;
-  bool ready(std::string& why) const override;
-  void append_metrics(std::string& out) const override;
-  std::string status_json() const override;
-  service_result<std::string> manage(const route& rt, std::string_view method,
-                                     std::string_view body) override;
+  boost::asio::awaitable<readiness> ready() override;
+  boost::asio::awaitable<std::string> metrics_text() override;
+  boost::asio::awaitable<std::string> status_json() override;
+  boost::asio::awaitable<service_result<std::string>> manage(route rt, std::string method,
+                                                             std::string body) override;
+
+  // On the service's thread, when the process stops: the deadline calls still queued or
+  // running are cancelled (their callers get the timeout answer).
+  void stop();
+  // Deadline calls not finished yet (on the service's thread).
+  std::size_t tasks() const { return tasks_.size(); }
 
  private:
+  template <class T>
+  boost::asio::awaitable<std::optional<T>> within(std::chrono::milliseconds timeout,
+                                                  bool keep_running_late,
+                                                  std::function<boost::asio::awaitable<T>()> work);
+
   firmware_service& inner_;
   boost::asio::any_io_executor executor_;
-  std::chrono::milliseconds sync_timeout_;
+  std::shared_ptr<spdlog::logger> log_;
+  service_thread_timeouts timeouts_;
+  task_group tasks_;  // on the service's thread only
+
+  // The service's last metrics lines, for a scrape that finds the service thread busy.
+  // Locked only in these plain functions, never in a coroutine's scope (GCC 12).
+  class metrics_snapshot {
+   public:
+    std::string last() {
+      std::lock_guard lock(mutex_);
+      return text_;
+    }
+    // False when a refresh is already queued or running (the service thread is busy).
+    bool begin_refresh() {
+      std::lock_guard lock(mutex_);
+      if (refreshing_) return false;
+      refreshing_ = true;
+      return true;
+    }
+    void end_refresh(const std::string* fresh) {
+      std::lock_guard lock(mutex_);
+      if (fresh) text_ = *fresh;
+      refreshing_ = false;
+    }
+
+   private:
+    std::mutex mutex_;
+    std::string text_;
+    bool refreshing_ = false;
+  };
+  std::shared_ptr<metrics_snapshot> snapshot_ = std::make_shared<metrics_snapshot>();
 };
 
 }  // namespace fusproxy::server

@@ -8,8 +8,10 @@ it uses shows up as a report (issue 13: a heap-use-after-free at shutdown)."""
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -104,6 +106,50 @@ def stop_past_grace_with_work_in_flight(paths):
         for w in waiting:
             code = w.communicate(timeout=10)[0]
             check(code != "200", f"a waiting metadata request did not succeed: {code}")
+
+
+def timed_get(url):
+    t0 = time.monotonic()
+    with urllib.request.urlopen(url, timeout=30) as r:
+        body = r.read().decode()
+        return r.status, body, time.monotonic() - t0
+
+
+@case
+def metrics_while_service_busy(paths):
+    """/metrics does not wait for a busy service thread (issue 13): with the service thread
+    blocked for 3 s (SIGUSR1 and the tests-only --test-stall-on-sigusr1), five scrapes answer
+    with a median well under 50 ms, and an /api/status sent before them (which needs the
+    service thread) is still unanswered after them: the thread was busy throughout. The
+    bound is 60 times below the stall, so machine load does not decide the outcome."""
+    with Sim(paths) as sim, \
+            Proxy(paths, sim, extra=["--test-stall-on-sigusr1", "3000"]) as proxy:
+        check(curl(proxy.url("/firmware/SM-A207F/SER")).status == 200, "a lookup")
+        first = timed_get(proxy.url("/metrics"))  # the service's lines, fresh
+        check("fusproxy_resolver_cache_misses_total 1" in first[1], "fresh service metrics")
+        proxy.proc.send_signal(signal.SIGUSR1)
+        wait_until(lambda: "keeping the service thread busy" in proxy.tail(), "the stall",
+                   timeout=10)
+        status = {}
+        waiting = threading.Thread(target=lambda: status.update(r=timed_get(proxy.url("/api/status"))))
+        waiting.start()
+        time.sleep(0.05)  # let /api/status reach the (stalled) service thread first
+        took = []
+        for _ in range(5):
+            code, body, seconds = timed_get(proxy.url("/metrics"))
+            check(code == 200 and "fusproxy_http_requests_total" in body, f"/metrics answered: {code}")
+            check("fusproxy_resolver_cache_misses_total 1" in body,
+                  "the service's lines from the last snapshot")
+            took.append(seconds)
+        busy_throughout = waiting.is_alive()
+        waiting.join(timeout=30)
+        median = statistics.median(took)
+        print(f"/metrics with the service thread stalled 3 s: median {median * 1000:.1f} ms "
+              f"(each: {', '.join(f'{t * 1000:.1f}' for t in took)} ms); /api/status answered "
+              f"after {status['r'][2]:.2f} s")
+        check(busy_throughout, "the service thread was busy during every scrape")
+        check(status["r"][0] == 200, "/api/status answered once the thread was free")
+        check(median < 0.05, f"/metrics median {median * 1000:.1f} ms < 50 ms")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,21 @@
 // server::service_thread: the service's calls and bodies run on the service's thread, the
-// body's writes on the caller's; the synchronous calls give up after their timeout.
+// body's writes on the caller's; the calls with a deadline never block the caller and are
+// dropped when they time out queued; cancellation crosses the hop.
 #include "server/service_thread.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>
+#include <atomic>
 #include <future>
 #include <thread>
 
@@ -31,6 +39,24 @@ struct two_threads {
     http_thread.join();
   }
 };
+
+// Runs `a` on the HTTP thread and waits for its value (the test's thread is no I/O thread).
+template <class T>
+T call(two_threads& t, net::awaitable<T> a) {
+  auto f = net::co_spawn(t.http, std::move(a), net::use_future);
+  REQUIRE(f.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  return f.get();
+}
+
+// Lets both threads run what was queued before (posts may queue more: a few rounds).
+void settle(two_threads& t) {
+  for (int round = 0; round < 3; ++round)
+    for (auto* ioc : {&t.service, &t.http}) {
+      std::promise<void> p;
+      net::post(*ioc, [&p] { p.set_value(); });
+      p.get_future().wait();
+    }
+}
 
 // Records the thread each part ran on.
 struct seen {
@@ -104,11 +130,19 @@ class recording_service final : public firmware_service {
     rep.body = std::make_shared<recording_body>(s_);
     co_return rep;
   }
-  bool ready(std::string& why) const override {
-    why = "checked on " + std::string(std::this_thread::get_id() == owner ? "its" : "another") +
-          " thread";
-    return std::this_thread::get_id() == owner;
+  net::awaitable<readiness> ready() override {
+    const bool here = std::this_thread::get_id() == owner;
+    co_return readiness{here, std::string("checked on ") + (here ? "its" : "another") + " thread"};
   }
+  net::awaitable<std::string> metrics_text() override {
+    co_return "refreshes " + std::to_string(++refreshes) + "\n";
+  }
+  net::awaitable<service_result<std::string>> manage(route, std::string method,
+                                                     std::string) override {
+    ++managed;
+    co_return method;
+  }
+  std::atomic<int> refreshes{0}, managed{0};
   std::thread::id owner;
 
  private:
@@ -146,24 +180,122 @@ TEST_CASE("service_thread: calls and bodies on the service's thread, writes on t
   CHECK(s.sink_write == t.http_thread.get_id());
   CHECK(s.sink_file == t.http_thread.get_id());
 
-  std::string why;
-  CHECK(svc.ready(why));
-  CHECK(why == "checked on its thread");
+  const auto r = call(t, svc.ready());
+  CHECK(r.ready);
+  CHECK(r.why == "checked on its thread");
 }
 
-TEST_CASE("service_thread: a synchronous call gives up when the service thread is stuck") {
+TEST_CASE("service_thread: a call that times out while queued is dropped, never run later") {
   two_threads t;
   seen s;
   recording_service inner(s);
   inner.owner = t.service_thread.get_id();
-  service_thread svc(inner, t.service.get_executor(), std::chrono::milliseconds(50));
+  service_thread svc(inner, t.service.get_executor(), {}, {std::chrono::milliseconds(50)});
   std::promise<void> release;
   auto stuck = release.get_future().share();
   net::post(t.service, [stuck] { stuck.wait(); });
-  std::string why;
-  CHECK_FALSE(svc.ready(why));
-  CHECK(why.find("did not answer within 50 ms") != std::string::npos);
-  CHECK(svc.status_json() == "{}");
+  const auto r = call(t, svc.ready());  // the HTTP thread waits, it does not block
+  CHECK_FALSE(r.ready);
+  CHECK(r.why.find("did not answer within 50 ms") != std::string::npos);
+  CHECK(call(t, svc.status_json()) == "{}");
+  const auto managed = call(t, svc.manage(route{}, "POST", "{}"));
+  REQUIRE_FALSE(managed.has_value());
+  CHECK(managed.error().message.find("the call was not made") != std::string::npos);
   release.set_value();
-  CHECK(svc.ready(why));  // answered again once the thread is free
+  settle(t);
+  CHECK(inner.managed == 0);        // not run once the thread was free again
+  CHECK(call(t, svc.ready()).ready);  // answered again
+  CHECK(call(t, svc.manage(route{}, "GET", "")).value() == "GET");
+  CHECK(inner.managed == 1);
+}
+
+TEST_CASE("service_thread: metrics answer from the last snapshot while the service is busy") {
+  two_threads t;
+  seen s;
+  recording_service inner(s);
+  service_thread svc(inner, t.service.get_executor(), {}, {});
+  CHECK(call(t, svc.metrics_text()) == "refreshes 1\n");
+  std::promise<void> release;
+  auto stuck = release.get_future().share();
+  net::post(t.service, [stuck] { stuck.wait(); });
+  // Answered while the service thread is still stuck (it is released only afterwards).
+  CHECK(call(t, svc.metrics_text()) == "refreshes 1\n");
+  CHECK(call(t, svc.metrics_text()) == "refreshes 1\n");  // no second refresh queued
+  release.set_value();
+  settle(t);
+  CHECK(inner.refreshes == 2);  // the queued refresh ran once the thread was free
+  CHECK(call(t, svc.metrics_text()) == "refreshes 3\n");
+}
+
+namespace {
+// A body that waits for bytes that never come (a stalled upstream), on the service thread.
+class waiting_body final : public body_source {
+ public:
+  net::awaitable<boost::system::error_code> write_range(std::uint64_t, std::uint64_t,
+                                                        body_sink&) override {
+    net::steady_timer never(co_await net::this_coro::executor,
+                            net::steady_timer::time_point::max());
+    auto [ec] = co_await never.async_wait(net::as_tuple(net::use_awaitable));
+    thread = std::this_thread::get_id();
+    co_return ec;
+  }
+  std::thread::id thread;
+};
+}  // namespace
+
+TEST_CASE("service_thread: cancelling the caller ends a body's wait on the service thread") {
+  two_threads t;
+  seen s;
+  recording_sink sink(s);
+  auto inner = std::make_shared<waiting_body>();
+  // The body as open_download hands it out: wrapped to run on the service's thread.
+  class one_body final : public firmware_service {
+   public:
+    explicit one_body(std::shared_ptr<body_source> b) : b_(std::move(b)) {}
+    net::awaitable<service_result<version_list>> versions(const std::string&, const std::string&,
+                                                          const request_context&) override {
+      co_return version_list{};
+    }
+    net::awaitable<service_result<firmware_metadata>> metadata(const std::string&,
+                                                               const std::string&,
+                                                               const version_ref&,
+                                                               const request_context&) override {
+      co_return firmware_metadata{};
+    }
+    net::awaitable<service_result<std::vector<zip_member>>> files(
+        const std::string&, const std::string&, const version_ref&,
+        const request_context&) override {
+      co_return std::vector<zip_member>{};
+    }
+    net::awaitable<service_result<download_representation>> open_download(
+        const download_request&, const request_context&) override {
+      download_representation rep;
+      rep.size = 10;
+      rep.body = b_;
+      co_return rep;
+    }
+
+   private:
+    std::shared_ptr<body_source> b_;
+  } bodies(inner);
+  service_thread hop(bodies, t.service.get_executor());
+  net::cancellation_signal client_gone;
+  auto done = net::co_spawn(
+      t.http,
+      [&]() -> net::awaitable<boost::system::error_code> {
+        const download_request request;
+        const request_context ctx{"rid", "127.0.0.1"};
+        auto rep = co_await hop.open_download(request, ctx);
+        if (!rep) co_return make_error_code(boost::system::errc::io_error);
+        co_return co_await rep->body->write_range(0, 10, sink);
+      },
+      net::bind_cancellation_slot(client_gone.slot(), net::use_future));
+  // The body is waiting on the service thread; the client leaves (emitted on the HTTP
+  // thread, which owns the awaiting coroutine).
+  for (int i = 0; i < 5; ++i) settle(t);
+  REQUIRE(done.wait_for(std::chrono::milliseconds(0)) == std::future_status::timeout);
+  net::post(t.http, [&] { client_gone.emit(net::cancellation_type::terminal); });
+  REQUIRE(done.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(done.get() == net::error::operation_aborted);
+  CHECK(inner->thread == t.service_thread.get_id());
 }
