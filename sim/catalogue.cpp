@@ -167,14 +167,6 @@ check validate_build(const build& b, const std::string& where) {
   if (b.plain_size < min_plain_size || b.plain_size > max_plain_size)
     return bad(where + ".plain_size", "must be between " + std::to_string(min_plain_size) +
                                           " and " + std::to_string(max_plain_size));
-  if (b.ap_deflated && b.plain_size > max_deflated_ap_plain_size)
-    return bad(where + ".ap_deflated",
-               "only for builds up to " + std::to_string(max_deflated_ap_plain_size) + " bytes");
-  if (!b.ap_md5.empty() &&
-      (b.ap_md5.size() != 32 || !std::all_of(b.ap_md5.begin(), b.ap_md5.end(), [](char c) {
-         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-       })))
-    return bad(where + ".ap_md5", "must be 32 lower-case hex digits");
   std::set<std::string_view> names;
   for (const auto* name : {&b.bl, &b.ap, &b.cp, &b.csc, &b.home_csc}) {
     if (name->empty() || name->size() > 255 || name->find('/') != std::string::npos ||
@@ -309,9 +301,7 @@ check build_from_json(const json::value& v, const std::string& where, build& b) 
                                "ap",
                                "cp",
                                "csc",
-                               "home_csc",
-                               "ap_deflated",
-                               "ap_md5"},
+                               "home_csc"},
                               where))
     return f;
   check f;
@@ -329,8 +319,6 @@ check build_from_json(const json::value& v, const std::string& where, build& b) 
   if ((f = get_bool(*o, "beta", where, b.beta))) return f;
   if ((f = get_bool(*o, "hosted", where, b.hosted))) return f;
   if ((f = get_bool(*o, "answers_with_newest", where, b.answers_with_newest))) return f;
-  if ((f = get_bool(*o, "ap_deflated", where, b.ap_deflated))) return f;
-  if ((f = get_string(*o, "ap_md5", where, b.ap_md5, false))) return f;
 
   b.enc = ends_with(b.binary_name, ".enc2") ? encryption::enc2 : encryption::enc4;
   std::string enc_text;
@@ -426,8 +414,6 @@ json::object build_to_json(const build& b) {
   o["cp"] = b.cp;
   o["csc"] = b.csc;
   o["home_csc"] = b.home_csc;
-  o["ap_deflated"] = b.ap_deflated;
-  if (!b.ap_md5.empty()) o["ap_md5"] = b.ap_md5;
   return o;
 }
 
@@ -511,12 +497,11 @@ std::vector<model_region> builtin_entries() {
                    {"G990BXXU9ZZE4/G990BOXM9ZZE4/G990BXXU9CZE4/G990BXXU9ZZE4", "Z(Android 99)",
                     "SM-G990B_2_20260601081502_q0b7etfjn1_fac.zip.enc4", "5pnd2ikrw8a0yl3e",
                     "20260601082233", 1536 * 1024 + 123, /*beta=*/true}));
-    build stable = make_build(mr.model, mr.region, "/neofus/9/",
-                              {"G990BXXSDFYE1/G990BOXMDFYE1/G990BXXSDFYE1/G990BXXSDFYE1",
-                               "V(Android 15)", "SM-G990B_2_20250521094410_r8vcu2hx5m_fac.zip.enc4",
-                               "t1qo9dx7v0ah3gjb", "20250521095002", 2 * MiB});
-    stable.ap_deflated = true;  // the built-in build whose AP member is deflated in the zip
-    mr.builds.push_back(std::move(stable));
+    mr.builds.push_back(
+        make_build(mr.model, mr.region, "/neofus/9/",
+                   {"G990BXXSDFYE1/G990BOXMDFYE1/G990BXXSDFYE1/G990BXXSDFYE1", "V(Android 15)",
+                    "SM-G990B_2_20250521094410_r8vcu2hx5m_fac.zip.enc4", "t1qo9dx7v0ah3gjb",
+                    "20250521095002", 2 * MiB}));
     mr.builds.push_back(
         make_build(mr.model, mr.region, "/neofus/9/",
                    {"G990BXXSCFYC2/G990BOXMCFYC2/G990BXXSCFYC2/G990BXXSCFYC2", "V(Android 15)",
@@ -576,9 +561,6 @@ std::vector<model_region> builtin_entries() {
                    {"BIG00XXU1AZA1/BIG00OXM1AZA1/BIG00XXU1AZA1/BIG00XXU1AZA1", "B(Android 16)",
                     "SM-BIG00_2_20260105120000_b1g0b1g0b1_fac.zip.enc4", "bigbuild20gbytes",
                     "20260105120000", 20'000'000'000}));
-    // The AP tar's MD5, precomputed (a pass over 20 GB takes ~30 s); checked by the ctest
-    // sim_firmware_md5_precomputed, which prints the new value when the layout changes.
-    mr.builds.back().ap_md5 = "f51909f9211708f304193aa0752b6483";
     out.push_back(std::move(mr));
   }
   return out;

@@ -18,8 +18,6 @@ enum class encryption { enc4, enc2 };
 inline constexpr std::uint64_t min_plain_size = 64 * 1024;
 // The largest one (1 TiB): beyond any real firmware.
 inline constexpr std::uint64_t max_plain_size = std::uint64_t{1} << 40;
-// A build with a deflated AP member is at most this large (AP is deflated at construction).
-inline constexpr std::uint64_t max_deflated_ap_plain_size = 64ull * 1024 * 1024;
 
 struct build {
   std::string model;    // "SM-A207F" (upper-case)
@@ -44,13 +42,6 @@ struct build {
   std::optional<std::uint32_t> crc_override;
   // BL/AP/CP/CSC/HOME_CSC member names (derived from the version when empty).
   std::string bl, ap, cp, csc, home_csc;
-  // The AP member deflated in the zip (real builds have both); AP is then held in memory at
-  // construction, so only for builds up to max_deflated_ap_plain_size.
-  bool ap_deflated = false;
-  // MD5 (32 lower-case hex digits) of the AP tar, i.e. its .tar.md5 trailer. A correct trailer
-  // costs an MD5 pass over AP (~1.4 s per GB at construction): very large builds carry it
-  // precomputed here (the built-in 20 GB build does). Empty: computed at construction.
-  std::string ap_md5;
 
   friend bool operator==(const build&, const build&) = default;
 };

@@ -1,9 +1,7 @@
 #pragma once
 // A synthetic firmware build: a real zip (BL_/AP_/CP_/CSC_/HOME_CSC_ *.tar.md5 members,
 // stored and deflated, zip64 when large) generated deterministically from the build's seed,
-// and its ECB-encrypted form. Each member is a ustar archive of LZ4 frames (boot.img.lz4,
-// super.img.lz4, modem.bin.lz4, ...) followed by the MD5 line of a .tar.md5. Any byte range
-// of the zip, of a member or of a decoded image is computed on its own, without
+// and its ECB-encrypted form. Any byte range of either is computed on its own, without
 // materialising the file; the encrypted CRC-32 is computed without reading every byte.
 #include <cstdint>
 #include <memory>
@@ -16,17 +14,6 @@
 
 namespace fusproxy::sim {
 
-// One entry of a member's tar.
-struct tar_entry {
-  std::string name;                     // "boot.img.lz4"
-  std::uint64_t offset = 0;             // first data byte, within the (uncompressed) member
-  std::uint64_t size = 0;               // bytes in the tar
-  bool lz4 = false;                     // an LZ4 frame
-  std::uint64_t decoded_size = 0;       // lz4: bytes of the decoded image
-  bool content_size_in_header = false;  // lz4: the frame header carries decoded_size
-  bool independent_blocks = true;       // lz4
-};
-
 // One member of the synthetic zip, as its headers describe it.
 struct zip_member {
   std::string name;
@@ -36,9 +23,6 @@ struct zip_member {
   std::uint64_t compressed_size = 0;  // bytes in the file
   std::uint64_t size = 0;             // uncompressed
   std::uint32_t crc32 = 0;            // of the uncompressed data
-  std::vector<tar_entry> entries;     // the tar's entries, in archive order
-  std::uint64_t tar_size = 0;         // bytes the MD5 line covers (a multiple of 10240)
-  std::string md5_hex;                // the MD5 line's digest
 };
 
 class firmware_image {
@@ -72,15 +56,6 @@ class firmware_image {
   // The zip's layout, for tests: members in file order, and whether zip64 records are used.
   const std::vector<zip_member>& members() const;
   bool zip64() const;
-
-  // Bytes [offset, offset + out.size()) of members()[member] uncompressed (the tar.md5),
-  // and of the decoded image of its LZ4 entry `entry` (an index into its entries). Ranges
-  // must lie inside. Thread-safe.
-  void read_member(std::size_t member, std::uint64_t offset, std::span<std::uint8_t> out) const;
-  void read_decoded(std::size_t member, std::size_t entry, std::uint64_t offset,
-                    std::span<std::uint8_t> out) const;
-  // SHA-256 (hex) of an entry as stored in the tar, or of its decoded image: streams it.
-  std::string entry_sha256(std::size_t member, std::size_t entry, bool decoded) const;
 
  private:
   struct impl;
