@@ -10,7 +10,7 @@ if(FUSPROXY_FUZZ)
       FUZZ_BUILD_ONLY=1 bash ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/run.sh
     COMMENT "clang libFuzzer targets in ${CMAKE_BINARY_DIR}/fuzz" VERBATIM)
 endif()
-foreach(t http_request upstream_xml zip_directory)
+foreach(t http_request upstream_xml zip_directory tar_reader lz4_frame)
   add_test(NAME fuzz_${t}
     COMMAND ${CMAKE_COMMAND} -E env FUZZ_SECONDS=10 FUZZ_BUILD_DIR=${CMAKE_BINARY_DIR}/fuzz
       FUZZ_SHARED_DIR=${FUSPROXY_SHARED_DIR} bash ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/run.sh ${t})

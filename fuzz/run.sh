@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets with clang (own build directory) and runs each for a bounded
 # time, seeded from ../shared/fixtures and a few hand-made inputs.
 #
-#   fuzz/run.sh [TARGET...]      TARGET: http_request upstream_xml zip_directory (default: all)
+#   fuzz/run.sh [TARGET...]      TARGET: http_request upstream_xml zip_directory tar_reader
+#                                lz4_frame (default: all)
 #   FUZZ_SECONDS=60              time per target
 #   FUZZ_BUILD_DIR=build-fuzz    where the clang build and the corpora live
 #   FUZZ_SHARED_DIR=../shared    fixtures (the worktree's sibling by default)
@@ -15,7 +16,7 @@ seconds=${FUZZ_SECONDS:-60}
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 shared=${FUZZ_SHARED_DIR:-$root/../shared}
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(http_request upstream_xml zip_directory)
+[[ ${#targets[@]} -eq 0 ]] && targets=(http_request upstream_xml zip_directory tar_reader lz4_frame)
 
 if ! command -v clang++ >/dev/null; then
   echo "fuzz: clang++ is not installed: skipped" >&2
@@ -77,6 +78,34 @@ with zipfile.ZipFile(b, "w", allowZip64=True) as z:
         f.write(b"x" * 100)
 open(os.path.join(d, "seed-zip64"), "wb").write(b.getvalue())
 PY
+      ;;
+    tar_reader)
+      # GNU tar in three formats, and a .tar.md5 as Samsung's members end
+      local tree
+      tree=$(mktemp -d)
+      mkdir -p "$tree/meta-data" "$tree/$(printf 'd%.0s' {1..60})"
+      printf 'ANDROID!' >"$tree/boot.img.lz4"
+      head -c 700 /dev/zero >"$tree/meta-data/fota.zip"
+      printf 'x' >"$tree/$(printf 'd%.0s' {1..60})/$(printf 'e%.0s' {1..70})"
+      for f in ustar gnu pax; do
+        (cd "$tree" && tar -H "$f" -b 1 -cf "$dir/seed-$f" .)
+      done
+      (cd "$tree" && tar -H ustar -b 1 -cf "$dir/seed-md5" boot.img.lz4 && \
+        md5sum -t "$dir/seed-md5" | sed 's|  .*/|  |' >>"$dir/seed-md5")
+      rm -rf "$tree"
+      ;;
+    lz4_frame)
+      if command -v lz4 >/dev/null; then
+        local input
+        input=$(mktemp)
+        { head -c 3000 /dev/zero; printf 'ANDROID!boot%.0s' {1..400}; head -c 2000 /dev/urandom; } >"$input"
+        local i=0
+        for o in "-B4" "-B4 -BD --content-size" "-B4 -BX --no-frame-crc" "-B5 --content-size -BX"; do
+          lz4 -q -f $o "$input" "$dir/seed-$i"
+          i=$((i + 1))
+        done
+        rm -f "$input"
+      fi
       ;;
   esac
 }

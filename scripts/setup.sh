@@ -7,8 +7,12 @@ packages=(
   build-essential cmake pkg-config ccache git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev libboost-url1.81-dev
   libssl-dev librapidxml-dev libspdlog-dev catch2 zlib1g-dev libdeflate-dev
+  # LZ4 frames inside firmware tars (archive/)
+  liblz4-dev
   # real clients and tools the tests and benchmarks drive
   curl wget aria2 openssl python3 python3-cryptography procps strace
+  # the reference LZ4 encoder/decoder the archive and sim tests compare with; GNU tar, md5sum
+  lz4 tar coreutils
   # deployment tests: nginx in front of replicas, YAML checks of the manifests
   nginx-light python3-yaml
   # promtool for tests/obs (about 100 MB installed); clang for the libFuzzer targets (fuzz/);
