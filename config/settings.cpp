@@ -70,8 +70,13 @@ constexpr option_info options_table[] = {
     {"tls-key", kind::text, "", "PEM private key for --tls-cert"},
     {"max-connections", kind::text, "1024", "concurrent client connections"},
     {"rate-limit", kind::text, "0", "requests per second per client IP (0: off)"},
-    {"max-downloads-per-client", kind::text, "4", "concurrent downloads per client IP (0: no cap)"},
-    {"max-downloads", kind::text, "256", "concurrent downloads in total (0: no cap)"},
+    {"max-downloads-per-client", kind::text, "0",
+     "concurrent downloads per client IP (0: no cap); over a cap a download waits in a fair "
+     "queue"},
+    {"max-downloads", kind::text, "256",
+     "concurrent downloads in total (0: no cap); over it a download waits in a fair queue"},
+    {"queue-timeout", kind::text, "60",
+     "seconds a download may wait for a slot before 429 with Retry-After (0: refuse at once)"},
     {"header-timeout", kind::text, "10", "seconds a client has to send a request header"},
     {"idle-timeout", kind::text, "60",
      "seconds a keep-alive connection may idle, and a client may stall a response"},
@@ -396,6 +401,7 @@ settings convert(const po::variables_map& vm) {
   }
   u32("max-downloads-per-client", s.max_downloads_per_client, 0, 1'000'000);
   u32("max-downloads", s.max_downloads, 0, 1'000'000);
+  u32("queue-timeout", s.queue_timeout, 0, 3600);
   u32("header-timeout", s.header_timeout, 1, 3600);
   u32("idle-timeout", s.idle_timeout, 1, 24 * 3600);
   u32("shutdown-grace", s.shutdown_grace, 0, 24 * 3600);
@@ -455,7 +461,8 @@ std::string settings::describe() const {
     << " retry-base-ms=" << retry_base_ms << " retry-attempts=" << retry_attempts
     << " tls=" << (tls_cert.empty() ? "off" : tls_cert) << " max-connections=" << max_connections
     << " rate-limit=" << rate_limit << " max-downloads-per-client=" << max_downloads_per_client
-    << " max-downloads=" << max_downloads << " header-timeout=" << header_timeout
+    << " max-downloads=" << max_downloads << " queue-timeout=" << queue_timeout
+    << " header-timeout=" << header_timeout
     << " idle-timeout=" << idle_timeout << " shutdown-grace=" << shutdown_grace
     << " trusted-proxy=";
   if (trusted_proxies.empty()) o << "none";

@@ -62,8 +62,9 @@ struct settings {
   // limits
   std::uint32_t max_connections = 1024;        // concurrent client connections
   double rate_limit = 0;                       // requests/s per client IP, 0: off
-  std::uint32_t max_downloads_per_client = 4;  // 0: no cap
+  std::uint32_t max_downloads_per_client = 0;  // 0: no cap
   std::uint32_t max_downloads = 256;           // 0: no cap
+  std::uint32_t queue_timeout = 60;  // seconds a download waits for a slot, then 429 (0: at once)
   std::uint32_t header_timeout = 10;           // seconds to receive a request's header
   std::uint32_t idle_timeout = 60;             // keep-alive idle / write progress, seconds
   std::uint32_t shutdown_grace = 30;           // seconds in-flight requests get on SIGTERM

@@ -40,6 +40,7 @@ json::object config_object(const config::settings& s) {
   c["max_connections"] = s.max_connections;
   c["max_downloads_per_client"] = s.max_downloads_per_client;
   c["max_downloads"] = s.max_downloads;
+  c["queue_timeout"] = s.queue_timeout;
   c["header_timeout"] = s.header_timeout;
   c["idle_timeout"] = s.idle_timeout;
   c["shutdown_grace"] = s.shutdown_grace;
@@ -83,6 +84,7 @@ std::string status_json(const status_inputs& in) {
   http["connections"] = in.connections;
   http["requests_in_flight"] = in.requests_in_flight;
   http["downloads_active"] = in.downloads_active;
+  http["downloads_queued"] = in.downloads_queued;
   http["bytes_served"] = in.bytes_served;
 
   // The pipeline's jobs (firmware.downloads: size, present, bytes_per_second, state, …)

@@ -83,6 +83,18 @@ TEST_CASE("defaults match api.md") {
   CHECK(s.tls_verify);
   CHECK(s.chunk_size == 8u << 20);
   CHECK(s.rate_limit == 0);
+  CHECK(s.max_downloads_per_client == 0);  // issue 15: queues, no per-client cap by default
+  CHECK(s.max_downloads == 256);
+  CHECK(s.queue_timeout == 60);
+}
+
+TEST_CASE("the public service example config parses") {
+  const auto s =
+      parse_flags({"--config", std::string(FUSPROXY_SOURCE_DIR) + "/deploy/examples/public-service.conf"});
+  CHECK(s.max_downloads == 64);
+  CHECK(s.max_downloads_per_client == 2);
+  CHECK(s.queue_timeout == 30);
+  CHECK(s.rate_limit == 5);
 }
 
 TEST_CASE("flags of every kind are parsed") {
@@ -332,6 +344,7 @@ TEST_CASE("--help lists every flag with its default") {
                         "--rate-limit",
                         "--max-downloads-per-client",
                         "--max-downloads",
+                        "--queue-timeout",
                         "--header-timeout",
                         "--idle-timeout",
                         "--shutdown-grace",

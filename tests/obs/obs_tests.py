@@ -364,7 +364,7 @@ def rate_limit_per_ip(paths):
 def download_caps(paths):
     with throttled_sim(paths, 256 << 10) as sim, Proxy(paths, sim, extra=[
             "--connections", "2", "--max-downloads-per-client", "1",
-            "--max-downloads", "2"]) as proxy:
+            "--max-downloads", "2", "--queue-timeout", "0"]) as proxy:  # 0: refuse at once
         b = sim_build(sim, "SM-A207F", "SER")
         first = start_download(proxy, b)
         others = []

@@ -225,16 +225,3 @@ TEST_CASE("rate limiter: token bucket per client") {
   for (int i = 0; i < 1000; ++i) CHECK(off.allow("a", t0, retry));
 }
 
-TEST_CASE("download slots: per client and total") {
-  download_slots slots(2, 3);
-  CHECK(slots.try_acquire("a"));
-  CHECK(slots.try_acquire("a"));
-  CHECK_FALSE(slots.try_acquire("a"));
-  CHECK(slots.try_acquire("b"));
-  CHECK_FALSE(slots.try_acquire("c"));  // total reached
-  slots.release("a");
-  CHECK(slots.try_acquire("c"));
-  CHECK(slots.active() == 3);
-  slots.release("zzz");  // unknown: no effect
-  CHECK(slots.active() == 3);
-}
