@@ -470,7 +470,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
     if not os.access(args.nginx, os.X_OK):
-        print(f"scaleout: SKIPPED: no nginx at {args.nginx} (scripts/setup.sh installs nginx-light)")
+        print(f"scaleout: SKIPPED: no nginx at {args.nginx} (scripts/setup.sh --test installs nginx-light)")
         return SKIP
 
     tmp = tempfile.mkdtemp(prefix="fusproxy-scaleout-")
