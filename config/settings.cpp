@@ -82,6 +82,9 @@ constexpr option_info options_table[] = {
      "seconds a keep-alive connection may idle, and a client may stall a response"},
     {"shutdown-grace", kind::text, "30",
      "seconds in-flight requests may take to finish after SIGTERM"},
+    {"notify-url", kind::list, "",
+     "http(s) URL that gets a JSON POST when a --mirror model/region has a new build and when "
+     "it is fetched and verified (retried with back-off); repeatable"},
     {"trusted-proxy", kind::list, "",
      "ADDRESS or CIDR of a reverse proxy whose X-Forwarded-For names the client (for the "
      "per-client limits and the access log); repeatable"},
@@ -333,6 +336,15 @@ settings convert(const po::variables_map& vm) {
       throw config_error("--mirror", "expected MODEL/REGION (e.g. SM-A207F/SER): '" + item + "'");
     s.mirrors.emplace_back(model, region);
   }
+  for (const auto& item : list_items(vm, "notify-url")) {
+    auto parsed = boost::urls::parse_absolute_uri(item);
+    if (!parsed || (parsed->scheme() != "http" && parsed->scheme() != "https") ||
+        parsed->encoded_host().empty() || parsed->has_fragment())
+      throw config_error("--notify-url",
+                         "expected an http(s) URL such as http://hooks.local/fusproxy: '" + item +
+                             "'");
+    s.notify_urls.push_back(item);
+  }
   u32("connections", s.connections, 1, 64);
   u32("fetch-threads", s.fetch_threads, 0, 64);
   if (const auto* v = get("cache-dir")) {
@@ -464,6 +476,7 @@ std::string settings::describe() const {
     << " max-downloads=" << max_downloads << " queue-timeout=" << queue_timeout
     << " header-timeout=" << header_timeout
     << " idle-timeout=" << idle_timeout << " shutdown-grace=" << shutdown_grace
+    << " notify-url=" << notify_urls.size() << "-set"
     << " trusted-proxy=";
   if (trusted_proxies.empty()) o << "none";
   for (std::size_t i = 0; i < trusted_proxies.size(); ++i)

@@ -45,6 +45,8 @@ struct settings {
   std::string default_imei;                          // bare --imei value
   // --mirror MODEL/REGION (repeatable): builds kept fetched ahead of time, upper-case.
   std::vector<std::pair<std::string, std::string>> mirrors;
+  // --notify-url (repeatable): JSON POSTs on mirror events (server/notifier.hpp).
+  std::vector<std::string> notify_urls;
   std::uint32_t connections = 8;
   std::uint32_t fetch_threads = 1;  // landing pool (CRC, decrypt, pwrite); 0: inline
   std::string ca_file;              // empty: the system CA store

@@ -20,10 +20,12 @@
 // Identical concurrent lookups share one upstream session (single-flight).
 #include <boost/asio/any_io_executor.hpp>
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 #include "config/settings.hpp"
 #include "server/firmware_service.hpp"
+#include "server/notifier.hpp"
 
 namespace spdlog {
 class logger;
@@ -68,6 +70,9 @@ class firmware_resolver final : public firmware_service {
                                      std::string_view body) override;
   // Starts the --mirror entries of the settings (the server calls it once it listens).
   void start_mirrors();
+  // Where mirror events go (a new build seen, a build fetched and verified): --notify-url's
+  // notifier. Called on the resolver's thread.
+  void on_mirror_event(std::function<void(const mirror_event&)> sink);
 
   struct impl;
 

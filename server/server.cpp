@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "server/api_error.hpp"
+#include "server/atom_feed.hpp"
 #include "server/auth.hpp"
 #include "server/client_address.hpp"
 #include "server/download_queue.hpp"
@@ -776,6 +777,16 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         add_freshness(r, res->fresh);
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
+      case route_kind::feed: {
+        auto res = co_await firmware.versions(rt.model, rt.region, ctx);
+        if (!res) {
+          // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+          reply tmp = service_error_reply(res.error(), rt.model, rt.region);
+          co_return co_await send_reply(conn, req, rid, std::move(tmp));
+        }
+        reply r = feed_reply(conn, req, *res);
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
       case route_kind::metadata: {
         auto res = co_await firmware.metadata(rt.model, rt.region, rt.version, ctx);
         if (!res) {
@@ -826,6 +837,34 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       reply tmp = error_reply(api_error::not_found, "no route");
       co_return co_await send_reply(conn, req, rid, std::move(tmp));
     }
+  }
+
+  // The Atom feed, with absolute links when the Host header is a plain host[:port], and a
+  // strong ETag of its bytes so that feed readers polling with If-None-Match get 304.
+  reply feed_reply(const connection& conn, const bhttp::request<bhttp::string_body>& req,
+                   const version_list& list) const {
+    feed_options o;
+    o.generator_version = FUSPROXY_VERSION;
+    const auto host = req[bhttp::field::host];
+    const bool plain_host = !host.empty() && host.size() <= 255 &&
+                            std::all_of(host.begin(), host.end(), [](unsigned char c) {
+                              return std::isalnum(c) || c == '.' || c == '-' || c == ':' ||
+                                     c == '[' || c == ']';
+                            });
+    if (plain_host) o.base_url = (conn.tls ? "https://" : "http://") + std::string(host);
+    reply r;
+    r.content_type = "application/atom+xml; charset=utf-8";
+    r.body = atom_feed(list, o);
+    const auto etag = "\"" + std::to_string(std::hash<std::string>{}(r.body)) + "\"";
+    r.headers.emplace_back("ETag", etag);
+    r.headers.emplace_back("Cache-Control", cache_control_short());
+    r.headers.emplace_back("Vary", "Host");
+    add_freshness(r, list.fresh);
+    if (const auto inm = req[bhttp::field::if_none_match]; !inm.empty() && inm.find(etag) != inm.npos) {
+      r.status = 304;
+      r.body.clear();
+    }
+    return r;
   }
 
   std::string cache_control_short() const {

@@ -88,6 +88,14 @@ TEST_CASE("defaults match api.md") {
   CHECK(s.queue_timeout == 60);
 }
 
+TEST_CASE("--notify-url: repeatable http(s) URLs") {
+  const auto s = parse_flags({"--notify-url", "http://127.0.0.1:9/hook?x=1", "--notify-url",
+                              "https://hooks.example/fusproxy"});
+  CHECK(s.notify_urls.size() == 2);
+  CHECK(blamed({"--notify-url", "ftp://x/"}) == "--notify-url");
+  CHECK(blamed({"--notify-url", "not a url"}) == "--notify-url");
+}
+
 TEST_CASE("the public service example config parses") {
   const auto s =
       parse_flags({"--config", std::string(FUSPROXY_SOURCE_DIR) + "/deploy/examples/public-service.conf"});
@@ -350,6 +358,7 @@ TEST_CASE("--help lists every flag with its default") {
                         "--shutdown-grace",
                         "--mirror",
                         "--trusted-proxy",
+                        "--notify-url",
                         "--config"}) {
     INFO(f);
     CHECK(help.find(std::string(f) + " ") != std::string::npos);
