@@ -155,5 +155,33 @@ def notify_new_build(paths):
         flaky.close()
 
 
+@case
+def cli_json(paths):
+    """`fusproxy versions --json` is the HTTP route's document (Boost.JSON); `get --json` prints
+    the verified build's metadata and the run's figures; stdout holds only the JSON (no
+    progress bar: stderr is no terminal here)."""
+    import subprocess
+    with Env(paths) as env:
+        proxy = env.proxy()
+        upstream = ["--fus-url", env.sim.base_url, "--cloud-url", env.sim.base_url,
+                    "--fota-url", env.sim.base_url]
+        out = subprocess.run([paths.fusproxy, "versions", "SM-A207F", "SER", "--json", *upstream],
+                             capture_output=True, text=True, timeout=60)
+        check(out.returncode == 0, f"versions: {out.returncode} {out.stderr[-300:]}")
+        check(json.loads(out.stdout) == curl(proxy.url("/firmware/SM-A207F/SER")).json(),
+              "versions --json equals GET /firmware/SM-A207F/SER")
+        target = os.path.join(env.dir, "fw.zip")
+        out = subprocess.run([paths.fusproxy, "get", "SM-G990B", "BTU", "-o", target, "--json",
+                              *upstream], capture_output=True, text=True, timeout=120)
+        check(out.returncode == 0, f"get: {out.returncode} {out.stderr[-300:]}")
+        doc = json.loads(out.stdout)
+        check(doc["verified"] and doc["file"] == target and
+              doc["plain_size"] == os.path.getsize(target), f"get --json: {doc}")
+        check("\r" not in out.stderr, "no progress bar when stderr is not a terminal")
+        out = subprocess.run([paths.fusproxy, "versions", "SM-X000", "ZZZ", *upstream],
+                             capture_output=True, text=True, timeout=60)
+        check(out.returncode == 3, f"not found exits 3: {out.returncode}")
+
+
 if __name__ == "__main__":
     sys.exit(run_cases(CASES))
