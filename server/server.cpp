@@ -715,9 +715,21 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       r.headers.emplace_back("Retry-After", "1");
       co_return co_await send_reply(conn, req, rid, std::move(r));
     }
-    if (!cfg.token.empty() && !bearer_token_matches(req[bhttp::field::authorization], cfg.token)) {
+    const auto authorization = req[bhttp::field::authorization];
+    // A browser signs in with HTTP Basic, the token as password (any user name); the
+    // management routes then refuse cross-site requests (CSRF).
+    const bool by_basic = !cfg.token.empty() && basic_token_matches(authorization, cfg.token);
+    if (by_basic && parsed && req.method() != bhttp::verb::get &&
+        req.method() != bhttp::verb::head &&
+        cross_site_request(req[bhttp::field::origin], req["Sec-Fetch-Site"],
+                           req[bhttp::field::host])) {
+      auto r = error_reply(api_error::forbidden, "cross-site request refused");
+      co_return co_await send_reply(conn, req, rid, std::move(r));
+    }
+    if (!cfg.token.empty() && !by_basic && !bearer_token_matches(authorization, cfg.token)) {
       auto r = error_reply(api_error::unauthorized, "missing or wrong bearer token");
-      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"fusproxy\"");
+      r.headers.emplace_back("WWW-Authenticate",
+                             "Bearer realm=\"fusproxy\", Basic realm=\"fusproxy\", charset=\"UTF-8\"");
       co_return co_await send_reply(conn, req, rid, std::move(r));
     }
     std::uint32_t retry_after = 0;

@@ -219,6 +219,39 @@ def status_page_browser(paths):
 
 
 @case
+def status_page_token(paths):
+    """With --token the page opens in a browser through its own auth path: HTTP Basic with the
+    token as password (chromium with user:TOKEN@ in the URL answers the 401 challenge, and the
+    page's own fetches reuse the credentials). Cross-site management requests are refused."""
+    token = "s3cret-token"
+    with tempfile.TemporaryDirectory() as profile, Sim(paths) as sim, \
+            Proxy(paths, sim, extra=["--token", token]) as proxy:
+        r = curl(proxy.url("/"))
+        check(r.status == 401 and "basic" in r.headers.get("www-authenticate", "").lower(),
+              f"a Basic challenge: {r.headers}")
+        check(curl(proxy.url("/api/status"), "-u", "anyone:" + token).status == 200, "Basic")
+        check(curl(proxy.url("/api/status"), "-u", "anyone:wrong").status == 401, "wrong password")
+        r = curl(proxy.url("/api/mirror"), "-u", "x:" + token, "-H", "Origin: http://evil.example",
+                 "--data", '{"model":"SM-A207F","region":"SER"}')
+        check(r.status == 403 and r.error_code() == "forbidden", f"cross-site POST: {r!r}")
+        r = curl(proxy.url("/api/mirror"), "-u", "x:" + token,
+                 "-H", f"Origin: http://127.0.0.1:{proxy.port}",
+                 "--data", '{"model":"SM-A207F","region":"SER"}')
+        check(r.status == 200, f"same-origin POST: {r!r}")
+        page = f"http://browser:{token}@127.0.0.1:{proxy.port}/#SM-A207F/SER"
+        dom = chromium(page, profile)
+        check("serving" in dom and "version 0.1.0" in dom,
+              f"the page rendered /api/status behind --token: {dom[:2000]}")
+        check("A207FXXU2CUI2/A207FOXM2CUI2/A207FXXU2CUI2/A207FXXU2CUI2" in dom,
+              "the lookup worked behind --token")
+        os.makedirs(ARGS.artifacts, exist_ok=True)
+        shot = os.path.join(ARGS.artifacts, "status-page-token.png")
+        chromium(page, profile, screenshot=shot)
+        check(os.path.getsize(shot) > 10_000, "a screenshot was written")
+        print(f"screenshot: {shot}")
+
+
+@case
 def status_page_download(paths):
     with tempfile.TemporaryDirectory() as profile, throttled_sim(paths, 1 << 20) as sim, \
             Proxy(paths, sim, extra=["--connections", "2"]) as proxy:
