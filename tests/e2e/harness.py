@@ -108,7 +108,7 @@ class Process:
 
 class Sim(Process):
     def __init__(self, paths, workdir=None, faults=None, legacy_keys=None, require_imei=False,
-                 catalogue=None, port=0):
+                 catalogue=None, port=0, extra=()):
         self._own_dir = workdir is None
         workdir = workdir or tempfile.mkdtemp(prefix="e2e-sim-")
         argv = [paths.fus_sim, "--listen", f"127.0.0.1:{port}"]
@@ -120,6 +120,7 @@ class Sim(Process):
             argv.append("--require-imei")
         if catalogue:
             argv += ["--catalogue", catalogue]
+        argv += list(extra)
         super().__init__("fus-sim", argv, workdir)
 
     def __enter__(self):
