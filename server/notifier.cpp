@@ -169,7 +169,7 @@ std::string notifier::body(const mirror_event& e, const std::string& id) {
   o["plain_filename"] = m.plain_filename;
   o["size"] = m.size;
   o["plain_size"] = m.plain_size;
-  o["crc32"] = m.crc32;
+  o["crc32"] = m.crc32 ? json::value(*m.crc32) : json::value(nullptr);  // null: upstream gave none
   o["last_modified"] = m.last_modified ? iso8601_utc(m.last_modified) : "";
   o["metadata_url"] = firmware_path(m.model, m.region, m.version);
   o["download_url"] = firmware_path(m.model, m.region, m.version, "download");
