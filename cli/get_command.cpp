@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -25,6 +26,7 @@
 #include "cli/commands.hpp"
 #include "config/settings.hpp"
 #include "server/fetch_job.hpp"
+#include "server/json_views.hpp"
 #include "server/resolver_mapping.hpp"
 #include "server/upstream_config.hpp"
 #include "sim/simulator.hpp"
@@ -49,7 +51,7 @@ enum exit_code : int {
 };
 
 constexpr const char* get_usage =
-    "usage: fusproxy get MODEL REGION [VERSION] [-o FILE] [-c] [-q] [--connections N]\n"
+    "usage: fusproxy get MODEL REGION [VERSION] [-o FILE] [-c] [-q] [--json] [--connections N]\n"
     "                    [upstream flags]\n"
     "\n"
     "Downloads a firmware build and writes the decrypted zip. VERSION is `latest` (default),\n"
@@ -62,6 +64,8 @@ constexpr const char* get_usage =
     "                      down to 16 bytes (its CRC is recomputed from those bytes, so a\n"
     "                      wrong prefix makes the final check fail, never a silent success)\n"
     "  -q, --quiet         no progress bar (it is drawn on stderr only when it is a terminal)\n"
+    "      --json          once verified, print the build's metadata and the run's figures\n"
+    "                      (file, resumed_bytes, fetched_bytes, seconds) as JSON on stdout\n"
     "  upstream flags      as `fusproxy serve`: --dialect, --fus-url, --cloud-url, --fota-url,\n"
     "                      --legacy-keys, --imei, --ca-file, --tls-verify, --upstream-timeout,\n"
     "                      --connections, --chunk-size, --upstream-max-bps, --retry-base-ms,\n"
@@ -377,6 +381,16 @@ net::awaitable<int> get_flow(context& c, const parsed_args& a) {
   std::fprintf(stderr, "fusproxy get: %s verified (CRC-32 %08x), %s in %.1f s (%s/s)\n",
                out.c_str(), meta.crc32, human_bytes(static_cast<double>(fetched)).c_str(), secs,
                human_bytes(secs > 0 ? static_cast<double>(fetched) / secs : 0).c_str());
+  if (a.json) {
+    // The build's metadata (as GET …/{version} answers it) and what this run did.
+    auto doc = boost::json::parse(server::metadata_json(meta)).as_object();
+    doc["file"] = fs::absolute(out, ec).string();
+    doc["resumed_bytes"] = resumed_from;
+    doc["fetched_bytes"] = fetched;
+    doc["seconds"] = secs;
+    doc["verified"] = true;
+    std::printf("%s\n", boost::json::serialize(doc).c_str());
+  }
   co_return ok;
 }
 
@@ -394,15 +408,13 @@ net::awaitable<int> versions_flow(context& c, const parsed_args& a) {
     co_return exit_for(e);
   }
   if (a.json) {
-    std::string out = "{\"model\":\"" + model + "\",\"region\":\"" + region + "\",\"latest\":\"" +
-                      list->latest + "\",\"versions\":[";
-    bool first = true;
-    for (const auto& v : list->versions) {
-      out += std::string(first ? "" : ",") + "{\"version\":\"" + v.version + "\",\"os\":\"" + v.os +
-             "\",\"beta\":" + (v.beta ? "true" : "false") + "}";
-      first = false;
-    }
-    std::printf("%s]}\n", out.c_str());
+    // The same document as GET /firmware/{model}/{region}, built by Boost.JSON.
+    server::version_list out;
+    out.model = model;
+    out.region = region;
+    out.latest = list->latest;
+    for (const auto& v : list->versions) out.versions.push_back({v.version, v.os, v.beta});
+    std::printf("%s\n", server::versions_json(out).c_str());
   } else {
     std::printf("%s/%s latest: %s\n", model.c_str(), region.c_str(),
                 list->latest.empty() ? "(none)" : list->latest.c_str());

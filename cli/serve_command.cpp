@@ -26,6 +26,7 @@
 #include "server/firmware_resolver.hpp"
 #include "server/logging.hpp"
 #include "server/metrics.hpp"
+#include "server/notifier.hpp"
 #include "server/server.hpp"
 #include "server/service_thread.hpp"
 #include "sim/simulator.hpp"
@@ -93,6 +94,12 @@ int run_serve(int argc, char** argv) {
     log->critical("upstream set-up: {}", e.what());
     return 1;
   }
+  // --notify-url: mirror events as JSON POSTs, on the service thread like the mirrors.
+  std::optional<server::notifier> notifier;
+  if (!settings.notify_urls.empty()) {
+    notifier.emplace(ioc.get_executor(), settings.notify_urls, log, registry);
+    firmware->on_mirror_event([&notifier](const server::mirror_event& e) { notifier->publish(e); });
+  }
   server::service_thread service(*firmware, ioc.get_executor(), log);
   server::http_server http(http_ioc, settings, service, log, registry);
   try {
@@ -132,6 +139,7 @@ int run_serve(int argc, char** argv) {
       if (stall_signal) stall_signal->cancel();
       service.stop();
       firmware->stop();
+      if (notifier) notifier->stop();
       if (demo) demo->stop();
       keep_running.reset();  // ioc.run() returns once the cancelled tasks have unwound
     });

@@ -79,13 +79,21 @@ constexpr option_info options_table[] = {
     {"tls-key", kind::text, "", "PEM private key for --tls-cert"},
     {"max-connections", kind::text, "1024", "concurrent client connections"},
     {"rate-limit", kind::text, "0", "requests per second per client IP (0: off)"},
-    {"max-downloads-per-client", kind::text, "4", "concurrent downloads per client IP (0: no cap)"},
-    {"max-downloads", kind::text, "256", "concurrent downloads in total (0: no cap)"},
+    {"max-downloads-per-client", kind::text, "0",
+     "concurrent downloads per client IP (0: no cap); over a cap a download waits in a fair "
+     "queue"},
+    {"max-downloads", kind::text, "256",
+     "concurrent downloads in total (0: no cap); over it a download waits in a fair queue"},
+    {"queue-timeout", kind::text, "60",
+     "seconds a download may wait for a slot before 429 with Retry-After (0: refuse at once)"},
     {"header-timeout", kind::text, "10", "seconds a client has to send a request header"},
     {"idle-timeout", kind::text, "60",
      "seconds a keep-alive connection may idle, and a client may stall a response"},
     {"shutdown-grace", kind::text, "30",
      "seconds in-flight requests may take to finish after SIGTERM"},
+    {"notify-url", kind::list, "",
+     "http(s) URL that gets a JSON POST when a --mirror model/region has a new build and when "
+     "it is fetched and verified (retried with back-off); repeatable"},
     {"trusted-proxy", kind::list, "",
      "ADDRESS or CIDR of a reverse proxy whose X-Forwarded-For names the client (for the "
      "per-client limits and the access log); repeatable"},
@@ -347,6 +355,15 @@ settings convert(const po::variables_map& vm) {
       throw config_error("--mirror", "expected MODEL/REGION (e.g. SM-A207F/SER): '" + item + "'");
     s.mirrors.emplace_back(model, region);
   }
+  for (const auto& item : list_items(vm, "notify-url")) {
+    auto parsed = boost::urls::parse_absolute_uri(item);
+    if (!parsed || (parsed->scheme() != "http" && parsed->scheme() != "https") ||
+        parsed->encoded_host().empty() || parsed->has_fragment())
+      throw config_error("--notify-url",
+                         "expected an http(s) URL such as http://hooks.local/fusproxy: '" + item +
+                             "'");
+    s.notify_urls.push_back(item);
+  }
   u32("connections", s.connections, 1, 64);
   u32("connections-start", s.connections_start, 1, 64);
   u32("fetch-threads", s.fetch_threads, 0, 64);
@@ -421,6 +438,7 @@ settings convert(const po::variables_map& vm) {
   }
   u32("max-downloads-per-client", s.max_downloads_per_client, 0, 1'000'000);
   u32("max-downloads", s.max_downloads, 0, 1'000'000);
+  u32("queue-timeout", s.queue_timeout, 0, 3600);
   u32("header-timeout", s.header_timeout, 1, 3600);
   u32("idle-timeout", s.idle_timeout, 1, 24 * 3600);
   u32("shutdown-grace", s.shutdown_grace, 0, 24 * 3600);
@@ -483,8 +501,10 @@ std::string settings::describe() const {
     << " retry-base-ms=" << retry_base_ms << " retry-attempts=" << retry_attempts
     << " tls=" << (tls_cert.empty() ? "off" : tls_cert) << " max-connections=" << max_connections
     << " rate-limit=" << rate_limit << " max-downloads-per-client=" << max_downloads_per_client
-    << " max-downloads=" << max_downloads << " header-timeout=" << header_timeout
+    << " max-downloads=" << max_downloads << " queue-timeout=" << queue_timeout
+    << " header-timeout=" << header_timeout
     << " idle-timeout=" << idle_timeout << " shutdown-grace=" << shutdown_grace
+    << " notify-url=" << notify_urls.size() << "-set"
     << " trusted-proxy=";
   if (trusted_proxies.empty()) o << "none";
   for (std::size_t i = 0; i < trusted_proxies.size(); ++i)

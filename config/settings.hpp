@@ -45,6 +45,8 @@ struct settings {
   std::string default_imei;                          // bare --imei value
   // --mirror MODEL/REGION (repeatable): builds kept fetched ahead of time, upper-case.
   std::vector<std::pair<std::string, std::string>> mirrors;
+  // --notify-url (repeatable): JSON POSTs on mirror events (server/notifier.hpp).
+  std::vector<std::string> notify_urls;
   std::uint32_t connections = 16;       // the ceiling of the adaptive count
   std::uint32_t connections_start = 8;  // where it starts (capped at connections)
   std::uint32_t fetch_threads = 1;  // landing pool (CRC, decrypt, pwrite); 0: inline
@@ -64,8 +66,9 @@ struct settings {
   // limits
   std::uint32_t max_connections = 1024;        // concurrent client connections
   double rate_limit = 0;                       // requests/s per client IP, 0: off
-  std::uint32_t max_downloads_per_client = 4;  // 0: no cap
+  std::uint32_t max_downloads_per_client = 0;  // 0: no cap
   std::uint32_t max_downloads = 256;           // 0: no cap
+  std::uint32_t queue_timeout = 60;  // seconds a download waits for a slot, then 429 (0: at once)
   std::uint32_t header_timeout = 10;           // seconds to receive a request's header
   std::uint32_t idle_timeout = 60;             // keep-alive idle / write progress, seconds
   std::uint32_t shutdown_grace = 30;           // seconds in-flight requests get on SIGTERM

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Configures and builds fusproxy in ./build (Release, ccache when present).
+# Configures and builds fusproxy in ./build (Release, ccache when present). Installs what
+# building needs (scripts/setup.sh); the tests are built when Catch2 is installed
+# (scripts/setup.sh --test, which scripts/test.sh runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

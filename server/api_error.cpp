@@ -11,6 +11,8 @@ status_and_code describe(api_error e) noexcept {
       return {400, "bad_request"};
     case api_error::unauthorized:
       return {401, "unauthorized"};
+    case api_error::forbidden:
+      return {403, "forbidden"};
     case api_error::not_found:
       return {404, "not_found"};
     case api_error::not_hosted:

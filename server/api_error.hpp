@@ -11,6 +11,7 @@ namespace fusproxy::server {
 enum class api_error {
   bad_request,             // 400 malformed model/region/version/request
   unauthorized,            // 401 missing or wrong bearer token
+  forbidden,               // 403 a cross-site management request (CSRF) from a browser
   not_found,               // 404 unknown route, model/region, no firmware
   not_hosted,              // 404 that build is gone (may name the served one)
   method_not_allowed,      // 405 (with Allow)

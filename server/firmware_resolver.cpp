@@ -197,6 +197,10 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
   std::map<std::string, mirror_entry> mirrors;  // model|region
   std::uint64_t mirror_generation = 0;
   std::vector<std::pair<std::string, std::string>> configured_mirrors;
+  std::function<void(const mirror_event&)> mirror_events;  // --notify-url
+  void emit(mirror_event::kind_t kind, const firmware_metadata& build, std::string previous = {}) {
+    if (mirror_events) mirror_events(mirror_event{kind, build, std::move(previous)});
+  }
 
   struct counters {
     std::uint64_t upstream_sessions = 0;
@@ -505,6 +509,10 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
         m->state = "failed";
         m->error = source.error().message;
       } else {
+        // A new build: only against one seen before (the first check after a start is the
+        // baseline; docs/operations.md, Notifications).
+        if (!m->version.empty() && m->version != source->meta.version)
+          self->emit(mirror_event::new_build, source->meta, m->version);
         m->version = source->meta.version;
         m->error.clear();
         auto job = self->downloads.job_for(*source);
@@ -513,13 +521,15 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
           m->error = job.error().message();
         } else {
           auto j = *job;
-          m->state = j->state() == job_state::verified ? "verified" : "fetching";
+          const bool was_verified = j->state() == job_state::verified;
+          m->state = was_verified ? "verified" : "fetching";
           auto ec = co_await j->wait_done();
           m = current();
           if (!m) co_return;
           m->state = ec ? "failed" : "verified";
           if (ec) m->error = ec.message();
           ok = !ec;
+          if (ok && !was_verified) self->emit(mirror_event::build_verified, source->meta);
           if (ok) self->downloads.cache().touch(source->meta.filename);
         }
       }
@@ -768,6 +778,10 @@ net::awaitable<service_result<std::string>> firmware_resolver::manage(route rt,
 void firmware_resolver::stop() {
   impl_->tasks.cancel_all();
   impl_->downloads.stop_all();
+}
+
+void firmware_resolver::on_mirror_event(std::function<void(const mirror_event&)> sink) {
+  impl_->mirror_events = std::move(sink);
 }
 
 void firmware_resolver::start_mirrors() {

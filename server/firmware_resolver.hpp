@@ -20,10 +20,12 @@
 // Identical concurrent lookups share one upstream session (single-flight).
 #include <boost/asio/any_io_executor.hpp>
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 #include "config/settings.hpp"
 #include "server/firmware_service.hpp"
+#include "server/notifier.hpp"
 
 namespace spdlog {
 class logger;
@@ -72,6 +74,9 @@ class firmware_resolver final : public firmware_service {
   // (each syncs its part file and map); waiters get an error at once. The executor then
   // runs until every task has unwound, before this object is destroyed.
   void stop();
+  // Where mirror events go (a new build seen, a build fetched and verified): --notify-url's
+  // notifier. Called on the resolver's thread.
+  void on_mirror_event(std::function<void(const mirror_event&)> sink);
 
   struct impl;
 

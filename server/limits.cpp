@@ -38,30 +38,4 @@ std::size_t rate_limiter::tracked_clients() const {
   return buckets_.size();
 }
 
-bool download_slots::try_acquire(const std::string& client) {
-  std::lock_guard lock(mutex_);
-  if (total_ && active_ >= total_) return false;
-  auto& mine = by_client_[client];
-  if (per_client_ && mine >= per_client_) {
-    if (mine == 0) by_client_.erase(client);
-    return false;
-  }
-  ++mine;
-  ++active_;
-  return true;
-}
-
-void download_slots::release(const std::string& client) {
-  std::lock_guard lock(mutex_);
-  const auto it = by_client_.find(client);
-  if (it == by_client_.end() || it->second == 0) return;
-  if (--it->second == 0) by_client_.erase(it);
-  --active_;
-}
-
-std::uint32_t download_slots::active() const {
-  std::lock_guard lock(mutex_);
-  return active_;
-}
-
 }  // namespace fusproxy::server

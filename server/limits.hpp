@@ -1,6 +1,7 @@
 #pragma once
 // Abuse limits as plain, clock-injected objects (unit-tested without sockets or sleeps):
-// a per-client-IP token bucket and the concurrent download caps. Thread-safe.
+// a per-client-IP token bucket. Thread-safe. The download caps and their fair queue are
+// server/download_queue.hpp.
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -30,23 +31,6 @@ class rate_limiter {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, bucket> buckets_;
   clock::time_point last_sweep_{};
-};
-
-// Concurrent downloads per client IP and in total (0: no cap).
-class download_slots {
- public:
-  download_slots(std::uint32_t per_client, std::uint32_t total)
-      : per_client_(per_client), total_(total) {}
-  bool try_acquire(const std::string& client);
-  void release(const std::string& client);
-  std::uint32_t active() const;
-
- private:
-  std::uint32_t per_client_;
-  std::uint32_t total_;
-  mutable std::mutex mutex_;
-  std::unordered_map<std::string, std::uint32_t> by_client_;
-  std::uint32_t active_ = 0;
 };
 
 }  // namespace fusproxy::server

@@ -258,7 +258,14 @@ server_metrics::server_metrics(metrics::registry& r)
       rate_limited(r.counter("fusproxy_rate_limited_total",
                              "Requests refused (429) by the per-client request rate limit.")),
       download_refused(r.counter("fusproxy_downloads_refused_total",
-                                 "Downloads refused (429) by the concurrent download caps.")) {
+                                 "Downloads refused (429): no slot free within --queue-timeout.")),
+      downloads_queued(r.gauge("fusproxy_downloads_queued",
+                               "Downloads waiting for a slot (--max-downloads, per client).")),
+      downloads_queued_total(r.counter("fusproxy_downloads_queued_total",
+                                       "Downloads that had to wait for a slot.")),
+      queue_wait(r.histogram("fusproxy_download_queue_wait_seconds",
+                             "Time a queued download waited (granted, timed out or gone).",
+                             metrics::latency_buckets)) {
   r.declare_counter("fusproxy_http_requests_total", "HTTP requests answered, by route and status.");
   r.declare_histogram("fusproxy_http_request_duration_seconds",
                       "Time to answer a request (whole body), by route.", metrics::latency_buckets);

@@ -140,7 +140,10 @@ struct server_metrics {
   metrics::counter& header_timeouts;
   metrics::counter& bytes_served;
   metrics::counter& rate_limited;      // 429 for the per-IP request rate
-  metrics::counter& download_refused;  // 429 for the concurrent download caps
+  metrics::counter& download_refused;  // 429: no download slot within --queue-timeout
+  metrics::gauge& downloads_queued;    // waiting for a download slot now
+  metrics::counter& downloads_queued_total;
+  metrics::histogram& queue_wait;  // seconds a queued download waited
 };
 
 // What the upstream side (resolver, fetch jobs) records: declared up front so that

@@ -201,6 +201,11 @@ boost::system::result<route, request_error> parse_target(std::string_view target
   }
   // Check the route's shape before the version so that /firmware/M/R/V/nonsense is a 404.
   const std::size_t n = segments.size();
+  // "feed.atom" is never a version ('.' is not in one).
+  if (n == 4 && segments[3] == "feed.atom") {
+    r.kind = route_kind::feed;
+    return r;
+  }
   if (n == 4)
     r.kind = route_kind::metadata;
   else if (n == 5 && segments[4] == "download")
@@ -308,6 +313,8 @@ std::string_view route_label(route_kind kind) {
       return "metrics";
     case route_kind::versions:
       return "versions";
+    case route_kind::feed:
+      return "feed";
     case route_kind::metadata:
       return "metadata";
     case route_kind::download:

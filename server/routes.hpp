@@ -18,6 +18,7 @@ enum class route_kind {
   readyz,      // GET /readyz
   metrics,     // GET /metrics
   versions,    // GET /firmware/{model}/{region}
+  feed,        // GET /firmware/{model}/{region}/feed.atom   the versions as an Atom feed
   metadata,    // GET /firmware/{model}/{region}/{version}
   download,    // GET, HEAD …/{version}/download[?encrypted=1]
   files,       // GET …/{version}/files

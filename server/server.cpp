@@ -40,8 +40,10 @@
 #include <vector>
 
 #include "server/api_error.hpp"
+#include "server/atom_feed.hpp"
 #include "server/auth.hpp"
 #include "server/client_address.hpp"
+#include "server/download_queue.hpp"
 #include "server/firmware_service.hpp"
 #include "server/http_range.hpp"
 #include "server/json_views.hpp"
@@ -357,7 +359,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   std::optional<net::signal_set> signals;
   std::optional<net::ssl::context> tls_context;  // --tls-cert/--tls-key
   rate_limiter limiter;
-  download_slots slots;
+  download_queue slots;  // the download caps and their fair queue
   std::uint16_t bound_port = 0;
   steady::time_point started = steady::now();
   std::time_t started_wall = std::time(nullptr);
@@ -484,6 +486,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     net::post(strand, [self = shared_from_this(), stopped = std::move(stopped)]() mutable {
       if (stopped) self->add_stopped_callback(std::move(stopped));
       if (self->shutting_down.exchange(true)) return;
+      self->slots.cancel_all();  // queued downloads get 503 shutting_down
       self->log->info("shutting down: {} request(s) in flight, grace {}s",
                       self->metrics.requests_in_flight.load(), self->cfg.shutdown_grace);
       boost::system::error_code ec;
@@ -824,9 +827,21 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       r.headers.emplace_back("Retry-After", "1");
       co_return co_await send_reply(conn, req, rid, std::move(r));
     }
-    if (!cfg.token.empty() && !bearer_token_matches(req[bhttp::field::authorization], cfg.token)) {
+    const auto authorization = req[bhttp::field::authorization];
+    // A browser signs in with HTTP Basic, the token as password (any user name); the
+    // management routes then refuse cross-site requests (CSRF).
+    const bool by_basic = !cfg.token.empty() && basic_token_matches(authorization, cfg.token);
+    if (by_basic && parsed && req.method() != bhttp::verb::get &&
+        req.method() != bhttp::verb::head &&
+        cross_site_request(req[bhttp::field::origin], req["Sec-Fetch-Site"],
+                           req[bhttp::field::host])) {
+      auto r = error_reply(api_error::forbidden, "cross-site request refused");
+      co_return co_await send_reply(conn, req, rid, std::move(r));
+    }
+    if (!cfg.token.empty() && !by_basic && !bearer_token_matches(authorization, cfg.token)) {
       auto r = error_reply(api_error::unauthorized, "missing or wrong bearer token");
-      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"fusproxy\"");
+      r.headers.emplace_back("WWW-Authenticate",
+                             "Bearer realm=\"fusproxy\", Basic realm=\"fusproxy\", charset=\"UTF-8\"");
       co_return co_await send_reply(conn, req, rid, std::move(r));
     }
     std::uint32_t retry_after = 0;
@@ -889,6 +904,16 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         add_freshness(r, res->fresh);
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
+      case route_kind::feed: {
+        auto res = co_await firmware.versions(rt.model, rt.region, ctx);
+        if (!res) {
+          // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+          reply tmp = service_error_reply(res.error(), rt.model, rt.region);
+          co_return co_await send_reply(conn, req, rid, std::move(tmp));
+        }
+        reply r = feed_reply(conn, req, *res);
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
       case route_kind::metadata: {
         auto call = firmware.metadata(rt.model, rt.region, rt.version, ctx);
         auto res = co_await unless_client_leaves(conn, std::move(call));
@@ -944,6 +969,34 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     }
   }
 
+  // The Atom feed, with absolute links when the Host header is a plain host[:port], and a
+  // strong ETag of its bytes so that feed readers polling with If-None-Match get 304.
+  reply feed_reply(const connection& conn, const bhttp::request<bhttp::string_body>& req,
+                   const version_list& list) const {
+    feed_options o;
+    o.generator_version = FUSPROXY_VERSION;
+    const auto host = req[bhttp::field::host];
+    const bool plain_host = !host.empty() && host.size() <= 255 &&
+                            std::all_of(host.begin(), host.end(), [](unsigned char c) {
+                              return std::isalnum(c) || c == '.' || c == '-' || c == ':' ||
+                                     c == '[' || c == ']';
+                            });
+    if (plain_host) o.base_url = (conn.tls ? "https://" : "http://") + std::string(host);
+    reply r;
+    r.content_type = "application/atom+xml; charset=utf-8";
+    r.body = atom_feed(list, o);
+    const auto etag = "\"" + std::to_string(std::hash<std::string>{}(r.body)) + "\"";
+    r.headers.emplace_back("ETag", etag);
+    r.headers.emplace_back("Cache-Control", cache_control_short());
+    r.headers.emplace_back("Vary", "Host");
+    add_freshness(r, list.fresh);
+    if (const auto inm = req[bhttp::field::if_none_match]; !inm.empty() && inm.find(etag) != inm.npos) {
+      r.status = 304;
+      r.body.clear();
+    }
+    return r;
+  }
+
   std::string cache_control_short() const {
     return "public, max-age=" + std::to_string(std::min<std::uint32_t>(cfg.metadata_ttl, 60));
   }
@@ -997,6 +1050,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     in.connections = metrics.connections_active.value();
     in.requests_in_flight = metrics.requests_in_flight.value();
     in.downloads_active = metrics.downloads_active.value();
+    in.downloads_queued = metrics.downloads_queued.value();
     in.bytes_served = metrics.bytes_served.value();
     {
       std::lock_guard lock(mutex);
@@ -1006,6 +1060,41 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     const auto firmware_status = co_await unless_client_leaves(conn, std::move(call));
     in.firmware_json = firmware_status;
     co_return server::status_json(in);
+  }
+
+  // Waits in the fair queue for a download slot, up to --queue-timeout, parking no thread.
+  // A client that closes its connection meanwhile leaves the queue at once: a wait for the
+  // socket to become readable peeks at it (0 bytes: the peer is gone; data: a pipelined
+  // request, the client is alive and keeps its place).
+  net::awaitable<download_queue::outcome> wait_for_slot(connection& conn,
+                                                        const std::string& client) {
+    if (cfg.queue_timeout == 0) co_return download_queue::outcome::timed_out;
+    const auto executor = co_await net::this_coro::executor;
+    auto waiter = slots.enqueue(client, executor);
+    ++metrics.downloads_queued;
+    ++metrics.downloads_queued_total;
+    const auto begun = steady::now();
+    auto& sock = conn.stream.socket();
+    sock.async_wait(tcp::socket::wait_read, [this, waiter, &sock](boost::system::error_code ec) {
+      if (ec == net::error::operation_aborted) return;
+      char byte;
+      const auto n = ec ? -1 : ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) slots.cancel(waiter);
+    });
+    if (shutting_down) slots.cancel(waiter);
+    const auto result = co_await slots.wait(waiter, std::chrono::seconds(cfg.queue_timeout));
+    boost::system::error_code ignored;
+    sock.cancel(ignored);  // the readability wait, if still pending
+    --metrics.downloads_queued;
+    metrics.queue_wait.observe(std::chrono::duration<double>(steady::now() - begun).count());
+    co_return result;
+  }
+
+  // When a client refused by the queue may try again: about the time a slot takes to turn
+  // over is unknown, so a short, fixed hint that grows with the queue.
+  std::uint32_t retry_after_queue() const {
+    const auto queued = static_cast<std::uint32_t>(slots.queued());
+    return std::min<std::uint32_t>(60, 5 + queued);
   }
 
   // …/download and …/files/{name}: conditionals, Range, then the body from the service.
@@ -1077,13 +1166,27 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     const std::uint64_t length = partial ? plan.range.length() : rep.size;
     const bool head = req.method() == bhttp::verb::head;
 
-    // Slots are only taken by responses that move bytes.
+    // Slots are only taken by responses that move bytes; over a cap the download waits.
     const bool takes_slot = !head && length > 0;
     if (takes_slot && !slots.try_acquire(ctx.client_ip)) {
-      ++metrics.download_refused;
-      auto r = error_reply(api_error::rate_limited, "too many concurrent downloads");
-      r.headers.emplace_back("Retry-After", "5");
-      co_return co_await send_reply(conn, req, rid, std::move(r));
+      const auto waited = co_await wait_for_slot(conn, ctx.client_ip);
+      if (waited != download_queue::outcome::granted) {
+        reply r;
+        if (waited == download_queue::outcome::cancelled && shutting_down) {
+          r = error_reply(api_error::shutting_down, "the service is shutting down");
+          r.close = true;
+          r.headers.emplace_back("Retry-After", "1");
+        } else {
+          ++metrics.download_refused;
+          r = error_reply(api_error::rate_limited,
+                          "no download slot became free within --queue-timeout (" +
+                              std::to_string(cfg.queue_timeout) + " s); " +
+                              std::to_string(slots.queued()) + " download(s) waiting");
+          r.headers.emplace_back("Retry-After", std::to_string(retry_after_queue()));
+        }
+        // A client that went away gets nothing: the write fails and the connection ends.
+        co_return co_await send_reply(conn, req, rid, std::move(r));
+      }
     }
     struct slot_guard {
       impl* self;

@@ -41,6 +41,7 @@ json::object config_object(const config::settings& s) {
   c["max_connections"] = s.max_connections;
   c["max_downloads_per_client"] = s.max_downloads_per_client;
   c["max_downloads"] = s.max_downloads;
+  c["queue_timeout"] = s.queue_timeout;
   c["header_timeout"] = s.header_timeout;
   c["idle_timeout"] = s.idle_timeout;
   c["shutdown_grace"] = s.shutdown_grace;
@@ -84,6 +85,7 @@ std::string status_json(const status_inputs& in) {
   http["connections"] = in.connections;
   http["requests_in_flight"] = in.requests_in_flight;
   http["downloads_active"] = in.downloads_active;
+  http["downloads_queued"] = in.downloads_queued;
   http["bytes_served"] = in.bytes_served;
 
   // The pipeline's jobs (firmware.downloads: size, present, bytes_per_second, state, …)
@@ -202,6 +204,7 @@ code{font-size:.92em}
 <body>
 <header><h1>fusproxy</h1><span class="meta" id="service">loading&hellip;</span></header>
 <main>
+<p id="notice" role="status" aria-live="polite"></p>
 <section class="wide" id="downloads-section"><h2>Active downloads</h2><div id="downloads"></div></section>
 <section class="wide" id="lookup-section"><h2>Look up firmware</h2>
 <form id="lookup"><label>Model <input id="model" name="model" placeholder="SM-A207F" required
@@ -248,23 +251,30 @@ function render(s) {
   $("service").replaceChildren(el("span", {class: svc.shutting_down ? "dot off" : "dot"}),
     (svc.shutting_down ? "shutting down" : "serving") + " \u00b7 version " + (svc.version || "?") +
     " \u00b7 up " + duration(svc.uptime_seconds || 0) + " \u00b7 " +
-    ((s.http && s.http.connections) || 0) + " connection(s)" +
+    ((s.http && s.http.connections) || 0) + " connection(s) \u00b7 " +
+    ((s.http && s.http.downloads_active) || 0) + " download(s) streaming, " +
+    ((s.http && s.http.downloads_queued) || 0) + " queued for a slot" +
     (svc.config ? " \u00b7 dialect " + svc.config.dialect : ""));
   const downloads = s.downloads || [];
   $("downloads").replaceChildren(table(
-    ["build", "progress", "done", "total", "rate", "clients", "upstream connections"],
+    ["build", "progress", "done", "total", "rate", "ETA", "upstream connections", "clients"],
     downloads.map((d) => {
       const pct = d.bytes_total ? Math.min(100, 100 * d.bytes_done / d.bytes_total) : 0;
+      const left = Math.max(0, (d.bytes_total || 0) - (d.bytes_done || 0));
+      const eta = d.rate > 0 ? duration(Math.ceil(left / d.rate)) : "\u2014";
       const rates = d.connection_rates || [];
       const conns = (d.connections ?? 0) + " of " + (d.connections_target ?? "?") +
         (d.connections_max ? " (max " + d.connections_max + ")" : "") +
         (rates.length ? ", " + rates.map((r) => bytes(r) + "/s").join(" ") : "") +
         (d.hedges ? ", " + d.hedges + " hedged" : "");
       return [d.model + " " + d.region + " " + d.version,
-        el("div", {class: "bar", title: pct.toFixed(1) + "%"}, el("div", {style: "width:" + pct.toFixed(1) + "%"})),
+        el("div", {class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
+                   "aria-valuenow": pct.toFixed(0), "aria-label": "progress of " + d.version,
+                   title: pct.toFixed(1) + "%"},
+           el("div", {style: "width:" + pct.toFixed(1) + "%"})),
         bytes(d.bytes_done) + " (" + pct.toFixed(1) + "%)", bytes(d.bytes_total),
-        bytes(d.rate || 0) + "/s", d.clients ?? 0, conns];
-    }), [false, false, true, true, true, true, false]));
+        bytes(d.rate || 0) + "/s", eta, conns, d.clients ?? 0];
+    }), [false, false, true, true, true, true, false, true]));
   const up = s.upstream || {};
   const rows = [];
   for (const [k, v] of Object.entries(up)) {
@@ -278,8 +288,21 @@ function render(s) {
     builds.map((b) => [b.model, b.region, el("code", {}, b.version), bytes(b.size), bytes(b.plain_size),
       b.cached ? "cached" : (b.state || "metadata"),
       el("span", {}, el("a", {href: fwPath(b.model, b.region, b.version)}, "metadata"), " \u00b7 ",
-        el("a", {href: fwPath(b.model, b.region, b.version, "download")}, "download"))]),
+        el("a", {href: fwPath(b.model, b.region, b.version, "download")}, "download"),
+        ...(b.cached && b.filename ? [" \u00b7 ", deleteButton(b)] : []))]),
     [false, false, false, true, true, false, false]));
+}
+// Operators: removes a cached build (DELETE /api/cache/{name}); the answer is shown in words.
+function deleteButton(b) {
+  const button = el("button", {type: "button", "aria-label": "delete cached build " + b.version}, "delete");
+  button.addEventListener("click", async () => {
+    if (!confirm("Delete the cached build " + b.version + "?")) return;
+    const r = await fetch("/api/cache/" + encodeURIComponent(b.filename), {method: "DELETE"});
+    const j = await r.json().catch(() => ({}));
+    $("notice").textContent = r.ok ? "deleted " + b.filename
+      : "could not delete " + b.filename + ": " + ((j.error && j.error.message) || "HTTP " + r.status);
+  });
+  return button;
 }
 async function poll() {
   try {
@@ -303,7 +326,9 @@ async function lookup() {
         ((j.error && (j.error.code + " \u2014 " + j.error.message)) || "error")));
       return;
     }
-    out.replaceChildren(el("p", {}, "latest: ", el("code", {}, j.latest || "none")),
+    out.replaceChildren(el("p", {}, "latest: ", el("code", {}, j.latest || "none"), " \u00b7 ",
+        el("a", {href: "/firmware/" + encodeURIComponent(model) + "/" + encodeURIComponent(region) +
+          "/feed.atom", type: "application/atom+xml"}, "Atom feed")),
       table(["version", "os", ""], (j.versions || []).map((v) => [
         el("code", {}, v.version + (v.beta ? " (beta)" : "")), v.os || "",
         el("span", {}, el("a", {href: fwPath(model, region, v.version)}, "metadata"), " \u00b7 ",

@@ -24,6 +24,7 @@ struct status_inputs {
   std::int64_t connections = 0;
   std::int64_t requests_in_flight = 0;
   std::int64_t downloads_active = 0;
+  std::int64_t downloads_queued = 0;  // waiting for a download slot
   std::uint64_t bytes_served = 0;
   // Download responses streaming now, by build_key(model, region, version).
   std::map<std::string, std::int64_t> clients_by_build;

@@ -194,7 +194,6 @@ server_core::server_core(const simulator_options& options)
     : require_imei_(options.require_imei),
       strict_(!options.lenient),
       content_md5_(options.content_md5),
-      catalogue_(options.catalogue ? *options.catalogue : catalogue::builtin()),
       throttle_bps_(options.throttle_bps),
       rng_(std::random_device{}()) {
   auto keys = crypto::legacy_keys_from_name(options.legacy_keys);
@@ -204,6 +203,9 @@ server_core::server_core(const simulator_options& options)
         "characters), got '" +
         options.legacy_keys + "'");
   keys_ = *keys;
+  catalogues_.push_back(std::make_unique<const sim::catalogue>(
+      options.catalogue ? *options.catalogue : catalogue::builtin()));
+  catalogue_now_ = catalogues_.back().get();
   if (!content_md5_.empty() && content_md5_ != "base64" && content_md5_ != "hex")
     throw start_error("content-md5: expected base64 or hex, got '" + content_md5_ + "'");
   if (auto err = arm_faults(options.faults)) throw start_error("--faults: " + *err);
@@ -496,7 +498,7 @@ answer server_core::handle_generate_nonce(dialect d, const request_view& req) {
 
 const build* server_core::served_build_for(const model_region& mr, const build& asked) const {
   if (!asked.answers_with_newest) return &asked;
-  return catalogue_.newest(mr.model, mr.region);
+  return current().newest(mr.model, mr.region);
 }
 
 std::shared_ptr<const firmware_image> server_core::image_for(const build& b) {
@@ -543,9 +545,9 @@ answer server_core::handle_inform(dialect d, const request_view& req) {
         msg->put_value("MNC_NUM").empty())
       return reply(fus_answer("400"));
   }
-  const model_region* mr = catalogue_.find(model, region);
+  const model_region* mr = current().find(model, region);
   if (!mr) return reply(fus_answer("400"));
-  const build* asked = catalogue_.find_build(model, region, upper(version));
+  const build* asked = current().find_build(model, region, upper(version));
   if (!asked) return reply(fus_answer("400"));
   if (!asked->hosted) return reply(fus_answer("404"));
   const build* served = served_build_for(*mr, *asked);
@@ -653,7 +655,7 @@ answer server_core::handle_init(dialect d, const request_view& req) {
       legacy ? crypto::legacy_init_logic_input(name) : crypto::smart2_init_logic_input(name);
   if (!logic_check_matches(input, signing.plain, msg->put_value("LOGIC_CHECK")))
     return reply(fus_answer("400"));
-  const build* b = catalogue_.find_by_binary_name(name);
+  const build* b = current().find_by_binary_name(name);
   if (!b || !b->hosted) return reply(fus_answer("404"));
   {
     std::lock_guard lock(mutex_);
@@ -722,7 +724,7 @@ answer server_core::handle_download(dialect d, const request_view& req, std::str
     const auto slash = file->rfind('/');
     const std::string name(slash == std::string_view::npos ? *file : file->substr(slash + 1));
     const std::string dir(slash == std::string_view::npos ? "" : file->substr(0, slash + 1));
-    const build* b = catalogue_.find_by_binary_name(name);
+    const build* b = current().find_by_binary_name(name);
     if (!b || !b->hosted || dir != b->model_path) return fail(404, "no such file");
     if (!s->authorised_files.contains(name))
       return fail(403, "InitForMass was not called for this file in this session");
@@ -741,7 +743,7 @@ answer server_core::handle_download(dialect d, const request_view& req, std::str
     a.download->lease = std::make_shared<download_lease>(this, session_id);
   }
 
-  const build* b = catalogue_.find_by_binary_name(a.download->binary_name);
+  const build* b = current().find_by_binary_name(a.download->binary_name);
   a.download->image = image_for(*b);
   a.download->head = req.method == "HEAD";
   const auto total = a.download->image->encrypted_size();
@@ -833,7 +835,7 @@ answer server_core::handle_history(const request_view& req) {
   if (!ok) return fus_answer("401");
 
   std::string put;
-  const model_region* mr = catalogue_.find(model, region);
+  const model_region* mr = current().find(model, region);
   if (mr) {
     const auto n = mr->builds.size();
     // Emitted in version-string order like the captured answer; BINARY_SEQUENCE says which
@@ -884,7 +886,7 @@ answer server_core::handle_fota(const request_view& req, std::string_view region
     stats_.count_strict_refusal("fota_user_agent");
     return s3_error(400, "BadRequest", "Bad Request");
   }
-  const model_region* mr = catalogue_.find(model, region);
+  const model_region* mr = current().find(model, region);
   if (!mr || !mr->in_fota) {
     return s3_error(403, "AccessDenied", "Access Denied");
   }
@@ -897,7 +899,7 @@ answer server_core::handle_fota(const request_view& req, std::string_view region
     }
     return out;
   };
-  const build* latest = catalogue_.newest(mr->model, mr->region);
+  const build* latest = current().newest(mr->model, mr->region);
   std::string x =
       "<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<versioninfo>\n"
       "\t<url>https://fota-cloud-dn.ospserver.net/firmware/</url>\n\t<firmware>\n\t\t<model>" +
@@ -994,8 +996,9 @@ answer server_core::handle_control(const request_view& req, std::string_view pat
     a.body = boost::json::serialize(boost::json::object{{"bps", *bps}});
     return a;
   }
+  if (path == "builds" && method == "POST") return add_build(req.body);
   if (path == "builds" || path.starts_with("builds/")) {
-    if (method != "GET") return bad(405, "GET only");
+    if (method != "GET") return bad(405, path == "builds" ? "GET or POST" : "GET only");
     const auto describe = [&](const model_region& mr, const build& b) {
       boost::json::object o;
       o["model"] = b.model;
@@ -1021,7 +1024,7 @@ answer server_core::handle_control(const request_view& req, std::string_view pat
     };
     if (path == "builds") {
       boost::json::array all;
-      for (const auto& mr : catalogue_.entries())
+      for (const auto& mr : current().entries())
         for (const auto& b : mr.builds) all.push_back(describe(mr, b));
       a.body = boost::json::serialize(boost::json::object{{"builds", all}});
       return a;
@@ -1029,24 +1032,68 @@ answer server_core::handle_control(const request_view& req, std::string_view pat
     auto rest = path.substr(7);
     const bool want_sha = rest.ends_with("/sha256");
     if (want_sha) rest.remove_suffix(7);
-    const build* b = catalogue_.find_by_binary_name(rest);
+    const build* b = current().find_by_binary_name(rest);
     if (!b) return bad(404, "no build named " + std::string(rest));
     if (want_sha) {
       a.deferred = deferred_work::plain_sha256;
       a.deferred_build = b->binary_name;
       return a;
     }
-    a.body = boost::json::serialize(describe(*catalogue_.find(b->model, b->region), *b));
+    a.body = boost::json::serialize(describe(*current().find(b->model, b->region), *b));
     return a;
   }
   return bad(404, "unknown control route");
+}
+
+// POST /_sim/builds {"model","region","build":{…catalogue build fields…}}: upstream starts
+// serving a new build, the pair's newest (a new pair when there is none). Validated by the
+// catalogue's own rules (from_json for the build, from_entries for the whole).
+answer server_core::add_build(std::string_view body) {
+  answer a;
+  a.headers.emplace_back("Content-Type", json_type);
+  const auto bad = [&](std::string_view message) {
+    a.status = 400;
+    a.body = json_error(message);
+    return a;
+  };
+  boost::system::error_code ec;
+  const auto parsed = boost::json::parse(body, ec);
+  const auto* o = !ec && parsed.is_object() ? &parsed.as_object() : nullptr;
+  const auto* model = o ? o->if_contains("model") : nullptr;
+  const auto* region = o ? o->if_contains("region") : nullptr;
+  const auto* b = o ? o->if_contains("build") : nullptr;
+  if (!model || !model->is_string() || !region || !region->is_string() || !b || !b->is_object())
+    return bad(R"(expected {"model": "…", "region": "…", "build": {…}})");
+  const boost::json::object one{
+      {"models", boost::json::array{boost::json::object{
+                     {"model", *model}, {"region", *region}, {"builds", boost::json::array{*b}}}}}};
+  std::string detail;
+  const auto single = catalogue::from_json(boost::json::serialize(one), &detail);
+  if (!single) return bad(detail);
+  const auto& added = single->entries().front();
+  std::lock_guard lock(catalogues_mutex_);
+  auto entries = current().entries();
+  auto it = std::find_if(entries.begin(), entries.end(), [&](const model_region& mr) {
+    return mr.model == added.model && mr.region == added.region;
+  });
+  if (it == entries.end())
+    entries.push_back(added);
+  else
+    it->builds.insert(it->builds.begin(), added.builds.front());
+  auto next = catalogue::from_entries(std::move(entries), &detail);
+  if (!next) return bad(detail);
+  catalogues_.push_back(std::make_unique<const sim::catalogue>(std::move(*next)));
+  catalogue_now_ = catalogues_.back().get();
+  a.body = boost::json::serialize(boost::json::object{
+      {"added", added.builds.front().binary_name}, {"version", added.builds.front().version}});
+  return a;
 }
 
 answer server_core::finish_sha256(const std::string& binary_name) {
   answer a;
   a.route = "_sim";
   a.headers.emplace_back("Content-Type", json_type);
-  const build* b = catalogue_.find_by_binary_name(binary_name);
+  const build* b = current().find_by_binary_name(binary_name);
   if (!b) {
     a.status = 404;
     a.body = json_error("no build named " + binary_name);

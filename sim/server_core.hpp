@@ -126,7 +126,7 @@ class server_core {
 
   void release_download_slot(const std::string& session_id);
 
-  const sim::catalogue& catalogue() const { return catalogue_; }
+  const sim::catalogue& catalogue() const { return current(); }
   std::shared_ptr<const firmware_image> image_for(const build& b);
 
  private:
@@ -155,7 +155,13 @@ class server_core {
   bool require_imei_;
   bool strict_;  // the session-conduct checks (docs/sim.md "Strict session conduct")
   std::string content_md5_;
-  sim::catalogue catalogue_;
+  // The catalogue now. POST /_sim/builds replaces it whole; every version is kept (a test
+  // adds a few builds), so what a request on another thread looked up stays valid.
+  const sim::catalogue& current() const { return *catalogue_now_.load(); }
+  answer add_build(std::string_view body);
+  std::mutex catalogues_mutex_;
+  std::vector<std::unique_ptr<const sim::catalogue>> catalogues_;
+  std::atomic<const sim::catalogue*> catalogue_now_{nullptr};
   fault_set faults_;
   sim_stats stats_;
   std::atomic<std::uint64_t> throttle_bps_;

@@ -86,6 +86,26 @@ TEST_CASE("defaults match api.md") {
   CHECK(s.chunk_size == 2u << 20);
   CHECK(s.chunk_size_max == 128u << 20);
   CHECK(s.rate_limit == 0);
+  CHECK(s.max_downloads_per_client == 0);  // issue 15: queues, no per-client cap by default
+  CHECK(s.max_downloads == 256);
+  CHECK(s.queue_timeout == 60);
+}
+
+TEST_CASE("--notify-url: repeatable http(s) URLs") {
+  const auto s = parse_flags({"--notify-url", "http://127.0.0.1:9/hook?x=1", "--notify-url",
+                              "https://hooks.example/fusproxy"});
+  CHECK(s.notify_urls.size() == 2);
+  CHECK(blamed({"--notify-url", "ftp://x/"}) == "--notify-url");
+  CHECK(blamed({"--notify-url", "not a url"}) == "--notify-url");
+}
+
+TEST_CASE("the public service example config parses") {
+  const auto s =
+      parse_flags({"--config", std::string(FUSPROXY_SOURCE_DIR) + "/deploy/examples/public-service.conf"});
+  CHECK(s.max_downloads == 64);
+  CHECK(s.max_downloads_per_client == 2);
+  CHECK(s.queue_timeout == 30);
+  CHECK(s.rate_limit == 5);
 }
 
 TEST_CASE("flags of every kind are parsed") {
@@ -335,11 +355,13 @@ TEST_CASE("--help lists every flag with its default") {
                         "--rate-limit",
                         "--max-downloads-per-client",
                         "--max-downloads",
+                        "--queue-timeout",
                         "--header-timeout",
                         "--idle-timeout",
                         "--shutdown-grace",
                         "--mirror",
                         "--trusted-proxy",
+                        "--notify-url",
                         "--config"}) {
     INFO(f);
     CHECK(help.find(std::string(f) + " ") != std::string::npos);

@@ -12,7 +12,7 @@
   0 on SIGTERM;
 - deploy/nginx/fusproxy.conf passes `nginx -t` (ports rewritten to loopback) and has what
   scale-out needs (consistent hash, streaming, fail-over, keep-alive upstreams).
-Exit 0 passed, 1 failed, 77 skipped (PyYAML missing: scripts/setup.sh installs python3-yaml).
+Exit 0 passed, 1 failed, 77 skipped (PyYAML missing: scripts/setup.sh --test installs python3-yaml).
 """
 import argparse
 import glob

@@ -195,8 +195,8 @@ class Progress:
 def client_source(i):
     """Client i's own loopback address (all of 127/8 is local): nginx names it in
     X-Forwarded-For, and the replicas, trusting nginx (--trusted-proxy 127.0.0.1), count each
-    client on its own for --max-downloads-per-client (default 4: twenty clients on one
-    address would get 429s)."""
+    client on its own (for --max-downloads-per-client and --rate-limit, off by default, and
+    the access log)."""
     return f"127.0.1.{i + 1}"
 
 
@@ -470,7 +470,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
     if not os.access(args.nginx, os.X_OK):
-        print(f"scaleout: SKIPPED: no nginx at {args.nginx} (scripts/setup.sh installs nginx-light)")
+        print(f"scaleout: SKIPPED: no nginx at {args.nginx} (scripts/setup.sh --test installs nginx-light)")
         return SKIP
 
     tmp = tempfile.mkdtemp(prefix="fusproxy-scaleout-")

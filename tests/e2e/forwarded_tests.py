@@ -47,7 +47,9 @@ def as_client(address, request_id):
 
 
 def limited_proxy(env, extra=()):
-    return env.proxy(["--max-downloads-per-client", "1", "--log-format", "json", *extra])
+    # --queue-timeout 0: a download over the cap is refused at once instead of queued
+    return env.proxy(["--max-downloads-per-client", "1", "--queue-timeout", "0",
+                      "--log-format", "json", *extra])
 
 
 @case

@@ -219,6 +219,28 @@ def status_page_browser(paths):
 
 
 @case
+def status_page_token(paths):
+    """With --token, HTTP Basic with the token as password (a browser's own prompt) is accepted
+    and challenged for; cross-site management requests authorised so are refused (CSRF)."""
+    token = "s3cret-token"
+    with Sim(paths) as sim, Proxy(paths, sim, extra=["--token", token]) as proxy:
+        r = curl(proxy.url("/"))
+        check(r.status == 401 and "basic" in r.headers.get("www-authenticate", "").lower(),
+              f"a Basic challenge: {r.headers}")
+        check(curl(proxy.url("/api/status"), "-u", "anyone:" + token).status == 200, "Basic")
+        check(curl(proxy.url("/api/status"), "-u", "anyone:wrong").status == 401, "wrong password")
+        r = curl(proxy.url("/api/mirror"), "-u", "x:" + token, "-H", "Origin: http://evil.example",
+                 "--data", '{"model":"SM-A207F","region":"SER"}')
+        check(r.status == 403 and r.error_code() == "forbidden", f"cross-site POST: {r!r}")
+        r = curl(proxy.url("/api/mirror"), "-u", "x:" + token,
+                 "-H", f"Origin: http://127.0.0.1:{proxy.port}",
+                 "--data", '{"model":"SM-A207F","region":"SER"}')
+        check(r.status == 200, f"same-origin POST: {r!r}")
+        # Not yet shown: headless chromium with http://user:TOKEN@host/ did not render the
+        # page's /api/status poll (issue 15, open); the checks above are curl's.
+
+
+@case
 def status_page_download(paths):
     with tempfile.TemporaryDirectory() as profile, throttled_sim(paths, 1 << 20) as sim, \
             Proxy(paths, sim, extra=["--connections", "2"]) as proxy:
@@ -364,7 +386,7 @@ def rate_limit_per_ip(paths):
 def download_caps(paths):
     with throttled_sim(paths, 256 << 10) as sim, Proxy(paths, sim, extra=[
             "--connections", "2", "--max-downloads-per-client", "1",
-            "--max-downloads", "2"]) as proxy:
+            "--max-downloads", "2", "--queue-timeout", "0"]) as proxy:  # 0: refuse at once
         b = sim_build(sim, "SM-A207F", "SER")
         first = start_download(proxy, b)
         others = []

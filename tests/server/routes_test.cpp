@@ -203,6 +203,18 @@ TEST_CASE("bearer token check") {
   CHECK_FALSE(bearer_token_matches("Basic s3cret", "s3cret"));
   CHECK_FALSE(bearer_token_matches("", "s3cret"));
   CHECK_FALSE(bearer_token_matches("Bearer ", ""));
+  // HTTP Basic, the token as password, any user: base64("u:s3cret"), base64(":s3cret").
+  CHECK(basic_token_matches("Basic dTpzM2NyZXQ=", "s3cret"));
+  CHECK(basic_token_matches("basic OnMzY3JldA==", "s3cret"));
+  CHECK_FALSE(basic_token_matches("Basic dTpzM2NyZQ==", "s3cret"));  // u:s3cre
+  CHECK_FALSE(basic_token_matches("Basic czNjcmV0", "s3cret"));      // no colon
+  CHECK_FALSE(basic_token_matches("Basic !!!!", "s3cret"));
+  CHECK_FALSE(basic_token_matches("Bearer s3cret", "s3cret"));
+  CHECK_FALSE(basic_token_matches("Basic OnMzY3JldA==", ""));
+  CHECK(cross_site_request("http://evil.example", "", "mirror:8080"));
+  CHECK(cross_site_request("", "cross-site", "mirror:8080"));
+  CHECK_FALSE(cross_site_request("http://mirror:8080", "same-origin", "mirror:8080"));
+  CHECK_FALSE(cross_site_request("", "", "mirror:8080"));  // curl, scripts
   CHECK(acceptable_request_id("abc-123_x.y:z"));
   CHECK_FALSE(acceptable_request_id(""));
   CHECK_FALSE(acceptable_request_id("a b"));
@@ -225,16 +237,3 @@ TEST_CASE("rate limiter: token bucket per client") {
   for (int i = 0; i < 1000; ++i) CHECK(off.allow("a", t0, retry));
 }
 
-TEST_CASE("download slots: per client and total") {
-  download_slots slots(2, 3);
-  CHECK(slots.try_acquire("a"));
-  CHECK(slots.try_acquire("a"));
-  CHECK_FALSE(slots.try_acquire("a"));
-  CHECK(slots.try_acquire("b"));
-  CHECK_FALSE(slots.try_acquire("c"));  // total reached
-  slots.release("a");
-  CHECK(slots.try_acquire("c"));
-  CHECK(slots.active() == 3);
-  slots.release("zzz");  // unknown: no effect
-  CHECK(slots.active() == 3);
-}
