@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "crypto/ecb.hpp"
+#include "protocol/upstream_retry.hpp"
 #include "protocol/xml.hpp"
 
 namespace fusproxy::upstream {
@@ -203,7 +204,7 @@ struct fus_session::state {
     if (decrypted_for != nonce) {
       auto plain = crypto::decrypt_nonce(nonce, client->config().legacy_keys);
       if (!plain)
-        return make_failure(errc::auth,
+        return make_failure(errc::wrong_key_set,
                             "wrong legacy key set (nonce: " + plain.error().message() + ")");
       decrypted = *plain;
       decrypted_for = nonce;
@@ -408,7 +409,12 @@ struct fus_session::state {
     if (dialect == protocol::dialect::smart2) history = co_await smart_history(model, region);
     auto fota_list = co_await fota(model, region);
 
-    // One source answering is enough; SmartHistory's order wins where both do.
+    // A source that failed transiently fails the list (the resolver retries it): a list
+    // without SmartHistory would take FOTA's lagging `latest`, one without FOTA would lose
+    // its versions. A source that answered for good (unknown pair, a refused User-Agent)
+    // is left out: one source answering is enough. SmartHistory's order wins.
+    if (history && !*history && is_transient(history->error())) co_return history->error();
+    if (!fota_list && is_transient(fota_list.error())) co_return fota_list.error();
     const bool history_ok = history && *history;
     if (!history_ok && !fota_list) {
       if (history && !history->error().is(errc::not_found)) co_return history->error();

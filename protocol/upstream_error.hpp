@@ -33,6 +33,7 @@ enum class errc {
   dropped,           // the connection ended before the whole body arrived (received kept)
   wrong_key,         // the last block's PKCS#7 pad is invalid: the build's key is wrong
   invalid_argument,  // the caller asked for something impossible (range past the end, bad URL)
+  wrong_key_set,     // legacy: the configured key set does not decrypt upstream's NONCE
 };
 
 const boost::system::error_category& error_category() noexcept;

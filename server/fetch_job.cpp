@@ -603,7 +603,8 @@ net::awaitable<void> fetch_job::run_worker(std::shared_ptr<fetch_job> self, unsi
 
 namespace {
 bool fatal(const upstream::failure& f) {
-  return f.is(upstream::errc::invalid_argument) || f.is(upstream::errc::wrong_key);
+  return f.is(upstream::errc::invalid_argument) || f.is(upstream::errc::wrong_key) ||
+         f.is(upstream::errc::wrong_key_set);
 }
 bool wants_reauthorization(const upstream::failure& f) {
   return f.is(upstream::errc::auth) || f.http_status == 401 || f.http_status == 403;
