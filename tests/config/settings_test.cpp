@@ -76,6 +76,7 @@ TEST_CASE("defaults match api.md") {
   CHECK(s.cache_dir == "./cache");
   CHECK(s.cache_max_bytes == 0);
   CHECK(s.metadata_ttl == 600);
+  CHECK(s.upstream_deadline == 20);
   CHECK(s.token.empty());
   CHECK(s.log_level == "info");
   CHECK(s.log_format == log_format::text);
@@ -154,6 +155,13 @@ TEST_CASE("precedence: defaults < file < environment < flags") {
   temp_file other("connections = 5\n");
   const auto t = parse({"--config", other.path.string()}, env.lookup()).values;
   CHECK(t.connections == 5);
+}
+
+TEST_CASE("--upstream-deadline from the environment and the command line") {
+  fake_env env;
+  env.vars["FUSPROXY_UPSTREAM_DEADLINE"] = "3";
+  CHECK(parse({}, env.lookup()).values.upstream_deadline == 3);
+  CHECK(parse({"--upstream-deadline", "45"}, env.lookup()).values.upstream_deadline == 45);
 }
 
 TEST_CASE("unrelated FUSPROXY_ variables are ignored") {
@@ -249,6 +257,8 @@ TEST_CASE("each bad value names its setting") {
   CHECK(blamed({"--connections", "-1"}) == "--connections");
   CHECK(blamed({"--connections", "99999999999999999999999"}) == "--connections");
   CHECK(blamed({"--metadata-ttl", "1.5"}) == "--metadata-ttl");
+  CHECK(blamed({"--upstream-deadline", "0"}) == "--upstream-deadline");
+  CHECK(blamed({"--upstream-deadline", "2.5"}) == "--upstream-deadline");
   CHECK(blamed({"--cache-max-bytes", "10Q"}) == "--cache-max-bytes");
   CHECK(blamed({"--cache-max-bytes", "99999999999T"}) == "--cache-max-bytes");
   CHECK(blamed({"--chunk-size", "1"}) == "--chunk-size");
@@ -324,6 +334,7 @@ TEST_CASE("--help lists every flag with its default") {
                         "--ca-file",
                         "--tls-verify",
                         "--upstream-timeout",
+                        "--upstream-deadline",
                         "--chunk-size",
                         "--upstream-max-bps",
                         "--tls-cert",
