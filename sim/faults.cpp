@@ -29,6 +29,15 @@ constexpr kind_info kinds[] = {
     {fault_kind::no_name, "no-name", false, fault_scope::inform, true, 1},
     // A cap rather than an event: it holds until cleared unless given a count of 429s.
     {fault_kind::max_conns, "max-conns", true, fault_scope::download, true, unlimited},
+    {fault_kind::no_nonce, "no-nonce", false, fault_scope::post, false, 1},
+    {fault_kind::reset, "reset", false, fault_scope::any, false, 1},
+    {fault_kind::range_200, "range-200", false, fault_scope::download, true, 1},
+    {fault_kind::bad_content_range, "bad-content-range", false, fault_scope::download, true, 1},
+    {fault_kind::no_crc, "no-crc", false, fault_scope::inform, true, 1},
+    {fault_kind::signed_crc, "signed-crc", false, fault_scope::inform, true, 1},
+    {fault_kind::init_body, "init-body", true, fault_scope::init, true, 1},
+    {fault_kind::trickle, "trickle", true, fault_scope::download, true, 1},
+    {fault_kind::stall, "stall", true, fault_scope::download, true, 1},
 };
 
 static_assert(std::size(kinds) == fault_kind_count, "one kinds[] entry per fault_kind");
@@ -44,6 +53,12 @@ constexpr scope_info scopes[] = {
     {fault_scope::download, "download"}, {fault_scope::history, "history"},
     {fault_scope::fota, "fota"},
 };
+
+std::string_view scope_name(fault_scope scope) {
+  for (const auto& s : scopes)
+    if (s.scope == scope) return s.name;
+  return "?";
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -183,10 +198,16 @@ boost::system::result<std::vector<fault_rule>, std::string> parse_fault_spec(
     };
 
     std::string_view rest = item;
-    std::string_view count_text, where_text, value_text;
+    std::string_view count_text, skip_text, where_text, value_text;
+    bool has_skip = false;
     if (const auto star = rest.rfind('*'); star != std::string_view::npos) {
       count_text = rest.substr(star + 1);
       rest = rest.substr(0, star);
+    }
+    if (const auto plus = rest.rfind('+'); plus != std::string_view::npos) {
+      skip_text = rest.substr(plus + 1);
+      rest = rest.substr(0, plus);
+      has_skip = true;
     }
     if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
       where_text = rest.substr(at + 1);
@@ -207,7 +228,8 @@ boost::system::result<std::vector<fault_rule>, std::string> parse_fault_spec(
     if (!info)
       return fail(
           "unknown fault (drop-after, status, auth401, firewall, slow-first-byte, "
-          "truncate, bad-crc, no-name, max-conns)");
+          "truncate, bad-crc, no-name, max-conns, no-nonce, reset, range-200, "
+          "bad-content-range, no-crc, signed-crc, init-body, trickle, stall)");
     if (info->needs_value && !has_value) return fail("needs a value (NAME=VALUE)");
     if (!info->needs_value && has_value) return fail("takes no value");
 
@@ -239,6 +261,35 @@ boost::system::result<std::vector<fault_rule>, std::string> parse_fault_spec(
         rule.value = static_cast<std::uint64_t>(d->count());
         break;
       }
+      case fault_kind::init_body: {
+        const auto t = trim(value_text);
+        if (t == "empty")
+          rule.value = 0;
+        else if (t == "text")
+          rule.value = 1;
+        else
+          return fail("init-body must be empty or text");
+        break;
+      }
+      case fault_kind::trickle: {
+        // RATE:AFTER, e.g. 64KiB:1MiB
+        const auto t = trim(value_text);
+        const auto colon = t.find(':');
+        const auto rate = parse_size(t.substr(0, colon));
+        const auto after = colon == std::string_view::npos ? std::optional<std::uint64_t>(0)
+                                                           : parse_size(t.substr(colon + 1));
+        if (!rate || *rate == 0 || !after)
+          return fail("trickle needs RATE:AFTER in bytes, e.g. 64KiB:1MiB (RATE > 0)");
+        rule.value = *rate;
+        rule.value2 = *after;
+        break;
+      }
+      case fault_kind::stall: {
+        const auto v = parse_size(value_text);
+        if (!v) return fail("bad size (e.g. 1MiB, 0)");
+        rule.value = *v;
+        break;
+      }
       case fault_kind::max_conns: {
         unsigned n = 0;
         const auto t = trim(value_text);
@@ -262,9 +313,14 @@ boost::system::result<std::vector<fault_rule>, std::string> parse_fault_spec(
             "unknown endpoint (any, post, signed, nonce, inform, init, download, "
             "history, fota)");
       if (info->scope_fixed && s->scope != info->default_scope)
-        return fail(info->default_scope == fault_scope::inform ? "only applies to @inform"
-                                                               : "only applies to @download");
+        return fail("only applies to @" + std::string(scope_name(info->default_scope)));
       rule.scope = s->scope;
+    }
+    if (has_skip) {
+      const auto t = trim(skip_text);
+      auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), rule.skip);
+      if (t.empty() || ec != std::errc{} || p != t.data() + t.size())
+        return fail("skip must be a number (+N: N matching requests pass first)");
     }
     if (!count_text.empty()) {
       const auto t = trim(count_text);
@@ -284,28 +340,37 @@ boost::system::result<std::vector<fault_rule>, std::string> parse_fault_spec(
 void fault_set::arm(std::vector<fault_rule> rules) {
   std::lock_guard lock(mutex_);
   for (auto& r : rules) rules_.push_back(std::move(r));
+  any_armed_.store(!rules_.empty(), std::memory_order_release);
 }
 
 void fault_set::clear() {
   std::lock_guard lock(mutex_);
   rules_.clear();
+  any_armed_.store(false, std::memory_order_release);
 }
 
-std::optional<std::uint64_t> fault_set::take(fault_kind kind, endpoint where) {
+std::optional<fault_fire> fault_set::fire(fault_kind kind, endpoint where) {
+  if (!any_armed_.load(std::memory_order_acquire)) return std::nullopt;
   std::lock_guard lock(mutex_);
   for (auto it = rules_.begin(); it != rules_.end(); ++it) {
     if (it->kind != kind || it->remaining == 0 || !it->applies_to(where)) continue;
+    if (it->skip > 0) {  // this request passes untouched by this rule
+      --it->skip;
+      continue;
+    }
     if (it->remaining != unlimited) --it->remaining;
     ++it->fired;
     ++fired_[static_cast<int>(kind)];
-    const auto value = it->value;
+    const fault_fire f{it->value, it->value2};
     if (it->remaining == 0) rules_.erase(it);  // exhausted: it stops
-    return value;
+    any_armed_.store(!rules_.empty(), std::memory_order_release);
+    return f;
   }
   return std::nullopt;
 }
 
 std::optional<std::uint64_t> fault_set::cap(fault_kind kind, endpoint where) const {
+  if (!any_armed_.load(std::memory_order_acquire)) return std::nullopt;
   std::lock_guard lock(mutex_);
   for (const auto& r : rules_)
     if (r.kind == kind && r.remaining != 0 && r.applies_to(where)) return r.value;

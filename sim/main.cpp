@@ -24,6 +24,7 @@ constexpr std::string_view usage =
     "usage: fus-sim [--listen HOST:PORT] [--port-file F] [--catalogue FILE]\n"
     "               [--throttle-bps N] [--faults SPEC] [--legacy-keys 2020|2023|2026|KEY1:KEY2]\n"
     "               [--require-imei] [--allow-remote] [--content-md5 base64|hex] [--threads N]\n"
+    "               [--lenient]\n"
     "\n"
     "  --listen HOST:PORT   address to serve on (default 127.0.0.1:0, port 0 picks one);\n"
     "                       a non-loopback address needs --allow-remote\n"
@@ -35,6 +36,10 @@ constexpr std::string_view usage =
     "  --require-imei       legacy BinaryInform needs a valid DEVICE_IMEI_PUSH (else 408)\n"
     "  --content-md5 FORM   send Content-MD5 of the encrypted file on downloads\n"
     "  --threads N          I/O threads (default 1: fastest for one connection)\n"
+    "  --lenient            turn off the strict session-conduct checks (on by default:\n"
+    "                       InitForMass only after BinaryInform in the same session,\n"
+    "                       SmartHistory only with a session cookie, FOTA only for the\n"
+    "                       User-Agents working clients send)\n"
     "See docs/sim.md for the fault SPEC and the /_sim/ control routes.\n";
 
 int fail(const std::string& message) {
@@ -72,6 +77,8 @@ int main(int argc, char** argv) {
       return 0;
     } else if (arg == "--require-imei") {
       options.require_imei = true;
+    } else if (arg == "--lenient") {
+      options.lenient = true;
     } else if (arg == "--allow-remote") {
       options.allow_remote = true;
     } else if (arg == "--listen" || arg == "--port-file" || arg == "--catalogue" ||

@@ -224,9 +224,14 @@ net::awaitable<void> simulator::impl::serve(
     view.authorization = header(http::field::authorization);
     view.cookie = header(http::field::cookie);
     view.range = header(http::field::range);
+    view.user_agent = header(http::field::user_agent);
     view.body = req.body();
 
     answer a = core.handle(view);
+    if (a.reset) {  // the reset fault: no answer at all
+      core.stats().count_request(a.route, a.kind, 0, "");
+      break;
+    }
     if (a.deferred == deferred_work::plain_sha256) {
       auto* core_ptr = &core;
       auto name = a.deferred_build;
@@ -248,7 +253,7 @@ net::awaitable<void> simulator::impl::serve(
       ok = co_await write_download(*stream, a, keep_alive, body_buffer);
     else
       ok = co_await write_answer(*stream, a, keep_alive, req.method() == http::verb::head);
-    core.stats().count_request(a.route, a.status, a.fus_status);
+    core.stats().count_request(a.route, a.kind, a.status, a.fus_status);
     if (!ok || !keep_alive || a.close) break;
   }
   boost::system::error_code ignored;
@@ -285,15 +290,23 @@ net::awaitable<bool> simulator::impl::write_download(beast::tcp_stream& stream, 
   if (buffer.size() < body_chunk) buffer.resize(body_chunk);
 
   const std::uint64_t limit = cut ? std::min(*plan.cut_after, length) : length;
+  // stall: the body stops here and the socket stays open.
+  const std::uint64_t stop_at = plan.stall_after ? std::min(*plan.stall_after, limit) : limit;
   std::uint64_t sent = 0;
   bool head_sent = false;
   pacer pace;
   net::steady_timer timer(stream.get_executor());
   bool failed = false;
-  while (sent < limit) {
-    const auto bps = core.throttle_bps();
-    const auto n =
-        static_cast<std::size_t>(std::min<std::uint64_t>(pace.chunk_for(bps), limit - sent));
+  while (sent < stop_at) {
+    auto bps = core.throttle_bps();
+    std::uint64_t room = stop_at - sent;
+    if (plan.trickle_bps != 0) {  // full speed up to trickle_after, then trickle_bps
+      if (sent < plan.trickle_after)
+        room = std::min(room, plan.trickle_after - sent);
+      else
+        bps = bps == 0 ? plan.trickle_bps : std::min(bps, plan.trickle_bps);
+    }
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(pace.chunk_for(bps), room));
     plan.image->read_encrypted(plan.begin + sent, std::span<std::uint8_t>(buffer.data(), n));
     if (const auto delay = pace.wait(bps, n); delay.count() > 0) {
       timer.expires_after(delay);
@@ -312,9 +325,20 @@ net::awaitable<bool> simulator::impl::write_download(beast::tcp_stream& stream, 
     pace.sent(n);
     core.stats().download_bytes(plan.binary_name, n);
   }
-  if (!failed && limit == 0) {  // drop-after=0: the header, then nothing
+  if (!failed && !head_sent) {  // drop-after=0, stall=0: the header, then nothing
     auto [ec, written] = co_await net::async_write(stream, net::buffer(head), use_tuple);
     failed = static_cast<bool>(ec);
+  }
+  if (!failed && plan.stall_after && *plan.stall_after < limit) {
+    // Stalled: hold the socket open, sending nothing, until the client gives up (or 10 min,
+    // or the simulator stops). Whatever the client sends meanwhile is not answered.
+    stream.expires_after(std::chrono::minutes(10));
+    std::array<char, 512> sink;
+    for (;;) {
+      auto [ec, n] = co_await stream.async_read_some(net::buffer(sink), use_tuple);
+      if (ec) break;
+    }
+    failed = true;
   }
   const bool complete = !failed && sent == length;
   core.stats().download_finished(plan.binary_name, complete);

@@ -125,6 +125,17 @@ std::string firewall_page() {
          "</body></html>";
 }
 
+// FOTA's host answers errors the S3 way.
+answer s3_error(unsigned status, std::string_view code, std::string_view message) {
+  answer a;
+  a.status = status;
+  a.headers.emplace_back("Content-Type", "application/xml");
+  a.body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>" + std::string(code) +
+           "</Code><Message>" + std::string(message) +
+           "</Message><RequestId>5N3Q7B1VJ2K8XW4D</RequestId><HostId>sim</HostId></Error>";
+  return a;
+}
+
 std::string http_error_page(unsigned status) {
   return "<html><head><title>" + std::to_string(status) + "</title></head><body><h1>" +
          std::to_string(status) + "</h1></body></html>";
@@ -181,6 +192,7 @@ download_lease::~download_lease() {
 
 server_core::server_core(const simulator_options& options)
     : require_imei_(options.require_imei),
+      strict_(!options.lenient),
       content_md5_(options.content_md5),
       catalogue_(options.catalogue ? *options.catalogue : catalogue::builtin()),
       throttle_bps_(options.throttle_bps),
@@ -217,6 +229,7 @@ std::string server_core::stats_json() const {
                      {"fired", r.fired}});
   out["faults_armed"] = std::move(armed);
   out["throttle_bps"] = throttle_bps();
+  out["strict"] = strict_;
   {
     std::lock_guard lock(mutex_);
     out["sessions_active"] = sessions_.size();
@@ -338,6 +351,7 @@ answer server_core::handle(const request_view& req) {
   if (path.starts_with("/_sim/")) {
     auto a = handle_control(req, path.substr(6));
     a.route = "_sim";
+    a.kind = "control";
     return a;
   }
 
@@ -361,6 +375,7 @@ answer server_core::handle(const request_view& req) {
                                                         : "other";
 
   answer a;
+  a.kind = std::string(to_string(ep));
   if (ep == endpoint::other) {
     a.status = 404;
     a.headers.emplace_back("Content-Type", "text/html");
@@ -374,6 +389,13 @@ answer server_core::handle(const request_view& req) {
     a.status = 405;
     a.headers.emplace_back("Content-Type", "text/html");
     a.body = http_error_page(405);
+    a.route = route_name;
+    return a;
+  }
+  // The request was read; the connection closes with no answer (and nothing was done).
+  if (faults_.take(fault_kind::reset, ep)) {
+    a.reset = true;
+    a.close = true;
     a.route = route_name;
     return a;
   }
@@ -420,33 +442,55 @@ answer server_core::handle(const request_view& req) {
         break;
     }
   } else {
-    a = handle_fota(fota_region, fota_model);
+    a = handle_fota(req, fota_region, fota_model);
   }
 
   // A truncated answer: Content-Length promises the whole body, half of it is sent.
   if (a.download && !a.download->head && a.download->end > a.download->begin) {
-    const auto length = a.download->end - a.download->begin;
+    auto& plan = *a.download;
+    const auto length = plan.end - plan.begin;
     if (faults_.take(fault_kind::truncate, ep)) {
-      a.download->cut_after = length / 2;
+      plan.cut_after = length / 2;
     } else if (const auto cap = faults_.cap(fault_kind::drop_after, ep); cap && *cap < length) {
-      a.download->cut_after = faults_.take(fault_kind::drop_after, ep);
+      plan.cut_after = faults_.take(fault_kind::drop_after, ep);
     }
+    // Slow connections (issue 12): counted per download GET with a body, so "+N" arms the
+    // (N+1)th one.
+    if (const auto t = faults_.fire(fault_kind::trickle, ep)) {
+      plan.trickle_bps = t->value;
+      plan.trickle_after = t->value2;
+    }
+    if (const auto after = faults_.take(fault_kind::stall, ep)) plan.stall_after = *after;
   } else if (!a.download && a.body.size() > 1 && faults_.take(fault_kind::truncate, ep)) {
     a.cut_body_at = a.body.size() / 2;
   }
+  // An answer without its NONCE header (the client must cope or start over).
+  const auto is_nonce = [](const auto& h) { return h.first == "NONCE"; };
+  if (std::any_of(a.headers.begin(), a.headers.end(), is_nonce) &&
+      faults_.take(fault_kind::no_nonce, ep))
+    std::erase_if(a.headers, is_nonce);
   a.first_byte_delay = delay;
   a.route = route_name;
+  a.kind = std::string(to_string(ep));
   return a;
 }
 
-answer server_core::handle_generate_nonce(dialect d, const request_view&) {
+answer server_core::handle_generate_nonce(dialect d, const request_view& req) {
   answer a = fus_answer("200");
   std::lock_guard lock(mutex_);
-  auto id = random_string(32, "0123456789ABCDEF");
-  session& s = sessions_.create(id, d, clock::now());
-  rotate_nonce(s, a);
-  a.headers.emplace_back("Set-Cookie", "JSESSIONID=" + id + "; Path=/; HttpOnly");
-  stats_.count_session();
+  // A live session's cookie keeps that session (its BinaryInform and InitForMass state)
+  // and only renews the nonce: how samloader-rs and asgard re-authenticate (GenerateNonce,
+  // then InitForMass again, with the same cookie jar). Otherwise a new session.
+  session* s = nullptr;
+  if (const auto id = cookie_value(req.cookie, "JSESSIONID"); !id.empty()) {
+    s = sessions_.find_by_id(id, clock::now());
+    if (s && s->dialect != d) s = nullptr;
+  }
+  const bool reused = s != nullptr;
+  if (!s) s = &sessions_.create(random_string(32, "0123456789ABCDEF"), d, clock::now());
+  rotate_nonce(*s, a);
+  a.headers.emplace_back("Set-Cookie", "JSESSIONID=" + s->id + "; Path=/; HttpOnly");
+  stats_.count_session(reused);
   return a;
 }
 
@@ -465,11 +509,13 @@ std::shared_ptr<const firmware_image> server_core::image_for(const build& b) {
 answer server_core::handle_inform(dialect d, const request_view& req) {
   answer a;
   issued_nonce signing;
+  std::string session_id;
   {
     std::lock_guard lock(mutex_);
     session* s = authenticate_post(d, req, a);
     if (!s) return a;
     signing = s->newest();  // LOGIC_CHECK uses the nonce the request was signed with
+    session_id = s->id;
     rotate_nonce(*s, a);
   }
   const auto nonce_header = std::move(a.headers.back());
@@ -509,6 +555,16 @@ answer server_core::handle_inform(dialect d, const request_view& req) {
   std::uint32_t crc = image->announced_crc32();
   if (faults_.take(fault_kind::bad_crc, endpoint::inform)) crc ^= 0x5A5A5A5Au;
   const bool no_name = faults_.take(fault_kind::no_name, endpoint::inform).has_value();
+  const bool no_crc = faults_.take(fault_kind::no_crc, endpoint::inform).has_value();
+  // signed-crc fires only on an answer that has a BINARY_CRC to write.
+  const bool signed_crc =
+      !no_crc && faults_.take(fault_kind::signed_crc, endpoint::inform).has_value();
+  if (!no_name) {
+    // The session now knows this file: InitForMass for it is allowed here (strict mode).
+    std::lock_guard lock(mutex_);
+    if (session* s = sessions_.find_by_id(session_id, clock::now()))
+      s->informed_files.insert(served->binary_name);
+  }
   const auto names = names_of(*served);
   const auto size = image->encrypted_size();
   const std::string& sv = served->version;
@@ -517,7 +573,9 @@ answer server_core::handle_inform(dialect d, const request_view& req) {
   // few <DATA> elements and stray whitespace.
   std::string put;
   if (!legacy) field(put, "BINARY_SW_VERSION", sv);
-  field(put, "BINARY_CRC", std::to_string(crc));
+  if (!no_crc)
+    field(put, "BINARY_CRC",
+          signed_crc ? std::to_string(static_cast<std::int32_t>(crc)) : std::to_string(crc));
   field(put, "BINARY_NAME", no_name ? std::string() : served->binary_name);
   field(put, "BINARY_SIZE", std::to_string(size / 1024));
   field(put, "BINARY_BYTE_SIZE", std::to_string(size));
@@ -599,8 +657,22 @@ answer server_core::handle_init(dialect d, const request_view& req) {
   if (!b || !b->hosted) return reply(fus_answer("404"));
   {
     std::lock_guard lock(mutex_);
-    if (session* s = sessions_.find_by_id(session_id, clock::now()))
-      s->authorised_files.insert(name);
+    session* s = sessions_.find_by_id(session_id, clock::now());
+    // Strict: only a file that BinaryInform answered in this very session.
+    if (strict_ && (!s || !s->informed_files.contains(name))) {
+      stats_.count_strict_refusal("init_not_informed");
+      return reply(fus_answer("400"));
+    }
+    if (s) s->authorised_files.insert(name);
+  }
+  if (const auto form = faults_.take(fault_kind::init_body, endpoint::init)) {
+    // Authorised all the same; the body is not FUS XML (clients ignore it).
+    answer r;
+    if (*form == 1) {
+      r.headers.emplace_back("Content-Type", "text/plain");
+      r.body = "OK";
+    }
+    return reply(std::move(r));
   }
   return reply(fus_answer("200"));
 }
@@ -685,12 +757,26 @@ answer server_core::handle_download(dialect d, const request_view& req, std::str
     a.headers.emplace_back("Content-Range", "bytes */" + std::to_string(total));
     return a;
   }
-  a.download->begin = range.begin;
-  a.download->end = range.end;
-  if (range.kind == range_request::partial) {
+  auto served = range;
+  if (range.kind == range_request::partial && !a.download->head) {
+    if (faults_.take(fault_kind::range_200, endpoint::download)) {
+      served = {range_request::full, 0, total};  // Range ignored: the whole file, 200
+    } else if (faults_.take(fault_kind::bad_content_range, endpoint::download)) {
+      // The same length, 16 bytes later (earlier at the end of the file); header and bytes
+      // agree with each other, not with what was asked.
+      const auto length = range.end - range.begin;
+      served.begin = range.begin + 16 + length <= total ? range.begin + 16
+                     : range.begin >= 16                ? range.begin - 16
+                                                        : range.begin + 16;
+      served.end = std::min(served.begin + length, total);
+    }
+  }
+  a.download->begin = served.begin;
+  a.download->end = served.end;
+  if (served.kind == range_request::partial) {
     a.status = 206;
-    a.headers.emplace_back("Content-Range", "bytes " + std::to_string(range.begin) + "-" +
-                                                std::to_string(range.end - 1) + "/" +
+    a.headers.emplace_back("Content-Range", "bytes " + std::to_string(served.begin) + "-" +
+                                                std::to_string(served.end - 1) + "/" +
                                                 std::to_string(total));
   }
   if (!content_md5_.empty()) {
@@ -701,6 +787,24 @@ answer server_core::handle_download(dialect d, const request_view& req, std::str
 }
 
 answer server_core::handle_history(const request_view& req) {
+  if (strict_) {
+    // Every working smart2 client opens a session (GenerateNonce) first and sends its
+    // cookie: samloader-rs, asgard, Bifrost (docs/sim.md).
+    bool live = false;
+    if (const auto id = cookie_value(req.cookie, "JSESSIONID"); !id.empty()) {
+      std::lock_guard lock(mutex_);
+      const session* s = sessions_.find_by_id(id, clock::now());
+      live = s && s->dialect == dialect::smart2;
+    }
+    if (!live) {
+      stats_.count_strict_refusal("history_without_session");
+      answer a;
+      a.status = 401;
+      a.headers.emplace_back("Content-Type", "text/plain");
+      a.body = "SmartHistory needs the JSESSIONID of a smart2 session (GenerateNonce first)\n";
+      return a;
+    }
+  }
   const auto msg = protocol::parse_fus_message(req.body);
   if (!msg) return fus_answer("400");
   const auto model = upper(msg->put_value("BINARY_MODEL_NAME"));
@@ -718,8 +822,10 @@ answer server_core::handle_history(const request_view& req) {
   const auto sig = auth->get("signature");
   const auto cn = auth->get("nonce");
   bool ok;
-  if (!cn.empty())
-    ok = constant_time_equal(sig, crypto::smart_history_signature(cn, model));
+  if (!cn.empty())  // Bifrost hashes the model as typed, the others upper-cased
+    ok = constant_time_equal(sig, crypto::smart_history_signature(cn, model)) ||
+         constant_time_equal(sig, crypto::smart_history_signature(
+                                      cn, std::string(msg->put_value("BINARY_MODEL_NAME"))));
   else
     ok = sig.size() == 32 && std::all_of(sig.begin(), sig.end(), [](char c) {
            return std::isxdigit(static_cast<unsigned char>(c)) != 0;
@@ -766,18 +872,21 @@ answer server_core::handle_history(const request_view& req) {
   return a;
 }
 
-answer server_core::handle_fota(std::string_view region_in, std::string_view model_in) {
+bool fota_user_agent_accepted(std::string_view ua) {
+  return ua == "Kies2.0_FUS" || ua.starts_with("curl/") || ua.starts_with("python-requests/");
+}
+
+answer server_core::handle_fota(const request_view& req, std::string_view region_in,
+                                std::string_view model_in) {
   const auto region = upper(region_in), model = upper(model_in);
-  const model_region* mr = catalogue_.find(model, region);
   answer a;
+  if (strict_ && !fota_user_agent_accepted(req.user_agent)) {
+    stats_.count_strict_refusal("fota_user_agent");
+    return s3_error(400, "BadRequest", "Bad Request");
+  }
+  const model_region* mr = catalogue_.find(model, region);
   if (!mr || !mr->in_fota) {
-    a.status = 403;
-    a.headers.emplace_back("Content-Type", "application/xml");
-    a.body =
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
-        "<Message>Access Denied</Message><RequestId>5N3Q7B1VJ2K8XW4D</RequestId>"
-        "<HostId>sim</HostId></Error>";
-    return a;
+    return s3_error(403, "AccessDenied", "Access Denied");
   }
   const auto three_part = [](std::string_view v) {
     const auto parts = split(v, '/');

@@ -33,6 +33,7 @@ struct request_view {
   std::string_view cookie;
   std::string_view range;
   std::string_view body;
+  std::string_view user_agent;  // last: positional initialisers above stay valid
 };
 
 // A download's Range header against the file size (RFC 9110, single range only).
@@ -46,6 +47,10 @@ range_request parse_range(std::string_view header, std::uint64_t total);
 // The first value of query parameter `name` in the raw query string, undecoded; nullopt
 // when absent.
 std::optional<std::string_view> raw_query_param(std::string_view query, std::string_view name);
+
+// FOTA version.xml in strict mode: the User-Agents working clients send there (docs/sim.md):
+// `Kies2.0_FUS`, curl's default `curl/…`, python-requests' default `python-requests/…`.
+bool fota_user_agent_accepted(std::string_view user_agent);
 
 class server_core;
 
@@ -72,6 +77,10 @@ struct download_plan {
   // Close the connection after this many body bytes although Content-Length promised more
   // (drop-after, truncate).
   std::optional<std::uint64_t> cut_after;
+  // trickle: after `trickle_after` body bytes the rest goes at `trickle_bps` (0: off).
+  std::uint64_t trickle_bps = 0, trickle_after = 0;
+  // stall: after this many body bytes nothing more is sent; the socket stays open.
+  std::optional<std::uint64_t> stall_after;
   std::shared_ptr<download_lease> lease;
 };
 
@@ -86,10 +95,13 @@ struct answer {
   std::chrono::milliseconds first_byte_delay{0};
   std::optional<std::size_t> cut_body_at;  // truncate fault on a non-download answer
   bool close = false;                      // close after this answer
+  bool reset = false;                      // close at once, nothing written (reset fault)
   deferred_work deferred = deferred_work::none;
   std::string deferred_build;  // BINARY_NAME for deferred work
-  // Stats: the route name and the XML Status of FUS answers.
+  // Stats: the route name, the kind of request (nonce, inform, …, "control", "other") and
+  // the XML Status of FUS answers.
   std::string route;
+  std::string kind;
   std::string fus_status;
 };
 
@@ -125,7 +137,7 @@ class server_core {
   answer handle_init(dialect d, const request_view& req);
   answer handle_download(dialect d, const request_view& req, std::string_view query);
   answer handle_history(const request_view& req);
-  answer handle_fota(std::string_view region, std::string_view model);
+  answer handle_fota(const request_view& req, std::string_view region, std::string_view model);
   answer handle_control(const request_view& req, std::string_view path);
 
   // Checks cookie and signature of a POST; on failure fills `out` with the 401 answer.
@@ -141,6 +153,7 @@ class server_core {
 
   crypto::legacy_keys keys_;
   bool require_imei_;
+  bool strict_;  // the session-conduct checks (docs/sim.md "Strict session conduct")
   std::string content_md5_;
   sim::catalogue catalogue_;
   fault_set faults_;

@@ -28,6 +28,7 @@ struct session {
   std::string id;  // JSESSIONID
   fusproxy::sim::dialect dialect = dialect::smart2;
   std::deque<issued_nonce> nonces;  // oldest first; back() is the one to sign POSTs with
+  std::set<std::string, std::less<>> informed_files;    // BINARY_NAMEs BinaryInform answered
   std::set<std::string, std::less<>> authorised_files;  // BINARY_NAMEs passed InitForMass
   unsigned active_downloads = 0;
   std::chrono::steady_clock::time_point last_used{};

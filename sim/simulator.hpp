@@ -25,7 +25,11 @@ struct simulator_options {
   std::string faults;                       // fault SPEC armed at start (docs/sim.md)
   std::string legacy_keys = "2026";         // "2020", "2023", "2026" or "KEY1:KEY2"
   bool require_imei = false;                // legacy: Status 408 without a valid DEVICE_IMEI_PUSH
-  bool allow_remote = false;                // permit a non-loopback listen address
+  // Strict session conduct is the default (docs/sim.md): InitForMass only for a file that
+  // BinaryInform answered in the same session, SmartHistory only with a live smart2 session
+  // cookie, FOTA only for the User-Agents working clients send. `lenient` turns these off.
+  bool lenient = false;
+  bool allow_remote = false;  // permit a non-loopback listen address
   // Send Content-MD5 (of the whole encrypted file) on downloads. It costs one full pass
   // over the build the first time, so it is off by default. "base64" or "hex".
   std::string content_md5;  // "" (off), "base64" or "hex"

@@ -421,15 +421,22 @@ def fetch_and_verify(client, sim, model, region, version, enc, log):
     return info
 
 
-def smart_history(sim, model, region, signature=None, cn=None):
+def smart_history(sim, model, region, signature=None, cn=None, session=True):
+    """SmartHistory as samloader-rs, asgard and Bifrost send it: in a session opened by
+    GenerateNonce (its JSESSIONID cookie), signed with a client nonce. session=False sends it
+    without one (what no working client does)."""
     cn = cn or "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(16))
     sig = signature or history_signature(cn, model)
     auth = f'FUS nonce="{cn}", signature="{sig}", nc="00000001", type="auth", realm="interface"'
     body = fus_xml([("CmdID", "1"), ("ACCESS_MODE", "1"), ("BINARY_LOCAL_CODE", region),
                     ("BINARY_MODEL_NAME", model)], session_header=True)
+    headers = {"Authorization": auth, "User-Agent": "SMART 2.0"}
+    if session:
+        opener = FusClient(sim, "smart2")
+        opener.generate_nonce()
+        headers["Cookie"] = opener.cookie
     c = sim.conn()
-    c.request("POST", "/SmartHistory.do", body=body.encode(),
-              headers={"Authorization": auth, "User-Agent": "SMART 2.0"})
+    c.request("POST", "/SmartHistory.do", body=body.encode(), headers=headers)
     r = c.getresponse()
     return Answer(r.status, r.headers, r.read())
 
@@ -444,9 +451,9 @@ def history_versions(a):
     return [(v, beta) for v, (seq, beta) in sorted(merged.items(), key=lambda kv: -kv[1][0])]
 
 
-def fota(sim, region, model):
+def fota(sim, region, model, user_agent="Kies2.0_FUS"):
     c = sim.conn()
-    c.request("GET", f"/firmware/{region}/{model}/version.xml", headers={"User-Agent": "Kies2.0_FUS"})
+    c.request("GET", f"/firmware/{region}/{model}/version.xml", headers={"User-Agent": user_agent})
     r = c.getresponse()
     return r.status, r.read()
 

@@ -4,6 +4,7 @@
 # Pure pieces: fault SPEC, Range, Authorization, sessions, IMEI, the sans-I/O core.
 fusproxy_unit_test(sim_server_tests
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/server_core_tests.cpp ${CMAKE_CURRENT_LIST_DIR}/simulator_tests.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/strict_faults_tests.cpp
   LIBS fusproxy_sim)
 
 # The acceptance test: an independent Python client (stdlib + Debian's python3-cryptography,
@@ -23,7 +24,8 @@ endforeach()
 foreach(name stale_nonce encoded_file_param init_for_mass_required bad_logic_check
     imei_required ranges bind_refused fault_drop_after fault_status fault_auth401
     fault_firewall fault_slow_first_byte fault_truncate fault_bad_crc fault_no_name fault_max_conns
-    throttle stats multi_csc_and_catalogue_file content_md5)
+    throttle stats multi_csc_and_catalogue_file content_md5 fault_reset fault_metadata_answers
+    fault_ranges fault_trickle fault_stall strict_session)
   add_test(NAME sim_${name}
     COMMAND ${FUSPROXY_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/sim_behaviour.py
       --fus-sim $<TARGET_FILE:fus-sim> ${name})

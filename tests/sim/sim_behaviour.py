@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from independent_client import (Failure, FusClient, Sim, check, logic_check, parse_inform,  # noqa: E402
-                                 smart2_signature, fota)
+                                 smart2_signature, fota, smart_history)
 
 CASES = {}
 
@@ -456,8 +456,173 @@ def stats(binary):
         check(route["http"].get("200") == 1 and route["http"].get("206") == 1, f"per status: {route}")
         check(s["routes"]["NF_SmartDownloadBinaryInform.do"]["fus"].get("200") == 1, "fus status counts")
         check(s["sessions_created"] == 1, "sessions")
+        kinds = s["kinds"]
+        check(kinds["download"]["requests"] == 2 and kinds["nonce"]["requests"] == 1
+              and kinds["inform"]["requests"] == 1 and kinds["init"]["requests"] == 1,
+              f"requests per kind: {kinds}")
+        check(s["strict"] is True and s["strict_refusals"]["init_not_informed"] == 0, "strict stats")
         check(sim.control("POST", "/_sim/reset-stats")[0] == 200, "reset")
         check(sim.get_json("/_sim/stats")["builds"] == {}, "reset clears builds")
+
+
+# ------------------------------------------------------------- faults of issues 11 and 12
+
+@case
+def fault_reset(binary):
+    with Sim(binary, "--faults", "reset@inform*1,reset@download+1*1") as sim:
+        b = pick(sim, hosted=True, beta=False, answers_with_newest=False)
+        c = FusClient(sim, "smart2")
+        c.generate_nonce()
+        expect_incomplete(lambda: c.inform(b["model"], b["region"], b["version"]), "reset@inform")
+        c.conn = sim.conn()
+        check(c.inform(b["model"], b["region"], b["version"]).status() == "200", "inform after reset")
+        c2, info, f = authorised(sim)
+        status, _, _ = c2.download_request(f, "bytes=0-15")  # the +1: this one passes
+        check(status == 206, f"first GET: {status}")
+        expect_incomplete(lambda: c2.download_request(f, "bytes=0-15"), "reset@download")
+        status, _, _ = c2.download_request(f, "bytes=0-15")
+        check(status == 206, f"GET after reset: {status}")
+        s = sim.get_json("/_sim/stats")
+        check(s["faults_fired"]["reset"] == 2, "reset fired twice")
+        check(s["kinds"]["inform"]["http"].get("reset") == 1, f"reset counted: {s['kinds']['inform']}")
+
+
+@case
+def fault_metadata_answers(binary):
+    """no-nonce, no-crc, signed-crc, init-body: odd answers the working clients get through."""
+    with Sim(binary, "--faults", "no-nonce@nonce*1,no-crc*1,signed-crc*1,init-body=text*1") as sim:
+        b = pick(sim, hosted=True, beta=False, answers_with_newest=False)
+        c = FusClient(sim, "smart2")
+        a = c.post(c.paths["nonce"], "", auth=c.authorization("", ""))
+        check(a.http_status == 200 and a.status() == "200" and "NONCE" not in a.headers,
+              "no-nonce@nonce: the answer should have no NONCE")
+        c.generate_nonce()  # a new session, with a nonce this time
+        a = c.inform(b["model"], b["region"], b["version"])
+        check(a.status() == "200" and a.put("BINARY_CRC") is None, "no-crc: BINARY_CRC present")
+        a = c.inform(b["model"], b["region"], b["version"])
+        crc = int(a.put("BINARY_CRC"))
+        check(crc == b["announced_crc32"] - (1 << 32 if b["announced_crc32"] >= 1 << 31 else 0),
+              f"signed-crc: {crc} for {b['announced_crc32']}")
+        info = parse_inform(a)
+        a = c.init_for_mass(info["name"], served_version=info["served"], region=b["region"],
+                            model_type=info["model_type"])
+        check(a.http_status == 200 and a.body == b"OK", f"init-body=text: {a.body[:40]!r}")
+        status, _, body = c.download_request(info["path"] + info["name"], "bytes=0-15")
+        check(status == 206 and len(body) == 16, f"authorised after a text InitForMass body: {status}")
+        for name in ("no-nonce", "no-crc", "signed-crc", "init-body"):
+            check(fired(sim, name) == 1, f"{name} fired once")
+
+
+@case
+def fault_ranges(binary):
+    with Sim(binary, "--faults", "range-200*1,bad-content-range*1") as sim:
+        c, info, f = authorised(sim)
+        status, headers, body = c.download_request(f, "bytes=100-199")
+        check(status == 200 and len(body) == info["size"] and "Content-Range" not in headers,
+              f"range-200: {status}, {len(body)} bytes")
+        whole = body
+        status, headers, body = c.download_request(f, "bytes=100-199")
+        check(status == 206 and headers["Content-Range"] == f"bytes 116-215/{info['size']}",
+              f"bad-content-range: {status} {headers.get('Content-Range')}")
+        check(body == whole[116:216], "bad-content-range: bytes agree with the header")
+        status, headers, body = c.download_request(f, "bytes=100-199")
+        check(status == 206 and body == whole[100:200], "both spent: the asked range")
+
+
+@case
+def fault_trickle(binary):
+    rate, after = 256 * 1024, 1 << 20
+    with Sim(binary, "--faults", f"trickle={rate}:{after}@download+1*1") as sim:
+        c, info, f = authorised(sim)
+        n = 2 << 20
+        t = time.monotonic()
+        status, _, fast = c.download_request(f, f"bytes=0-{n - 1}")  # the +1: full speed
+        quick = time.monotonic() - t
+        t = time.monotonic()
+        status, _, slow = c.download_request(f, f"bytes=0-{n - 1}")
+        elapsed = time.monotonic() - t
+        check(status == 206 and slow == fast, "trickled body differs")
+        want = (n - after) / rate  # 4 s
+        print(f"trickle: {elapsed:.2f} s (want ~{want:.1f} s); unfaulted {quick:.3f} s")
+        check(elapsed >= want * 0.85, f"trickle too fast: {elapsed:.2f} s")
+        check(elapsed <= want * 3, f"trickle far too slow: {elapsed:.2f} s")
+        check(fired(sim, "trickle") == 1, "trickle fired once")
+
+
+@case
+def fault_stall(binary):
+    after = 1 << 20
+    with Sim(binary, "--faults", f"stall={after}@download+1*1") as sim:
+        c, info, f = authorised(sim)
+        status, _, body = c.download_request(f, "bytes=0-2097151")  # the +1: passes
+        check(status == 206 and len(body) == 2 << 20, "first GET whole")
+        conn = sim.conn(timeout=1.5)
+        nh = c.nonce_header
+        conn.request("GET", c.paths["download"] + "?file=" + f,
+                     headers={"Authorization": c.authorization(nh, smart2_signature(nh)),
+                              "Range": "bytes=0-2097151"})
+        r = conn.getresponse()
+        check(r.status == 206 and r.headers["Content-Length"] == str(2 << 20), "stall: headers")
+        got = r.read(after)
+        check(got == body[:after], "stall: the bytes before it")
+        t = time.monotonic()
+        try:
+            r.read(1)
+            raise Failure("stall: a byte came after AFTER")
+        except (TimeoutError, socket.timeout):
+            pass
+        check(time.monotonic() - t >= 1.4, "stall: the read should have timed out, not ended")
+        conn.close()
+        status, _, again = c.download_request(f, "bytes=0-2097151")
+        check(status == 206 and again == body, "GET after the stall")
+        deadline = time.monotonic() + 10
+        while sim.get_json("/_sim/stats")["downloads"]["aborted"] < 1:
+            check(time.monotonic() < deadline, "the stalled download was never counted aborted")
+            time.sleep(0.05)
+
+
+# ---------------------------------------------------------------- strict session conduct
+
+@case
+def strict_session(binary):
+    for flags, strict in (((), True), (("--lenient",), False)):
+        with Sim(binary, *flags) as sim:
+            b = pick(sim, hosted=True, beta=False, answers_with_newest=False)
+            for dialect in ("smart2", "legacy"):
+                c = FusClient(sim, dialect)
+                c.generate_nonce()  # no BinaryInform in this session
+                a = c.init_for_mass(b["binary_name"])
+                want = "400" if strict else "200"
+                check(a.status() == want, f"{flags} {dialect} InitForMass without BinaryInform: "
+                                          f"{a.status()} (want {want})")
+                status, _, _ = c.download_request(b["model_path"] + b["binary_name"], "bytes=0-15")
+                check(status == (403 if strict else 206), f"{flags} {dialect} GET: {status}")
+                # Re-auth as samloader-rs and asgard: GenerateNonce with the cookie, InitForMass.
+                c, info, f = authorised(sim, dialect)
+                jar = c.cookie
+                c.generate_nonce()
+                check(c.cookie == jar, "GenerateNonce with a live cookie should keep the session")
+                a = c.init_for_mass(info["name"], served_version=info["served"], region=b["region"],
+                                    model_type=info["model_type"])
+                check(a.status() == "200", f"{dialect} InitForMass after re-auth: {a.status()}")
+                status, _, _ = c.download_request(f, "bytes=0-15")
+                check(status == 206, f"{dialect} GET after re-auth: {status}")
+            # SmartHistory: with a session (as every smart2 client), and without.
+            a = smart_history(sim, b["model"], b["region"])
+            check(a.http_status == 200, f"SmartHistory in a session: {a.http_status}")
+            a = smart_history(sim, b["model"], b["region"], session=False)
+            check(a.http_status == (401 if strict else 200), f"{flags} SmartHistory without: {a.http_status}")
+            # FOTA: the clients' User-Agents; SMART 2.0 is refused.
+            for ua, ok in (("Kies2.0_FUS", True), ("curl/7.88.1", True), ("python-requests/2.28.1", True),
+                           ("SMART 2.0", not strict), ("Python-urllib/3.11", not strict)):
+                status, body = fota(sim, b["region"], b["model"], user_agent=ua)
+                check(status == (200 if ok else 400), f"{flags} FOTA with {ua!r}: {status}")
+            s = sim.get_json("/_sim/stats")
+            refusals = s["strict_refusals"]
+            want = {"init_not_informed": 2, "history_without_session": 1, "fota_user_agent": 2} \
+                if strict else {"init_not_informed": 0, "history_without_session": 0, "fota_user_agent": 0}
+            check(refusals == want, f"{flags} strict refusals {refusals} != {want}")
+            check(s["sessions_reused"] == 2, f"sessions_reused {s['sessions_reused']}")
 
 
 def main():

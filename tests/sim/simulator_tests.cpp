@@ -49,12 +49,18 @@ TEST_CASE("simulator: starts on a given io_context, answers, stops cleanly") {
   CHECK(stats.starts_with("HTTP/1.1 200"));
   CHECK(stats.find("\"sessions_created\":0") != std::string::npos);
 
-  const std::string fota = "GET /firmware/BTU/SM-G990B/version.xml HTTP/1.0\r\n\r\n";
+  // The User-Agent working clients send there (strict mode refuses others with 400).
+  const std::string fota =
+      "GET /firmware/BTU/SM-G990B/version.xml HTTP/1.0\r\nUser-Agent: Kies2.0_FUS\r\n\r\n";
   CHECK(exchange(sim.port(), fota).starts_with("HTTP/1.1 503"));  // the armed fault
   CHECK(exchange(sim.port(), fota).starts_with("HTTP/1.1 200"));  // spent
 
   REQUIRE_FALSE(sim.arm_faults("status=500@fota"));
   CHECK(exchange(sim.port(), fota).starts_with("HTTP/1.1 500"));
+  CHECK(exchange(sim.port(),
+                 "GET /firmware/BTU/SM-G990B/version.xml HTTP/1.0\r\n"
+                 "User-Agent: SMART 2.0\r\n\r\n")
+            .starts_with("HTTP/1.1 400"));  // strict by default, as in --demo
   CHECK(sim.arm_faults("nonsense").has_value());
   sim.set_throttle(1000);
   CHECK(sim.stats_json().find("\"throttle_bps\":1000") != std::string::npos);
