@@ -368,6 +368,10 @@ struct fus_session::state {
     if (!r) co_return r.error();
     absorb(r->headers);
     if (!success(r->status)) co_return status_failure(service::fus, *r);
+    // Success has an empty Results/Status; a failing one (an XML 401: the signature was
+    // refused) is no empty version list.
+    if (auto status = protocol::parse_status(r->body); status && !status->empty())
+      if (auto f = map_fus_status(*status)) co_return *f;
     auto list = protocol::parse_smart_history(r->body);
     if (!list) co_return from_protocol_error(list.error(), "SmartHistory answer");
     co_return std::move(*list);

@@ -40,18 +40,20 @@ MODEL, REGION = "SM-G990B", "BTU"  # small builds; a beta above the newest stabl
 LATEST = f"/firmware/{MODEL}/{REGION}/latest"
 
 # Faults every step can suffer (status carries Retry-After: 1 on 429 and 503).
+# auth401 is an XML Status 401 on the POSTs (FOTA: a FUS answer where version.xml belongs)
+# and HTTP 401 on the download.
 COMMON = ["status=500", "status=502", "status=503", "status=429", "reset", "truncate",
-          "firewall", "slow-first-byte=1500ms"]
+          "firewall", "auth401", "slow-first-byte=1500ms"]
 # Faults that cost a wait (Retry-After: 1, a 1 s read timeout): the download after them is
 # not faulted again, to keep the file quick.
 SLOW = {"status=503", "status=429", "slow-first-byte=1500ms"}
 STEPS = {
     "nonce": COMMON + ["no-nonce"],
-    "history": COMMON + ["no-nonce"],
+    "history": COMMON,  # its answers carry no NONCE to leave out
     "fota": COMMON,
-    "inform": COMMON + ["no-nonce", "auth401"],
-    "init": COMMON + ["no-nonce", "auth401"],
-    "download": COMMON + ["auth401", "range-200", "bad-content-range"],
+    "inform": COMMON + ["no-nonce"],
+    "init": COMMON + ["no-nonce"],
+    "download": COMMON + ["range-200", "bad-content-range"],
 }
 DIALECT_STEPS = {
     "smart2": ["nonce", "history", "fota", "inform", "init", "download"],
