@@ -23,8 +23,9 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Failure, Proxy, Sim, check, curl, run_cases  # noqa: E402
-from e2e_tests import A207F_GONE, A207F_NEWEST, VALID_IMEI, expect_error, expect_metadata_of, meta_path  # noqa: E402,E501
+from harness import Proxy, Sim, check, curl, run_cases  # noqa: E402
+from e2e_tests import (A207F_GONE, A207F_NEWEST, VALID_IMEI, expect_error,  # noqa: E402
+                       expect_metadata_of, meta_path)
 from stream_tests import sha256_file, sim_sha256  # noqa: E402
 
 CASES = {}
@@ -85,7 +86,8 @@ def newest_stable(sim):
 
 def fired_and_spent(sim, spec):
     s = sim.stats()
-    check(sum(s["faults_fired"].values()) >= 1, f"{spec}: the fault did not fire ({s['faults_fired']})")
+    check(sum(s["faults_fired"].values()) >= 1,
+          f"{spec}: the fault did not fire ({s['faults_fired']})")
     check(not s["faults_armed"], f"{spec}: still armed: {s['faults_armed']}")
 
 
@@ -103,6 +105,14 @@ def download(proxy, path, rid):
                     k, v = line.split(":", 1)
                     headers[k.strip().lower()] = v.strip()
         return int(out.stdout.strip() or 0), headers, sha256_file(body)
+
+
+def metadata_retries(proxy):
+    """fusproxy_upstream_retries_total of the metadata path (every kind but download)."""
+    metrics = curl(proxy.url("/metrics")).body
+    return sum(float(line.split()[-1]) for line in metrics.splitlines()
+               if line.startswith("fusproxy_upstream_retries_total{")
+               and 'kind="download"' not in line)
 
 
 def once_on_step(paths, dialect, step):
@@ -141,10 +151,7 @@ def once_on_step(paths, dialect, step):
                 fired_and_spent(sim, label + " (download)")
             ran += 1
         # Retries were counted and logged with the request id.
-        metrics = curl(proxy.url("/metrics")).body
-        retried = sum(float(line.split()[-1]) for line in metrics.splitlines()
-                      if line.startswith("fusproxy_upstream_retries_total{")
-                      and 'kind="download"' not in line)
+        retried = metadata_retries(proxy)
         check(retried >= ran, f"{dialect} {step}: {retried} metadata retries for {ran} faults")
         with open(proxy.log_path, errors="replace") as f:
             log = f.read()
@@ -201,11 +208,13 @@ def endless_faults_answer_within_deadline(paths):
                 r, took = timed(lambda: curl(proxy.url(route)))
                 expect_error(r, status, code, label)
                 check(took < DEADLINE + 2, f"{label}: answered after {took:.1f} s")
+                retried = metadata_retries(proxy)
+                check(retried >= 1, f"{label}: no retry counted")
                 if spec:
                     fired = sum(sim.stats()["faults_fired"].values())
                     check(fired >= 2, f"{label}: fired {fired} times: no retry")
                     clear(sim)
-                print(f"{label}: {r.status} {code} after {took:.1f} s")
+                print(f"{label}: {r.status} {code} after {took:.1f} s, {int(retried)} retries")
 
 
 def route_requests(sim):
@@ -238,11 +247,7 @@ def permanent_answers_at_once(paths):
                 # session's own fresh nonce after a 401 is not a retry of the lookup).
                 over = {k: v for k, v in n.items() if v > 1}
                 check(not over, f"{label}: upstream asked more than once: {n}")
-                metrics = curl(proxy.url("/metrics")).body
-                retried = [line for line in metrics.splitlines()
-                           if line.startswith("fusproxy_upstream_retries_total{")
-                           and not line.endswith(" 0")]
-                check(not retried, f"{label}: retries counted: {retried}")
+                check(metadata_retries(proxy) == 0, f"{label}: retries counted")
                 print(f"{label}: {took:.2f} s, upstream {n}")
 
 
