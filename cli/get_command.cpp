@@ -198,9 +198,6 @@ std::optional<int> set_up(context& c, const parsed_args& a, const char* cmd) {
     o.listen_host = "127.0.0.1";
     o.listen_port = 0;
     o.legacy_keys = c.settings.legacy_keys;
-    // The demo is a first run, not a conformance check: the simulator's strict session
-    // conduct (its default) is off until fusproxy meets it (issue 11, branch session-core).
-    o.lenient = true;
     try {
       c.demo.emplace(c.ioc, o);
     } catch (const sim::start_error& e) {

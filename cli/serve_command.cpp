@@ -59,9 +59,6 @@ int run_serve(int argc, char** argv) {
     o.listen_host = "127.0.0.1";
     o.listen_port = 0;
     o.legacy_keys = settings.legacy_keys;  // so that --dialect legacy works in the demo too
-    // The demo is a first run, not a conformance check: the simulator's strict session
-    // conduct (its default) is off until fusproxy meets it (issue 11, branch session-core).
-    o.lenient = true;
     try {
       demo.emplace(ioc, o);
     } catch (const sim::start_error& e) {

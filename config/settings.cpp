@@ -1,4 +1,5 @@
 #include "config/settings.hpp"
+#include "config/imei.hpp"
 
 #include <arpa/inet.h>
 
@@ -39,7 +40,9 @@ constexpr option_info options_table[] = {
      "FOTA base URL (firmware/{REGION}/{MODEL}/version.xml is appended)"},
     {"legacy-keys", kind::text, "2026", "legacy dialect keys: 2020, 2023, 2026 or KEY1:KEY2"},
     {"imei", kind::list, "",
-     "MODEL=IMEI_OR_SERIAL for the legacy dialect; repeatable; a bare value is the default"},
+     "MODEL=IMEI_OR_SERIAL for the legacy dialect; repeatable; a bare value is the default. "
+     "8-14 digits (a TAC or longer prefix) expand to a full Luhn-valid IMEI; a serial passes "
+     "as is"},
     {"mirror", kind::list, "",
      "MODEL/REGION whose newest build is kept fetched ahead of time (checked every "
      "--metadata-ttl); repeatable"},
@@ -251,20 +254,27 @@ std::string upper(std::string s) {
   return s;
 }
 
+// A digit prefix (at least the 8-digit TAC) becomes a full Luhn-valid IMEI (config/imei.hpp).
+std::string imei_value(const std::string& model, const std::string& item,
+                       const std::string& value) {
+  if (!valid_imei(value))
+    throw config_error("--imei", "an IMEI or serial is 1-32 letters/digits: '" + item + "'");
+  auto full = expand_imei(model, value);
+  if (!full)
+    throw config_error("--imei", "an IMEI prefix needs at least the 8 digits of the TAC: '" +
+                                     item + "'");
+  return *full;
+}
+
 void parse_imei(const std::string& item, settings& s) {
   const auto eq = item.find('=');
   if (eq == std::string::npos) {
-    if (!valid_imei(item))
-      throw config_error("--imei", "an IMEI or serial is 1-32 letters/digits: '" + item + "'");
-    s.default_imei = item;
+    s.default_imei = imei_value("", item, item);
     return;
   }
   const auto model = upper(item.substr(0, eq));
-  const auto value = item.substr(eq + 1);
   if (!valid_model(model)) throw config_error("--imei", "bad model in '" + item + "'");
-  if (!valid_imei(value))
-    throw config_error("--imei", "an IMEI or serial is 1-32 letters/digits: '" + item + "'");
-  s.imei_by_model[model] = value;
+  s.imei_by_model[model] = imei_value(model, item, item.substr(eq + 1));
 }
 
 void require_readable_file(std::string_view name, const std::string& path) {

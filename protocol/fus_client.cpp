@@ -53,26 +53,8 @@ std::string first_part(std::string_view v) {
   return std::string(v.substr(0, v.find('/')));
 }
 
-// A success answer without BINARY_NAME means nothing to download: not hosted.
-bool has_binary_name(std::string_view xml) {
-  auto msg = protocol::parse_fus_message(xml);
-  return msg &&
-         (!msg->put_value("BINARY_NAME").empty() || !msg->result_value("BINARY_NAME").empty());
-}
-
 bool success(unsigned status) {
   return status >= 200 && status < 300;
-}
-
-// A non-2xx answer as a failure; an HTML page where a status means nothing specific is a
-// web firewall's. A 5xx keeps its status: servers' own error pages are HTML too.
-failure status_failure(service s, const http_response& r) {
-  auto f = map_http_status(s, r.status, r.header("Retry-After"), std::time(nullptr));
-  if (f.is(errc::upstream_status) && r.status < 500 && looks_like_html(r.body)) {
-    f.code = make_error_code(errc::firewall);
-    f.detail += " (HTML page)";
-  }
-  return f;
 }
 
 }  // namespace
@@ -118,6 +100,9 @@ download_file build_info::file() const {
   download_file f;
   f.path = inform.model_path + inform.binary_name;
   f.size = inform.byte_size;
+  f.inform.model = model;
+  f.inform.region = region;
+  f.inform.version = version;
   f.init.binary_name = inform.binary_name;
   f.init.served_version = version;
   f.init.local_code = inform.local_code.empty() ? region : inform.local_code;
@@ -163,83 +148,52 @@ net::awaitable<result<std::size_t>> range_reader::read_some(std::span<std::uint8
 
 struct fus_session::state {
   fus_client* client;
-  std::string request_id;
-  protocol::dialect dialect;
-  std::string nonce;          // NONCE as last received
-  std::string decrypted_for;  // legacy: the NONCE whose decryption is cached
-  std::string decrypted;      // legacy: the 16-character nonce
-  cookie_jar jar;
-  std::string authorised_path;   // the file InitForMass last authorised
-  std::uint64_t generation = 0;  // nonce refreshes for downloads
-  bool refreshing = false;       // a coroutine is refreshing auth; others wait on `refreshed`
+  fus_session_core core;
+  std::uint64_t generation = 0;  // completed (re)authorisations for downloads
+  bool refreshing = false;       // a coroutine is authorising; others wait on `refreshed`
   std::optional<failure> refresh_failure;
   net::steady_timer refreshed;
 
   state(fus_client& c, std::string id)
       : client(&c),
-        request_id(std::move(id)),
-        dialect(c.config().dialect),
+        core(c.config().dialect, c.config().legacy_keys, std::move(id)),
         refreshed(c.http().get_executor()) {}
 
-  const protocol::endpoints& ep() const { return protocol::endpoints_for(dialect); }
+  const protocol::endpoints& ep() const { return protocol::endpoints_for(core.dialect()); }
 
-  // NONCE and cookies from any FUS answer (downloads included).
-  void absorb(const header_list& headers) {
-    for (const auto& [name, value] : headers) {
-      if (iequals(name, "NONCE") && !value.empty())
-        nonce = value;
-      else if (iequals(name, "Set-Cookie"))
-        jar.store(value);
+  const base_url& base_of(upstream_host h) const {
+    switch (h) {
+      case upstream_host::cloud:
+        return client->cloud_base();
+      case upstream_host::fota:
+        return client->fota_base();
+      case upstream_host::fus:
+        break;
     }
+    return client->fus_base();
   }
 
-  struct signing {
-    std::string logic_nonce;  // what LOGIC_CHECK uses
-    std::string signature;
-  };
-  result<signing> sign() {
-    if (nonce.empty()) return make_failure(errc::auth, "no nonce to sign with");
-    if (dialect == protocol::dialect::smart2)
-      return signing{nonce, crypto::smart2_signature(nonce)};
-    if (decrypted_for != nonce) {
-      auto plain = crypto::decrypt_nonce(nonce, client->config().legacy_keys);
-      if (!plain)
-        return make_failure(errc::wrong_key_set,
-                            "wrong legacy key set (nonce: " + plain.error().message() + ")");
-      decrypted = *plain;
-      decrypted_for = nonce;
-    }
-    return signing{decrypted, crypto::legacy_signature(decrypted, client->config().legacy_keys)};
-  }
-
-  header_list fus_headers(std::string authorization, bool with_cookies = true) const {
-    header_list h;
-    h.emplace_back("User-Agent", std::string(ep().user_agent));
-    if (dialect == protocol::dialect::legacy) h.emplace_back("X-FUS-Protocol-Ver", "2.0");
-    h.emplace_back("Authorization", std::move(authorization));
-    if (with_cookies && !jar.empty()) h.emplace_back("Cookie", jar.header());
-    if (!request_id.empty()) h.emplace_back("X-Request-Id", request_id);
-    return h;
-  }
-
-  net::awaitable<result<http_response>> post(std::string_view path, std::string body,
-                                             std::string authorization) {
+  static http_request to_http(const base_url& base, fus_request&& r) {
     http_request req;
-    req.method = http_method::post;
-    req.target = client->fus_base().path + std::string(path);
-    req.headers = fus_headers(std::move(authorization));
-    req.body = std::move(body);
+    req.method = r.method;
+    req.target = base.path + r.target;
+    req.headers = std::move(r.headers);
+    req.body = std::move(r.body);
+    return req;
+  }
+
+  // One XML exchange the core asked for: sent, its NONCE and cookies absorbed (FUS only),
+  // observed (metrics).
+  net::awaitable<result<http_response>> send(fus_request r) {
+    const auto& base = base_of(r.host);
+    const auto kind = r.kind;
+    const auto svc = r.host == upstream_host::fota ? service::fota : service::fus;
     const auto started = std::chrono::steady_clock::now();
-    auto r = co_await client->http().request(client->fus_base(), std::move(req),
-                                             protocol::max_answer_size);
-    if (r) absorb(r->headers);
-    std::string_view kind = "init";
-    if (path == ep().generate_nonce)
-      kind = "nonce";
-    else if (path == ep().binary_inform)
-      kind = "inform";
-    observe(kind, service::fus, started, r);
-    co_return r;
+    auto resp = co_await client->http().request(base, to_http(base, std::move(r)),
+                                                protocol::max_answer_size);
+    if (resp && svc == service::fus) core.absorb(resp->headers);
+    observe(kind, svc, started, resp);
+    co_return resp;
   }
 
   // Tells the client's observer (metrics) how an exchange went.
@@ -253,7 +207,7 @@ struct fus_session::state {
       const failure f = r.error();
       o(kind, &f, seconds);
     } else if (!success(r->status)) {
-      const auto f = status_failure(svc, *r);
+      const auto f = status_failure(svc, r->status, r->header("Retry-After"), r->body);
       o(kind, &f, seconds);
     } else {
       o(kind, nullptr, seconds);
@@ -261,113 +215,61 @@ struct fus_session::state {
   }
 
   net::awaitable<result<void>> generate_nonce() {
-    nonce.clear();
-    auto r =
-        co_await post(ep().generate_nonce, {}, protocol::authorization_header(dialect, "", ""));
+    auto r = co_await send(core.generate_nonce());
     if (!r) co_return r.error();
-    if (!success(r->status)) co_return status_failure(service::fus, *r);
-    if (looks_like_html(r->body))
-      co_return make_failure(errc::firewall, "GenerateNonce answered with an HTML page");
-    if (nonce.empty())
-      co_return make_failure(errc::bad_answer, "GenerateNonce answer has no NONCE header");
-    // A wrong legacy key set shows here, before anything is signed with it.
-    if (auto s = sign(); !s) co_return s.error();
-    co_return result<void>{};
+    co_return core.on_nonce_answer(r->status, r->headers, r->body);
   }
 
   net::awaitable<result<void>> ensure_nonce() {
-    if (!nonce.empty()) co_return result<void>{};
+    if (core.has_nonce()) co_return result<void>{};
     co_return co_await generate_nonce();
   }
 
-  net::awaitable<result<protocol::inform_answer>> binary_inform(std::string model,
-                                                                std::string region,
-                                                                std::string version) {
-    protocol::inform_request req;
-    req.model = upper(model);
-    req.region = upper(region);
-    req.version = std::string(version);
-    if (dialect == protocol::dialect::legacy) req.imei = std::string(client->imei_for(req.model));
+  // `in` must outlive the call (callers pass a named object: GCC 12 mishandles temporaries
+  // bound to coroutine parameters).
+  net::awaitable<result<protocol::inform_answer>> binary_inform(
+      const protocol::inform_request& in) {
+    protocol::inform_request req = in;
+    req.model = upper(req.model);
+    req.region = upper(req.region);
+    if (core.dialect() == protocol::dialect::legacy)
+      req.imei = std::string(client->imei_for(req.model));
     for (int attempt = 0;; ++attempt) {
       if (auto n = co_await ensure_nonce(); !n) co_return n.error();
-      auto s = sign();
-      if (!s) co_return s.error();
-      auto body = protocol::build_binary_inform(dialect, req, s->logic_nonce);
-      if (!body) co_return from_protocol_error(body.error(), "BinaryInform request");
-      auto r = co_await post(ep().binary_inform, std::move(*body),
-                             protocol::authorization_header(dialect, "", s->signature));
+      auto request = core.binary_inform(req);
+      if (!request) co_return request.error();
+      auto r = co_await send(std::move(*request));
       if (!r) co_return r.error();
-      if (r->status == 401 && attempt == 0) {
-        nonce.clear();
-        continue;
-      }
-      if (!success(r->status)) co_return status_failure(service::fus, *r);
-      auto answer = protocol::parse_binary_inform(r->body);
-      if (!answer) {
-        if (answer.error() == protocol::make_error_code(protocol::errc::missing_field) &&
-            !has_binary_name(r->body))
-          co_return make_failure(errc::not_hosted,
-                                 "BinaryInform succeeded without a file (no BINARY_NAME)");
-        co_return from_protocol_error(answer.error(), "BinaryInform answer");
-      }
-      if (answer->status == "401" && attempt == 0) {
-        nonce.clear();
-        continue;
-      }
-      if (auto f = map_fus_status(answer->status)) co_return *f;
-      co_return std::move(*answer);
+      protocol::inform_answer answer;
+      auto verdict = core.on_inform_answer(r->status, r->body, attempt == 0, answer);
+      if (!verdict) co_return verdict.error();
+      if (*verdict == answer_verdict::done) co_return answer;
+      if (auto n = co_await generate_nonce(); !n) co_return n.error();
     }
   }
 
   net::awaitable<result<void>> init_for_mass(const protocol::init_request& init) {
     for (int attempt = 0;; ++attempt) {
       if (auto n = co_await ensure_nonce(); !n) co_return n.error();
-      auto s = sign();
-      if (!s) co_return s.error();
-      auto body = protocol::build_init_for_mass(dialect, init, s->logic_nonce);
-      auto r = co_await post(ep().init_for_mass, std::move(body),
-                             protocol::authorization_header(dialect, "", s->signature));
+      auto request = core.init_for_mass(init);
+      if (!request) co_return request.error();
+      auto r = co_await send(std::move(*request));
       if (!r) co_return r.error();
-      bool unauthorised = r->status == 401;
-      if (success(r->status)) {
-        // Working clients check nothing here but a 401; a page that is no FUS message is
-        // still worth reporting.
-        auto status = protocol::parse_status(r->body);
-        if (!status && status.error() != protocol::make_error_code(protocol::errc::missing_status))
-          co_return from_protocol_error(status.error(), "InitForMass answer");
-        unauthorised = status && *status == "401";
-        if (!unauthorised) co_return result<void>{};
-      }
-      if (unauthorised && attempt == 0) {
-        nonce.clear();
-        continue;
-      }
-      if (unauthorised)
-        co_return make_failure(errc::auth, "InitForMass refused after a fresh nonce");
-      co_return status_failure(service::fus, *r);
+      auto verdict = core.on_init_answer(r->status, r->body, attempt == 0, init);
+      if (!verdict) co_return verdict.error();
+      if (*verdict == answer_verdict::done) co_return result<void>{};
+      if (auto n = co_await generate_nonce(); !n) co_return n.error();
     }
   }
 
+  // SmartHistory in this session: after GenerateNonce, with its cookie (all smart2 clients).
   net::awaitable<result<std::vector<protocol::version_entry>>> smart_history(
       const std::string& model, const std::string& region) {
-    http_request req;
-    req.method = http_method::post;
-    req.target = client->fus_base().path + std::string(protocol::smart_history_path);
-    const auto cn = crypto::make_client_nonce();
-    req.headers.emplace_back(
-        "User-Agent", std::string(protocol::endpoints_for(protocol::dialect::smart2).user_agent));
-    req.headers.emplace_back("Authorization", protocol::smart_history_authorization(
-                                                  cn, crypto::smart_history_signature(cn, model)));
-    if (!jar.empty()) req.headers.emplace_back("Cookie", jar.header());
-    if (!request_id.empty()) req.headers.emplace_back("X-Request-Id", request_id);
-    req.body = protocol::build_smart_history(model, region);
-    const auto started = std::chrono::steady_clock::now();
-    auto r = co_await client->http().request(client->fus_base(), std::move(req),
-                                             protocol::max_answer_size);
-    observe("history", service::fus, started, r);
+    if (auto n = co_await ensure_nonce(); !n) co_return n.error();
+    auto r = co_await send(core.smart_history(model, region, crypto::make_client_nonce()));
     if (!r) co_return r.error();
-    absorb(r->headers);
-    if (!success(r->status)) co_return status_failure(service::fus, *r);
+    if (!success(r->status))
+      co_return status_failure(service::fus, r->status, r->header("Retry-After"), r->body);
     // Success has an empty Results/Status; a failing one (an XML 401: the signature was
     // refused) is no empty version list.
     if (auto status = protocol::parse_status(r->body); status && !status->empty())
@@ -379,18 +281,10 @@ struct fus_session::state {
 
   net::awaitable<result<protocol::fota_versions>> fota(const std::string& model,
                                                        const std::string& region) {
-    http_request req;
-    req.target = client->fota_base().path + "firmware/" + region + "/" + model + "/version.xml";
-    // FOTA refuses some User-Agents with 400; the FUS one works.
-    req.headers.emplace_back("User-Agent", std::string(ep().user_agent));
-    if (!request_id.empty()) req.headers.emplace_back("X-Request-Id", request_id);
-    const auto started = std::chrono::steady_clock::now();
-    auto r = co_await client->http().request(client->fota_base(), std::move(req),
-                                             protocol::max_answer_size);
-    observe("fota", service::fota, started, r);
+    auto r = co_await send(core.fota(model, region));
     if (!r) co_return r.error();
     if (!success(r->status)) {
-      auto f = status_failure(service::fota, *r);
+      auto f = status_failure(service::fota, r->status, r->header("Retry-After"), r->body);
       if (protocol::is_fota_access_denied(r->body)) {
         f.code = make_error_code(errc::not_found);
         f.detail = "FOTA: AccessDenied (unknown model/region)";
@@ -410,14 +304,17 @@ struct fus_session::state {
       co_return make_failure(errc::invalid_argument, "malformed model or region");
 
     std::optional<result<std::vector<protocol::version_entry>>> history;
-    if (dialect == protocol::dialect::smart2) history = co_await smart_history(model, region);
+    if (core.dialect() == protocol::dialect::smart2) {
+      history = co_await smart_history(model, region);
+      // FOTA's "latest" lags behind SmartHistory: a transient SmartHistory failure fails the
+      // list (the caller retries) instead of answering from FOTA alone.
+      if (!*history && !history->error().is(errc::not_found)) co_return history->error();
+    }
     auto fota_list = co_await fota(model, region);
 
-    // A source that failed transiently fails the list (the resolver retries it): a list
-    // without SmartHistory would take FOTA's lagging `latest`, one without FOTA would lose
-    // its versions. A source that answered for good (unknown pair, a refused User-Agent)
-    // is left out: one source answering is enough. SmartHistory's order wins.
-    if (history && !*history && is_transient(history->error())) co_return history->error();
+    // A FOTA that failed transiently fails the list too (the resolver retries it: a list
+    // without FOTA would lose its versions); one that answered for good (an unknown pair, a
+    // refused User-Agent) is left out. SmartHistory's order wins.
     if (!fota_list && is_transient(fota_list.error())) co_return fota_list.error();
     const bool history_ok = history && *history;
     if (!history_ok && !fota_list) {
@@ -429,7 +326,7 @@ struct fus_session::state {
     const protocol::fota_versions no_fota;
     out.versions = protocol::merge_versions(history_ok ? history->value() : no_history,
                                             fota_list ? *fota_list : no_fota);
-    if (dialect == protocol::dialect::legacy && fota_list && !fota_list->latest.empty())
+    if (core.dialect() == protocol::dialect::legacy && fota_list && !fota_list->latest.empty())
       out.latest = fota_list->latest;
     else
       out.latest = protocol::newest_stable(out.versions);
@@ -477,7 +374,8 @@ struct fus_session::state {
       requested = *normalised;
     }
 
-    auto answer = co_await binary_inform(model, region, requested);
+    const protocol::inform_request inform{model, region, requested, {}};
+    auto answer = co_await binary_inform(inform);
     if (!answer) co_return answer.error();
     auto served = protocol::normalize_version(answer->served_version);
     if (!served)
@@ -521,18 +419,35 @@ struct fus_session::state {
     while (refreshing) co_await refreshed.async_wait(use_tuple);
   }
 
-  // InitForMass (after a fresh nonce when `renew`), one coroutine at a time.
-  net::awaitable<result<void>> refresh(const download_file& file, bool renew) {
+  // Brings the session to the point where `file` may be downloaded, one step at a time as
+  // the core asks: GenerateNonce, BinaryInform for the file (unless this session's answered
+  // it), InitForMass. One coroutine at a time; the others wait for its outcome.
+  net::awaitable<result<void>> refresh(const download_file& file) {
     refreshing = true;
     refresh_failure.reset();
     refreshed.expires_at(net::steady_timer::time_point::max());
     result<void> r;
-    if (renew) r = co_await generate_nonce();
-    if (r) r = co_await init_for_mass(file.init);
-    if (r)
-      authorised_path = file.path;
-    else
-      refresh_failure = r.error();
+    // At most one of each step, plus one renewal of the nonce.
+    for (int steps = 0; r && steps < 6; ++steps) {
+      const auto step = core.next_auth_step(file);
+      if (step == fus_session_core::auth_step::ready) break;
+      if (step == fus_session_core::auth_step::generate_nonce) {
+        r = co_await generate_nonce();
+      } else if (step == fus_session_core::auth_step::binary_inform) {
+        auto answer = co_await binary_inform(file.inform);
+        if (!answer)
+          r = answer.error();
+        else if (answer->binary_name != file.init.binary_name)
+          r = make_failure(errc::not_hosted, "BinaryInform for " + file.inform.version +
+                                                 " now names " + answer->binary_name + ", not " +
+                                                 file.init.binary_name);
+      } else {
+        r = co_await init_for_mass(file.init);
+      }
+    }
+    if (r && core.next_auth_step(file) != fus_session_core::auth_step::ready)
+      r = make_failure(errc::auth, "could not authorise " + file.init.binary_name);
+    if (!r) refresh_failure = r.error();
     ++generation;
     refreshing = false;
     refreshed.cancel();
@@ -541,12 +456,15 @@ struct fus_session::state {
 
   net::awaitable<result<void>> ensure_authorised(const download_file& file) {
     co_await wait_for_refresh();
-    if (authorised_path == file.path) co_return result<void>{};
-    co_return co_await refresh(file, false);
+    if (core.next_auth_step(file) == fus_session_core::auth_step::ready) co_return result<void>{};
+    co_return co_await refresh(file);
   }
 
   net::awaitable<result<void>> reauthorize(const download_file& file, std::uint64_t seen) {
-    if (generation == seen && !refreshing) co_return co_await refresh(file, true);
+    if (generation == seen && !refreshing) {
+      core.on_download_unauthorised();
+      co_return co_await refresh(file);
+    }
     co_await wait_for_refresh();
     if (refresh_failure) co_return *refresh_failure;
     co_return result<void>{};
@@ -564,18 +482,12 @@ struct fus_session::state {
     if (auto a = co_await ensure_authorised(file); !a) co_return a.error();
     for (int attempt = 0;; ++attempt) {
       const auto seen = generation;
-      auto s = sign();
-      if (!s) co_return s.error();
-      http_request req;
-      req.target =
-          client->cloud_base().path + std::string(ep().download) + "?file=" + file.path;  // raw
-      req.headers = fus_headers(protocol::authorization_header(dialect, nonce, s->signature));
-      req.headers.emplace_back("Range", range_header(range));
-      req.headers.emplace_back("Cache-Control", "no-cache");
-      req.headers.emplace_back("Accept-Encoding", "identity");
-      auto body = co_await client->http().open(client->cloud_base(), std::move(req));
+      auto request = core.download(file, range);
+      if (!request) co_return request.error();
+      const auto& base = client->cloud_base();
+      auto body = co_await client->http().open(base, to_http(base, std::move(*request)));
       if (!body) co_return body.error();
-      absorb(body->headers());
+      core.absorb(body->headers());
       const auto status = body->status();
       if (status == 401 && attempt == 0) {
         if (auto a = co_await reauthorize(file, seen); !a) co_return a.error();
@@ -612,7 +524,8 @@ net::awaitable<result<void>> fus_session::generate_nonce() {
 net::awaitable<result<protocol::inform_answer>> fus_session::binary_inform(std::string model,
                                                                            std::string region,
                                                                            std::string version) {
-  co_return co_await s_->binary_inform(model, region, version);
+  const protocol::inform_request req{std::move(model), std::move(region), std::move(version), {}};
+  co_return co_await s_->binary_inform(req);
 }
 
 net::awaitable<result<void>> fus_session::init_for_mass(protocol::init_request init) {
@@ -704,10 +617,10 @@ net::awaitable<result<void>> fus_session::reauthorize(download_file file,
 }
 
 std::string fus_session::nonce() const {
-  return s_->nonce;
+  return s_->core.nonce();
 }
 std::string fus_session::cookies() const {
-  return s_->jar.header();
+  return s_->core.jar().header();
 }
 
 }  // namespace fusproxy::upstream

@@ -1,6 +1,7 @@
 #pragma once
-// The coroutine FUS client: one upstream session (nonce, cookies, dialect, keys) driving the
-// pure messages of protocol/messages.hpp over protocol/upstream_http: version lists,
+// The coroutine FUS client: one upstream session, a thin driver of the sans-I/O
+// fus_session_core (nonce, cookies, signing, which request next) over
+// protocol/upstream_http: version lists,
 // resolve (the served build is the truth), InitForMass, and ranged downloads whose bodies
 // are read as they arrive (the building block of the streaming fetch jobs).
 //
@@ -23,6 +24,7 @@
 #include "crypto/auth.hpp"
 #include "crypto/keys.hpp"
 #include "crypto/ranges.hpp"
+#include "protocol/fus_session_core.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/upstream_error.hpp"
 #include "protocol/upstream_http.hpp"
@@ -79,13 +81,6 @@ struct version_list {
 
 enum class encryption { enc4, enc2 };
 std::string_view to_string(encryption e);
-
-// What a ranged download needs: the file and how to (re)authorise it.
-struct download_file {
-  std::string path;             // MODEL_PATH + BINARY_NAME, sent raw in ?file=
-  std::uint64_t size = 0;       // BINARY_BYTE_SIZE: the total every Content-Range must carry
-  protocol::init_request init;  // InitForMass, redone after a 401
-};
 
 // A build BinaryInform confirmed: everything describes the served build.
 struct build_info {
@@ -149,9 +144,12 @@ class fus_session {
   boost::asio::awaitable<result<build_info>> resolve(std::string model, std::string region,
                                                      std::string version_or_latest);
 
-  // The ranged download primitive: GET ...ForMass.do?file=PATH with Range bytes=s-e;
-  // InitForMass first when this session has not authorised the file yet; a 401 makes one
-  // re-authorisation (shared by concurrent callers) and one retry. Anything but 206 with
+  // The ranged download primitive: GET ...ForMass.do?file=PATH with Range bytes=s-e.
+  // First the session is brought to where the clients are before a download: GenerateNonce,
+  // BinaryInform for the file (unless this session's BinaryInform answered it already; an
+  // answer naming another file is not_hosted), InitForMass (a refusal is init_refused). A
+  // 401 makes one re-authorisation (new nonce, InitForMass again, the same cookie jar;
+  // shared by concurrent callers) and one retry. Anything but 206 with
   // the exact Content-Range gives bad_range (or the mapped HTTP status).
   boost::asio::awaitable<result<range_reader>> open_range(download_file file,
                                                           crypto::byte_range range);

@@ -58,6 +58,21 @@ result<T> unsigned_decimal(std::string_view text) {
   return value;
 }
 
+// BINARY_CRC as upstream writes it: unsigned decimal, or (some servers) the same 32 bits as a
+// signed decimal, negative from 2^31 on.
+result<std::uint32_t> crc32_decimal(std::string_view text) {
+  if (!text.empty() && text.front() == '-') {
+    auto magnitude = unsigned_decimal<std::uint64_t>(text.substr(1));
+    if (!magnitude || *magnitude == 0 || *magnitude > 0x80000000u)
+      return make_error_code(errc::bad_field);
+    return static_cast<std::uint32_t>(0x100000000ull - *magnitude);
+  }
+  auto value = unsigned_decimal<std::uint32_t>(text);
+  if (!value && value.error() == make_error_code(errc::missing_field))
+    return make_error_code(errc::bad_field);
+  return value;
+}
+
 // The download URL is "?file=" + MODEL_PATH + BINARY_NAME, sent raw: anything beyond these
 // characters could break the request line or escape the cache directory.
 bool is_safe_name_char(char c) {
@@ -170,9 +185,11 @@ result<inform_answer> parse_binary_inform(std::string_view xml) {
   auto size = unsigned_decimal<std::uint64_t>(answer_value(*msg, "BINARY_BYTE_SIZE"));
   if (!size) return size.error();
   answer.byte_size = *size;
-  auto crc = unsigned_decimal<std::uint32_t>(answer_value(*msg, "BINARY_CRC"));
-  if (!crc) return crc.error();
-  answer.crc = *crc;
+  if (const auto crc_text = trimmed(answer_value(*msg, "BINARY_CRC")); !crc_text.empty()) {
+    auto crc = crc32_decimal(crc_text);
+    if (!crc) return crc.error();
+    answer.crc = *crc;
+  }
 
   for (const auto& [section, name] :
        {std::pair{&msg->put, "BINARY_SW_VERSION"}, std::pair{&msg->results, "LATEST_FW_VERSION"},

@@ -2,6 +2,7 @@
 // FUS messages of both dialects as pure build/parse functions (no I/O): the Boost.MySQL-style
 // sans-I/O core that protocol/fus_client drives.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -54,7 +55,9 @@ struct inform_answer {
   std::string binary_name;      // BINARY_NAME
   std::string model_path;       // MODEL_PATH
   std::uint64_t byte_size = 0;  // BINARY_BYTE_SIZE
-  std::uint32_t crc = 0;        // BINARY_CRC (of the encrypted file)
+  // BINARY_CRC (CRC-32 of the encrypted file); four of five clients never read it, so it may
+  // be absent (nullopt), and it is accepted written as a signed 32-bit number.
+  std::optional<std::uint32_t> crc;
   std::string logic_value;      // LOGIC_VALUE_FACTORY, else LOGIC_VALUE_HOME
   std::string model_type;       // DEVICE_MODEL_TYPE
   std::string local_code;       // BINARY_LOCAL_CODE, else DEVICE_LOCAL_CODE
@@ -67,9 +70,9 @@ struct inform_answer {
 bool is_success_status(std::string_view status);  // "200" or "S00"
 // Parses any BinaryInform answer. A non-success Status is NOT an error here (the caller maps
 // it: 401, 404, 408, ...): the answer then has only `status` filled; missing_status when there
-// is none. For a success answer: missing_field when BINARY_NAME, BINARY_BYTE_SIZE or
-// BINARY_CRC is absent or empty; bad_field when size/CRC are not unsigned decimals (the CRC
-// within 32 bits), or BINARY_NAME / MODEL_PATH hold characters other than [A-Za-z0-9._-]
+// is none. For a success answer: missing_field when BINARY_NAME or BINARY_BYTE_SIZE is
+// absent or empty (BINARY_CRC may be); bad_field when the size is not an unsigned decimal,
+// the CRC neither an unsigned nor a negative signed 32-bit decimal, or BINARY_NAME / MODEL_PATH hold characters other than [A-Za-z0-9._-]
 // (and '/' in the path), since both go raw into the download URL.
 result<inform_answer> parse_binary_inform(std::string_view xml);
 

@@ -50,6 +50,8 @@ class category final : public boost::system::error_category {
         return "invalid upstream request";
       case errc::wrong_key_set:
         return "upstream rejected the authentication (wrong legacy key set)";
+      case errc::init_refused:
+        return "upstream refused to authorise the download (InitForMass)";
     }
     return "unknown upstream error";
   }

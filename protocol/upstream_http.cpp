@@ -24,12 +24,6 @@ using tcp = net::ip::tcp;
 using clock = std::chrono::steady_clock;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-std::string_view find_header(const header_list& headers, std::string_view name) {
-  for (const auto& [k, v] : headers)
-    if (beast::iequals(k, name)) return v;
-  return {};
-}
-
 namespace {
 
 // One upstream connection: plain TCP or TLS over TCP, with its read buffer.

@@ -32,12 +32,6 @@ struct http_options {
   std::chrono::milliseconds idle_keepalive{20'000};  // drop pooled connections idle longer
 };
 
-using header_list = std::vector<std::pair<std::string, std::string>>;
-
-// The first value of a header (case-insensitive name), or "".
-std::string_view find_header(const header_list& headers, std::string_view name);
-
-enum class http_method { get, post, head };
 
 struct http_request {
   http_method method = http_method::get;

@@ -36,6 +36,12 @@ std::optional<std::uint64_t> parse_u64(std::string_view s) {
 
 }  // namespace
 
+std::string_view find_header(const header_list& headers, std::string_view name) {
+  for (const auto& [k, v] : headers)
+    if (iequals(k, name)) return v;
+  return {};
+}
+
 std::string base_url::origin() const {
   return std::string(tls ? "https://" : "http://") + host + ":" + port;
 }

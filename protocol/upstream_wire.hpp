@@ -7,12 +7,21 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "crypto/ranges.hpp"
 #include "protocol/error.hpp"
 #include "protocol/upstream_error.hpp"
 
 namespace fusproxy::upstream {
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+// The first value of a header (case-insensitive name), or "".
+std::string_view find_header(const header_list& headers, std::string_view name);
+
+enum class http_method { get, post, head };
 
 // "https://host[:port]/base/" split for connecting and building request targets.
 struct base_url {

@@ -46,7 +46,7 @@ std::string serialize_record(const cached_build_record& r) {
       {"encryption", m.encryption},
       {"size", m.size},
       {"plain_size", m.plain_size},
-      {"crc32", static_cast<std::uint64_t>(m.crc32)},
+      {"crc32", m.crc32 ? json::value(static_cast<std::uint64_t>(*m.crc32)) : json::value(nullptr)},
       {"last_modified", iso8601_utc(m.last_modified)},
       {"last_modified_epoch", static_cast<std::int64_t>(m.last_modified)},
       {"changelog_url", m.changelog_url},
@@ -61,7 +61,8 @@ std::string serialize_record(const cached_build_record& r) {
                              {"binary_name", i.binary_name},
                              {"model_path", i.model_path},
                              {"byte_size", i.byte_size},
-                             {"crc", static_cast<std::uint64_t>(i.crc)},
+                             {"crc", i.crc ? json::value(static_cast<std::uint64_t>(*i.crc))
+                                           : json::value(nullptr)},
                              {"served_version", i.served_version},
                              {"logic_value", i.logic_value},
                              {"status", i.status},
@@ -98,6 +99,18 @@ bool get_u64(const json::object& o, std::string_view k, std::uint64_t& out) {
   }
   return false;
 }
+// A CRC-32 that may be null (BinaryInform without BINARY_CRC); false when neither.
+bool get_crc(const json::object& o, std::string_view k, std::optional<std::uint32_t>& out) {
+  const auto* v = member(o, k);
+  if (v && v->is_null()) {
+    out.reset();
+    return true;
+  }
+  std::uint64_t crc = 0;
+  if (!get_u64(o, k, crc) || crc > 0xffffffffu) return false;
+  out = static_cast<std::uint32_t>(crc);
+  return true;
+}
 }  // namespace
 
 std::optional<cached_build_record> parse_record(std::string_view text) {
@@ -107,20 +120,19 @@ std::optional<cached_build_record> parse_record(std::string_view text) {
   const auto& o = v.as_object();
   cached_build_record r;
   auto& m = r.meta;
-  std::uint64_t format = 0, crc = 0, lm = 0;
+  std::uint64_t format = 0, lm = 0;
   if (!get_u64(o, "format", format) || format != 1) return std::nullopt;
   if (!get_string(o, "model", m.model) || !get_string(o, "region", m.region) ||
       !get_string(o, "version", m.version) || !get_string(o, "os_version", m.os_version) ||
       !get_string(o, "filename", m.filename) ||
       !get_string(o, "plain_filename", m.plain_filename) ||
       !get_string(o, "encryption", m.encryption) || !get_u64(o, "size", m.size) ||
-      !get_u64(o, "plain_size", m.plain_size) || !get_u64(o, "crc32", crc) ||
+      !get_u64(o, "plain_size", m.plain_size) || !get_crc(o, "crc32", m.crc32) ||
       !get_u64(o, "last_modified_epoch", lm) || !get_string(o, "changelog_url", m.changelog_url))
     return std::nullopt;
-  if (crc > 0xffffffffu || m.filename.empty() || m.plain_filename.empty()) return std::nullopt;
+  if (m.filename.empty() || m.plain_filename.empty()) return std::nullopt;
   if (m.size < 16 || m.size % 16 != 0 || m.plain_size >= m.size || m.size - m.plain_size > 16)
     return std::nullopt;
-  m.crc32 = static_cast<std::uint32_t>(crc);
   m.last_modified = static_cast<std::time_t>(lm);
   if (const auto* f = member(o, "files"); f && f->is_object()) {
     const auto& fo = f->as_object();
@@ -136,12 +148,11 @@ std::optional<cached_build_record> parse_record(std::string_view text) {
   auto& b = r.build;
   auto& i = b.inform;
   std::string enc, key;
-  std::uint64_t icrc = 0;
   if (!get_string(bo, "model", b.model) || !get_string(bo, "region", b.region) ||
       !get_string(bo, "version", b.version) || !get_string(bo, "encryption", enc) ||
       !get_string(bo, "key", key) || !get_string(bo, "binary_name", i.binary_name) ||
       !get_string(bo, "model_path", i.model_path) || !get_u64(bo, "byte_size", i.byte_size) ||
-      !get_u64(bo, "crc", icrc))
+      !get_crc(bo, "crc", i.crc))
     return std::nullopt;
   if (enc == "enc4")
     b.enc = upstream::encryption::enc4;
@@ -152,7 +163,6 @@ std::optional<cached_build_record> parse_record(std::string_view text) {
   auto k = crypto::key_from_hex(key);
   if (!k) return std::nullopt;
   b.key = *k;
-  i.crc = static_cast<std::uint32_t>(icrc);
   get_string(bo, "served_version", i.served_version);
   get_string(bo, "logic_value", i.logic_value);
   get_string(bo, "status", i.status);

@@ -29,7 +29,7 @@ namespace net = boost::asio;
 std::string representation_etag(const firmware_metadata& meta, download_variant variant) {
   char text[80];
   const bool enc = variant == download_variant::encrypted;
-  std::snprintf(text, sizeof text, "\"%08x-%llu-%s\"", meta.crc32,
+  std::snprintf(text, sizeof text, "\"%08x-%llu-%s\"", meta.crc32.value_or(0),
                 static_cast<unsigned long long>(enc ? meta.size : meta.plain_size),
                 enc ? "enc" : "plain");
   return text;
@@ -556,7 +556,7 @@ net::awaitable<service_result<download_representation>> download_manager::member
   const auto& meta = source.meta;
   download_representation rep;
   char etag[96];
-  std::snprintf(etag, sizeof etag, "\"%08x-%08x-%llu-member\"", meta.crc32, m->crc32,
+  std::snprintf(etag, sizeof etag, "\"%08x-%08x-%llu-member\"", meta.crc32.value_or(0), m->crc32,
                 static_cast<unsigned long long>(m->size));
   rep.etag = etag;
   rep.size = m->size;

@@ -22,6 +22,7 @@
 #include <system_error>
 
 #include "crypto/crc32.hpp"
+#include "crypto/md5.hpp"
 #include "crypto/ecb.hpp"
 #include "server/metrics.hpp"
 #include "server/resolver_mapping.hpp"
@@ -145,30 +146,51 @@ std::optional<std::string> read_text(const fs::path& p) {
   return s.str();
 }
 
-// The CRC-32 of cipher bytes [begin, end) recomputed from the plain bytes on disk
-// (re-encrypted, the final block re-padded); nullopt when they cannot be read.
-std::optional<std::uint32_t> cipher_crc_on_disk(int fd, const crypto::aes_key& key,
-                                                std::uint64_t begin, std::uint64_t end,
-                                                std::uint64_t total, std::uint64_t plain_size) {
+// Feeds `sink` the cipher bytes [begin, end) recomputed from the plain bytes on disk
+// (re-encrypted, the final block re-padded); false when they cannot be read.
+template <class Sink>
+bool cipher_on_disk(int fd, const crypto::aes_key& key, std::uint64_t begin, std::uint64_t end,
+                    std::uint64_t total, std::uint64_t plain_size, Sink&& sink) {
   crypto::block_encryptor enc(key);
-  crypto::crc32 crc;
   std::vector<std::uint8_t> buf(4u << 20);
   for (std::uint64_t at = begin; at < end;) {
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), end - at));
     const std::uint64_t plain_end = std::min(at + n, plain_size);
-    if (plain_end > at && !read_all(fd, buf.data(), plain_end - at, at)) return std::nullopt;
+    if (plain_end > at && !read_all(fd, buf.data(), plain_end - at, at)) return false;
     if (at + n == total) {
       const std::uint64_t last = total - crypto::aes_block;
       auto block = crypto::pkcs7_final_block(
           {buf.data() + (last - at), static_cast<std::size_t>(plain_size - last)});
-      if (!block) return std::nullopt;
+      if (!block) return false;
       std::copy(block->begin(), block->end(), buf.begin() + static_cast<std::ptrdiff_t>(last - at));
     }
-    if (enc.encrypt({buf.data(), n}, buf)) return std::nullopt;
-    crc.update({buf.data(), n});
+    if (enc.encrypt({buf.data(), n}, buf)) return false;
+    sink(std::span<const std::uint8_t>(buf.data(), n));
     at += n;
   }
+  return true;
+}
+
+// The CRC-32 of cipher bytes [begin, end) as upstream sent them; nullopt when unreadable.
+std::optional<std::uint32_t> cipher_crc_on_disk(int fd, const crypto::aes_key& key,
+                                                std::uint64_t begin, std::uint64_t end,
+                                                std::uint64_t total, std::uint64_t plain_size) {
+  crypto::crc32 crc;
+  if (!cipher_on_disk(fd, key, begin, end, total, plain_size,
+                      [&](std::span<const std::uint8_t> b) { crc.update(b); }))
+    return std::nullopt;
   return crc.value();
+}
+
+// The MD5 of the whole encrypted file (upstream's Content-MD5); nullopt when unreadable.
+std::optional<crypto::md5_digest> cipher_md5_on_disk(int fd, const crypto::aes_key& key,
+                                                     std::uint64_t total,
+                                                     std::uint64_t plain_size) {
+  crypto::md5 md5;
+  if (!cipher_on_disk(fd, key, 0, total, total, plain_size,
+                      [&](std::span<const std::uint8_t> b) { md5.update(b); }))
+    return std::nullopt;
+  return md5.finish();
 }
 }  // namespace
 
@@ -239,7 +261,7 @@ boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open_with_prefix(
       fs::is_regular_file(files.final, e) && fs::file_size(files.final, e) == plain) {
     fd = ::open(files.final.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
-      present.insert(0, total, source.meta.crc32);
+      present.insert(0, total, source.meta.crc32.value_or(0));
       published = true;
     }
   }
@@ -453,20 +475,27 @@ void fetch_job::save_map() {
   fs::rename(tmp, files_.map, ec);
 }
 
+void fetch_job::reject(std::string why) {
+  state_ = job_state::crc_mismatch;
+  error_ = make_error_code(stream_errc::crc_mismatch);
+  error_text_ = std::move(why);
+  log_->error("fetch {}: {}: not published, dropped", source_.meta.filename, error_text_);
+  std::error_code ec;
+  fs::remove(files_.part, ec);
+  if (!files_.map.empty()) fs::remove(files_.map, ec);
+  finished();
+}
+
 void fetch_job::landed_complete() {
   if (publishing_) return;
   const auto crc = plan_.present().whole_crc().value_or(0);
-  if (crc != source_.meta.crc32) {
-    state_ = job_state::crc_mismatch;
-    error_ = make_error_code(stream_errc::crc_mismatch);
+  // Without BINARY_CRC the exact size and the final block's pad (checked as it landed) are
+  // the verification, plus Content-MD5 in publish() when upstream sent one.
+  if (source_.meta.crc32 && crc != *source_.meta.crc32) {
     char text[96];
-    std::snprintf(text, sizeof text, "CRC-32 %08x, BINARY_CRC says %08x", crc, source_.meta.crc32);
-    error_text_ = text;
-    log_->error("fetch {}: {}: not published, dropped", source_.meta.filename, error_text_);
-    std::error_code ec;
-    fs::remove(files_.part, ec);
-    if (!files_.map.empty()) fs::remove(files_.map, ec);
-    finished();
+    std::snprintf(text, sizeof text, "CRC-32 %08x, BINARY_CRC says %08x", crc,
+                  *source_.meta.crc32);
+    reject(text);
     return;
   }
   if (published_) {
@@ -486,6 +515,31 @@ void fetch_job::landed_complete() {
 net::awaitable<void> fetch_job::publish(std::shared_ptr<fetch_job> self) {
   const int fd = self->fd_;
   int err = 0;
+  if (!self->source_.meta.crc32 && !self->content_md5_.empty()) {
+    const auto expected = crypto::parse_content_md5(self->content_md5_);
+    const auto& meta = self->source_.meta;
+    const auto key = self->source_.build.key;
+    auto digest = [fd, key, total = meta.size, plain = meta.plain_size]() {
+      return cipher_md5_on_disk(fd, key, total, plain);
+    };
+    std::optional<crypto::md5_digest> got;
+    if (self->options_.land_on) {
+      auto [ep, r] = co_await net::co_spawn(
+          self->options_.land_on,
+          [&]() -> net::awaitable<std::optional<crypto::md5_digest>> { co_return digest(); },
+          use_tuple);
+      if (!ep) got = r;
+    } else {
+      got = digest();
+    }
+    if (self->state_ != job_state::fetching) co_return;
+    if (expected && got != expected) {
+      self->publishing_ = false;
+      self->reject("MD5 of the file differs from upstream's Content-MD5 " + self->content_md5_);
+      co_return;
+    }
+    self->verified_by_ = expected ? "Content-MD5" : "size+pad";
+  }
   if (self->options_.land_on) {
     auto [ep, r] = co_await net::co_spawn(
         self->options_.land_on,
@@ -513,8 +567,12 @@ void fetch_job::publish_synced(int sync_errno) {
     published_ = true;
     state_ = job_state::verified;
     if (!files_.map.empty()) fs::remove(files_.map, ec);
-    log_->info("fetch {}: verified (CRC-32 {:08x}), {}", source_.meta.filename, source_.meta.crc32,
-               files_.final.string());
+    if (source_.meta.crc32)
+      log_->info("fetch {}: verified (CRC-32 {:08x}), {}", source_.meta.filename,
+                 *source_.meta.crc32, files_.final.string());
+    else
+      log_->info("fetch {}: verified by {} (no BINARY_CRC), {}", source_.meta.filename,
+                 verified_by_, files_.final.string());
     if (files_.after_publish) files_.after_publish();
   }
   finished();
@@ -602,9 +660,13 @@ net::awaitable<void> fetch_job::run_worker(std::shared_ptr<fetch_job> self, unsi
 }
 
 namespace {
+// Answers no retry can change: the fetch fails at once with the reason (instead of a 403
+// loop after a refused InitForMass, say).
 bool fatal(const upstream::failure& f) {
-  return f.is(upstream::errc::invalid_argument) || f.is(upstream::errc::wrong_key) ||
-         f.is(upstream::errc::wrong_key_set);
+  using upstream::errc;
+  return f.is(errc::invalid_argument) || f.is(errc::wrong_key) || f.is(errc::init_refused) ||
+         f.is(errc::not_hosted) || f.is(errc::served_other) || f.is(errc::imei_required) ||
+         f.is(errc::bad_version) || f.is(errc::wrong_key_set);
 }
 bool wants_reauthorization(const upstream::failure& f) {
   return f.is(upstream::errc::auth) || f.http_status == 401 || f.http_status == 403;
@@ -675,6 +737,10 @@ net::awaitable<void> fetch_job::worker(unsigned index) {
     if (wants_reauthorization(f) && state_ == job_state::fetching) {
       if (options_.metrics) options_.metrics->retries.inc();  // a 401: nonce + InitForMass again
       auto a = co_await io_->session.reauthorize(file, w.seen_generation);
+      if (!a && fatal(a.error()) && state_ == job_state::fetching) {
+        fail(make_error_code(stream_errc::upstream_failed), a.error().message());
+        break;
+      }
       if (!a)
         log_->warn("fetch {}: re-authorisation failed: {}", source_.meta.filename,
                    a.error().message());
@@ -707,6 +773,7 @@ net::awaitable<upstream::result<void>> fetch_job::fetch_claim_bytes(fetch::byte_
     plan_.release(claim);
     co_return reader.error();
   }
+  if (content_md5_.empty()) content_md5_ = std::string(reader->header("Content-MD5"));
   std::uint64_t pos = claim.begin;  // the next cipher byte to land (16-aligned)
   std::size_t held = 0;             // received bytes not landed yet
   steady::time_point held_since{};  // when the first whole block of them arrived

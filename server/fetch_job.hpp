@@ -185,6 +185,8 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   void begin_fetch();
   static boost::asio::awaitable<void> check_resumed(std::shared_ptr<fetch_job> self);
   void landed_complete();
+  // Not published, file dropped: the bytes differ from what upstream said (CRC-32, MD5).
+  void reject(std::string why);
   static boost::asio::awaitable<void> publish(std::shared_ptr<fetch_job> self);
   void publish_synced(int sync_errno);
   void finished();  // wakes readers, parked workers and wait_done()
@@ -213,6 +215,10 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   std::string error_text_;
   bool published_ = false;   // the file lives at files_.final
   bool publishing_ = false;  // the CRC matched; syncing the data before the rename
+  // Content-MD5 of the first range answer that had one (the whole encrypted file's MD5):
+  // checked before publishing when BinaryInform gave no BINARY_CRC.
+  std::string content_md5_;
+  std::string verified_by_ = "size+pad";  // without BINARY_CRC: what the publish checked
   // Runs of a map saved while fetching (not after a graceful stop): checked against the disk
   // before they count as present (check_resumed).
   struct resumed_run {

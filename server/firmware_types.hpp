@@ -4,6 +4,7 @@
 #include <boost/system/result.hpp>
 #include <cstdint>
 #include <ctime>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,7 +71,8 @@ struct firmware_metadata {
   std::string encryption;         // "enc4" or "enc2"
   std::uint64_t size = 0;         // encrypted bytes
   std::uint64_t plain_size = 0;   // exact decrypted bytes
-  std::uint32_t crc32 = 0;        // of the encrypted file, as upstream says
+  std::optional<std::uint32_t> crc32;  // of the encrypted file, as upstream says; none when
+                                       // BinaryInform had no BINARY_CRC (then size + pad)
   std::time_t last_modified = 0;  // UTC
   std::string changelog_url;
   firmware_files files;

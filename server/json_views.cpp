@@ -56,7 +56,11 @@ std::string metadata_json(const firmware_metadata& m) {
       {"encryption", m.encryption},
       {"size", m.size},
       {"plain_size", m.plain_size},
-      {"crc32", static_cast<std::uint64_t>(m.crc32)},
+      {"crc32", m.crc32 ? boost::json::value(static_cast<std::uint64_t>(*m.crc32))
+                        : boost::json::value(nullptr)},
+      // How a fetch of this build is verified: the CRC-32 upstream gave, else the exact size
+      // and the final block's padding (and Content-MD5 when upstream sends one).
+      {"integrity", m.crc32 ? "crc32" : "size+pad"},
       {"last_modified", iso8601_utc(m.last_modified)},
       {"changelog_url", m.changelog_url},
       {"files", boost::json::object{{"bl", m.files.bl},

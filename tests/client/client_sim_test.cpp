@@ -48,10 +48,8 @@ class sim_process {
            ("client-sim-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
     fs::create_directories(dir_);
     const auto port_file = (dir_ / "port").string();
-    // --lenient: fus-sim's strict session conduct (its default) needs the session rework of
-    // issue 11 (branch session-core); until then this client runs against the lenient sim.
     std::vector<std::string> args{FUS_SIM_PATH, "--listen", "127.0.0.1:0", "--port-file",
-                                  port_file,    "--lenient"};
+                                  port_file};
     args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

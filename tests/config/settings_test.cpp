@@ -1,4 +1,5 @@
 #include "config/settings.hpp"
+#include "config/imei.hpp"
 
 #include <unistd.h>
 
@@ -180,26 +181,26 @@ TEST_CASE("the real process environment is read") {
 
 TEST_CASE("--imei: per model, bare default, repeatable, from file and env") {
   const auto s = parse_flags(
-      {"--imei", "sm-a207f=354049101234567", "--imei", "R58M12345AB", "--imei", "SM-G991B=111"});
+      {"--imei", "sm-a207f=354049101234567", "--imei", "R58M12345AB", "--imei", "SM-G991B=R111"});
   CHECK(s.imei_by_model.size() == 2);
   CHECK(s.imei_for("SM-A207F") == "354049101234567");
-  CHECK(s.imei_for("sm-g991b") == "111");
+  CHECK(s.imei_for("sm-g991b") == "R111");
   CHECK(s.imei_for("SM-X") == "R58M12345AB");
   CHECK(s.default_imei == "R58M12345AB");
 
-  temp_file ini("imei = SM-A1=1\nimei = SM-A2=2\n");
+  temp_file ini("imei = SM-A1=S1\nimei = SM-A2=S2\n");
   CHECK(parse_flags({"--config", ini.path.string()}).imei_by_model.size() == 2);
 
   fake_env env;
-  env.vars["FUSPROXY_IMEI"] = "SM-A1=1, SM-A2=2,3";
+  env.vars["FUSPROXY_IMEI"] = "SM-A1=S1, SM-A2=S2,S3";
   const auto e = parse({}, env.lookup()).values;
-  CHECK(e.imei_for("SM-A2") == "2");
-  CHECK(e.default_imei == "3");
+  CHECK(e.imei_for("SM-A2") == "S2");
+  CHECK(e.default_imei == "S3");
 
   // Flags replace the environment's list rather than merging with it.
-  const auto f = parse({"--imei", "9"}, env.lookup()).values;
+  const auto f = parse({"--imei", "S9"}, env.lookup()).values;
   CHECK(f.imei_by_model.empty());
-  CHECK(f.default_imei == "9");
+  CHECK(f.default_imei == "S9");
 
   CHECK(blamed({"--imei", "SM-A207F="}) == "--imei");
   CHECK(blamed({"--imei", "=123"}) == "--imei");
@@ -365,4 +366,37 @@ TEST_CASE("describe() masks secrets") {
   CHECK(d.find("kkkk") == std::string::npos);
   CHECK(d.find("token=***") != std::string::npos);
   CHECK(d.find("listen=0.0.0.0:8080") != std::string::npos);
+}
+
+TEST_CASE("--imei: a TAC or a longer digit prefix becomes a Luhn-valid IMEI", "[config][imei]") {
+  using fusproxy::config::expand_imei;
+  using fusproxy::config::is_luhn_valid_imei;
+  using fusproxy::config::luhn_check_digit;
+  // Known-good IMEIs (their last digit is the Luhn digit of the first 14).
+  CHECK(luhn_check_digit("49015420323751") == '8');
+  CHECK(is_luhn_valid_imei("490154203237518"));
+  CHECK_FALSE(is_luhn_valid_imei("490154203237519"));
+  CHECK(luhn_check_digit("35672811000000") == '3');
+
+  const auto tac = expand_imei("SM-A207F", "35672811");
+  REQUIRE(tac);
+  CHECK(tac->size() == 15);
+  CHECK(tac->starts_with("35672811"));
+  CHECK(is_luhn_valid_imei(*tac));
+  // Deterministic: the same configuration sends the same IMEI every time.
+  CHECK(expand_imei("SM-A207F", "35672811") == tac);
+  CHECK(expand_imei("SM-A205F", "35672811") != tac);
+  // A 14-digit prefix only gains its check digit.
+  CHECK(expand_imei("X", "49015420323751") == std::optional<std::string>("490154203237518"));
+  // A full IMEI, an IMEISV and a serial pass as they are.
+  CHECK(expand_imei("X", "490154203237519") == std::optional<std::string>("490154203237519"));
+  CHECK(expand_imei("X", "4901542032375101") == std::optional<std::string>("4901542032375101"));
+  CHECK(expand_imei("X", "R58N12ABCDE") == std::optional<std::string>("R58N12ABCDE"));
+  // Fewer digits than a TAC cannot work.
+  CHECK_FALSE(expand_imei("X", "3567281"));
+
+  const auto s = parse_flags({"--imei", "SM-A207F=35672811", "--imei", "R58N12ABCDE"});
+  CHECK(s.imei_for("sm-a207f") == *tac);
+  CHECK(s.default_imei == "R58N12ABCDE");
+  CHECK(blamed({"--imei", "SM-A207F=3567"}) == "--imei");
 }

@@ -281,10 +281,8 @@ class Setup:
 
     def start(self):
         a, tmp = self.args, self.tmp
-        # --lenient until fusproxy meets fus-sim's strict session conduct (issue 11, branch
-        # session-core); tests/e2e/harness.py SIM_LENIENT_BY_DEFAULT likewise.
         self.sim = self.add(Process("fus-sim", [a.fus_sim, "--listen", "127.0.0.1:0", "--port-file",
-                                                os.path.join(tmp, "sim.port"), "--lenient"], tmp,
+                                                os.path.join(tmp, "sim.port")], tmp,
                                     os.path.join(tmp, "sim.port")).start())
         sim_url = f"http://127.0.0.1:{self.sim.port}/"
         self.replicas = []

@@ -106,21 +106,12 @@ class Process:
         return f"http://127.0.0.1:{self.port}{path}"
 
 
-# fus-sim's strict session conduct (docs/sim.md) is its default; fusproxy meets it only with
-# the session rework of issue 11 (one session per build, SmartHistory after GenerateNonce,
-# the clients' FOTA User-Agent: branch session-core). Until that lands, the e2e suite runs
-# fus-sim with --lenient; set this to False (or pass lenient=False) to run it strict.
-SIM_LENIENT_BY_DEFAULT = True
-
-
 class Sim(Process):
     def __init__(self, paths, workdir=None, faults=None, legacy_keys=None, require_imei=False,
-                 catalogue=None, port=0, lenient=None):
+                 catalogue=None, port=0, extra=()):
         self._own_dir = workdir is None
         workdir = workdir or tempfile.mkdtemp(prefix="e2e-sim-")
         argv = [paths.fus_sim, "--listen", f"127.0.0.1:{port}"]
-        if SIM_LENIENT_BY_DEFAULT if lenient is None else lenient:
-            argv.append("--lenient")
         if faults:
             argv += ["--faults", faults]
         if legacy_keys:
@@ -129,6 +120,7 @@ class Sim(Process):
             argv.append("--require-imei")
         if catalogue:
             argv += ["--catalogue", catalogue]
+        argv += list(extra)
         super().__init__("fus-sim", argv, workdir)
 
     def __enter__(self):
