@@ -65,6 +65,9 @@ constexpr option_info options_table[] = {
     {"ca-file", kind::text, "", "CA bundle to verify upstream TLS with (default: system store)"},
     {"tls-verify", kind::flag, "true", "verify upstream TLS certificates and host names"},
     {"upstream-timeout", kind::text, "30", "seconds an upstream request may make no progress"},
+    {"upstream-deadline", kind::text, "20",
+     "seconds a metadata lookup may spend retrying transient upstream failures (5xx, 429, "
+     "resets, timeouts, garbage) before it answers the error"},
     {"chunk-size", kind::text, "2M",
      "bytes of a connection's first ranged upstream request; later ones grow (K/M/G suffixes)"},
     {"chunk-size-max", kind::text, "128M",
@@ -72,7 +75,8 @@ constexpr option_info options_table[] = {
     {"upstream-max-bps", kind::text, "0",
      "cap on total upstream bandwidth in bytes/s (K/M/G suffixes; 0: none)"},
     {"retry-base-ms", kind::text, "1000",
-     "first back-off (ms) of a failing upstream range; doubles up to 30 s"},
+     "first back-off (ms) of a failing upstream range (doubles up to 30 s) or metadata "
+     "request (doubles up to 4 s, jittered)"},
     {"retry-attempts", kind::text, "8",
      "failures in a row without progress before a download gives up"},
     {"tls-cert", kind::text, "", "PEM certificate chain: serve HTTPS too (needs --tls-key)"},
@@ -404,6 +408,7 @@ settings convert(const po::variables_map& vm) {
   }
   if (const auto* v = get("tls-verify")) s.tls_verify = parse_bool("tls-verify", *v);
   u32("upstream-timeout", s.upstream_timeout, 1, 3600);
+  u32("upstream-deadline", s.upstream_deadline, 1, 3600);
   if (const auto* v = get("chunk-size")) {
     s.chunk_size = parse_bytes("chunk-size", *v, 16 << 10);
     if (s.chunk_size > (1ull << 30))
@@ -496,6 +501,7 @@ std::string settings::describe() const {
     << " demo=" << (demo ? "true" : "false")
     << " ca-file=" << (ca_file.empty() ? "system" : ca_file)
     << " tls-verify=" << (tls_verify ? "true" : "false") << " upstream-timeout=" << upstream_timeout
+    << " upstream-deadline=" << upstream_deadline
     << " chunk-size=" << chunk_size << " chunk-size-max=" << chunk_size_max
     << " upstream-max-bps=" << upstream_max_bps
     << " retry-base-ms=" << retry_base_ms << " retry-attempts=" << retry_attempts

@@ -53,10 +53,13 @@ struct settings {
   std::string ca_file;              // empty: the system CA store
   bool tls_verify = true;
   std::uint32_t upstream_timeout = 30;  // seconds without progress upstream
+  // Seconds a metadata lookup (version list, BinaryInform, size probe) may spend retrying
+  // transient upstream failures before it answers the error (docs/resolver.md).
+  std::uint32_t upstream_deadline = 20;
   std::uint64_t chunk_size = 2u << 20;        // a connection's first ranged request
   std::uint64_t chunk_size_max = 128u << 20;  // what later ones grow to
   std::uint64_t upstream_max_bps = 0;   // 0: no cap
-  std::uint32_t retry_base_ms = 1000;   // first back-off of a failing upstream range
+  std::uint32_t retry_base_ms = 1000;   // first back-off of a failing upstream range/lookup
   std::uint32_t retry_attempts = 8;     // failures in a row without progress, then give up
 
   // HTTPS towards clients (both or neither)

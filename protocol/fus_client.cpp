@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "crypto/ecb.hpp"
+#include "protocol/upstream_retry.hpp"
 #include "protocol/xml.hpp"
 
 namespace fusproxy::upstream {
@@ -269,6 +270,10 @@ struct fus_session::state {
     if (!r) co_return r.error();
     if (!success(r->status))
       co_return status_failure(service::fus, r->status, r->header("Retry-After"), r->body);
+    // Success has an empty Results/Status; a failing one (an XML 401: the signature was
+    // refused) is no empty version list.
+    if (auto status = protocol::parse_status(r->body); status && !status->empty())
+      if (auto f = map_fus_status(*status)) co_return *f;
     auto list = protocol::parse_smart_history(r->body);
     if (!list) co_return from_protocol_error(list.error(), "SmartHistory answer");
     co_return std::move(*list);
@@ -307,7 +312,10 @@ struct fus_session::state {
     }
     auto fota_list = co_await fota(model, region);
 
-    // One source answering is enough; SmartHistory's order wins where both do.
+    // A FOTA that failed transiently fails the list too (the resolver retries it: a list
+    // without FOTA would lose its versions); one that answered for good (an unknown pair, a
+    // refused User-Agent) is left out. SmartHistory's order wins.
+    if (!fota_list && is_transient(fota_list.error())) co_return fota_list.error();
     const bool history_ok = history && *history;
     if (!history_ok && !fota_list) {
       if (history && !history->error().is(errc::not_found)) co_return history->error();

@@ -73,7 +73,7 @@ result<fus_session_core::signing> fus_session_core::sign() {
   if (decrypted_for_ != nonce_) {
     auto plain = crypto::decrypt_nonce(nonce_, keys_);
     if (!plain)
-      return make_failure(errc::auth,
+      return make_failure(errc::wrong_key_set,
                           "wrong legacy key set (nonce: " + plain.error().message() + ")");
     decrypted_ = *plain;
     decrypted_for_ = nonce_;

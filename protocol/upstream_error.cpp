@@ -48,6 +48,8 @@ class category final : public boost::system::error_category {
         return "decryption key is wrong (bad padding)";
       case errc::invalid_argument:
         return "invalid upstream request";
+      case errc::wrong_key_set:
+        return "upstream rejected the authentication (wrong legacy key set)";
       case errc::init_refused:
         return "upstream refused to authorise the download (InitForMass)";
     }

@@ -33,6 +33,7 @@ enum class errc {
   dropped,           // the connection ended before the whole body arrived (received kept)
   wrong_key,         // the last block's PKCS#7 pad is invalid: the build's key is wrong
   invalid_argument,  // the caller asked for something impossible (range past the end, bad URL)
+  wrong_key_set,     // legacy: the configured key set does not decrypt upstream's NONCE
   init_refused,      // InitForMass refused the file (a 4xx, or FUS XML with a failing Status):
                      // the download GETs would only get 403; http_status/detail keep why
 };

@@ -728,7 +728,7 @@ bool fatal(const upstream::failure& f) {
   using upstream::errc;
   return f.is(errc::invalid_argument) || f.is(errc::wrong_key) || f.is(errc::init_refused) ||
          f.is(errc::not_hosted) || f.is(errc::served_other) || f.is(errc::imei_required) ||
-         f.is(errc::bad_version);
+         f.is(errc::bad_version) || f.is(errc::wrong_key_set);
 }
 bool wants_reauthorization(const upstream::failure& f) {
   return f.is(upstream::errc::auth) || f.http_status == 401 || f.http_status == 403;

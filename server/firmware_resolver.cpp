@@ -4,6 +4,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -13,15 +14,18 @@
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <list>
 #include <map>
 #include <optional>
+#include <random>
 #include <stdexcept>
 #include <unordered_map>
 #include <utility>
 
 #include "crypto/auth.hpp"
 #include "protocol/fus_client.hpp"
+#include "protocol/upstream_retry.hpp"
 #include "protocol/versions.hpp"
 #include "server/download_manager.hpp"
 #include "server/json_views.hpp"
@@ -164,7 +168,11 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
         details(lim.immutable_entries),
         downloads(ex, client, download_settings_from(s), log, metrics),
         tasks(ex, log, "resolver"),
-        configured_mirrors(s.mirrors) {}
+        configured_mirrors(s.mirrors),
+        metrics(metrics),
+        upstream_deadline(std::chrono::seconds(s.upstream_deadline)),
+        retry_backoff(metadata_backoff_from(s)),
+        jitter_source(std::random_device{}()) {}
 
   net::any_io_executor executor;
   upstream::fus_client client;
@@ -201,6 +209,12 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
   void emit(mirror_event::kind_t kind, const firmware_metadata& build, std::string previous = {}) {
     if (mirror_events) mirror_events(mirror_event{kind, build, std::move(previous)});
   }
+
+  upstream_metrics* metrics;  // may be null (tests)
+  // Retries of transient upstream failures (docs/resolver.md, "Retries").
+  steady::duration upstream_deadline;
+  upstream::backoff retry_backoff;
+  std::minstd_rand jitter_source;
 
   struct counters {
     std::uint64_t upstream_sessions = 0;
@@ -250,6 +264,66 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
 
   void note_failure(const service_error& e) {
     ++count.upstream_failures[std::string(describe(e.kind).code)];
+  }
+
+  // --- retries (docs/resolver.md, "Retries") ----------------------------------------------
+
+  // One attempt of a lookup in `session`; `new_session` says the session is fresh (forget
+  // what an earlier session did); `stage` names the step that failed (logs, metrics).
+  template <class T>
+  using attempt_fn = std::function<net::awaitable<upstream::result<T>>(
+      upstream::fus_session& session, bool new_session, std::string_view& stage)>;
+
+  // Runs `attempt` until it succeeds, fails for good, or the next retry would not start
+  // before the deadline (upstream::retry_schedule); the whole lookup, attempts included, is
+  // cut at --upstream-deadline. Runs inside a flight: whoever waits for it shares it.
+  template <class T>
+  net::awaitable<upstream::result<T>> with_retries(std::string what, std::string rid,
+                                                   attempt_fn<T> attempt) {
+    using namespace net::experimental::awaitable_operators;
+    upstream::retry_schedule schedule(retry_backoff, upstream_deadline, steady::now());
+    std::optional<upstream::failure> last;
+    net::steady_timer deadline(executor, schedule.deadline());
+    auto outcome = co_await (retry_loop<T>(schedule, what, rid, attempt, last) ||
+                             deadline.async_wait(net::use_awaitable));
+    if (outcome.index() == 0) co_return std::move(std::get<0>(outcome));
+    // The deadline cut an attempt in flight (a retry never starts a wait past it).
+    auto f = upstream::make_failure(
+        upstream::errc::timeout,
+        "no answer within --upstream-deadline (" +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::seconds>(upstream_deadline).count()) +
+            " s)" + (last ? "; the last failure: " + last->message() : std::string()));
+    co_return f;
+  }
+
+  template <class T>
+  net::awaitable<upstream::result<T>> retry_loop(upstream::retry_schedule& schedule,
+                                                 const std::string& what, const std::string& rid,
+                                                 attempt_fn<T>& attempt,
+                                                 std::optional<upstream::failure>& last) {
+    auto session = std::make_unique<upstream::fus_session>(client, rid);
+    bool new_session = true;
+    for (;;) {
+      std::string_view stage = "resolve";
+      auto r = co_await attempt(*session, new_session, stage);
+      if (r) co_return r;
+      last = r.error();
+      const double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(jitter_source);
+      const auto step = schedule.after(r.error(), steady::now(), jitter);
+      if (!step.retry) co_return r;
+      if (metrics) metrics->retry(stage).inc();
+      log->warn("[{}] upstream: {} ({}): {}; retry {} in {} ms{}", rid, what, stage,
+                r.error().message(), schedule.retries(), step.delay.count(),
+                step.new_session ? " in a new session" : "");
+      new_session = step.new_session;
+      if (new_session) {
+        session = std::make_unique<upstream::fus_session>(client, rid);
+        ++count.upstream_sessions;
+      }
+      net::steady_timer pause(executor, step.delay);
+      co_await pause.async_wait(net::as_tuple(net::use_awaitable));
+    }
   }
 
   // --- metadata ---------------------------------------------------------------------------
@@ -304,23 +378,28 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
                                            std::string key, bool immutable, std::string model,
                                            std::string region, std::string spec, std::string rid) {
     ++self->count.upstream_sessions;
-    upstream::result<firmware_metadata> fetched =
-        upstream::make_failure(upstream::errc::bad_answer);
-    {
-      upstream::fus_session session(self->client, rid);
-      auto build = co_await session.resolve(model, region, spec);
+    // BinaryInform's answer is kept while the session lasts: a failed size probe is retried
+    // alone in the same session; a new session starts again from BinaryInform (the session
+    // that authorises a file must be one whose BinaryInform answered it).
+    std::optional<upstream::build_info> build;
+    attempt_fn<firmware_metadata> attempt =
+        [&](upstream::fus_session& session, bool new_session,
+            std::string_view& stage) -> net::awaitable<upstream::result<firmware_metadata>> {
+      if (new_session) build.reset();
       if (!build) {
-        fetched = build.error();
-      } else {
-        auto plain = co_await session.plain_size(*build);
-        if (!plain)
-          fetched = plain.error();
-        else {
-          fetched = make_metadata(*build, *plain);
-          self->details.put(build->inform.binary_name, *build);
-        }
+        stage = "resolve";
+        auto b = co_await session.resolve(model, region, spec);
+        if (!b) co_return b.error();
+        build = std::move(*b);
       }
-    }
+      stage = "size_probe";
+      auto plain = co_await session.plain_size(*build);
+      if (!plain) co_return plain.error();
+      self->details.put(build->inform.binary_name, *build);
+      co_return make_metadata(*build, *plain);
+    };
+    const auto what = "metadata of " + model + "/" + region + "/" + spec;
+    auto fetched = co_await self->with_retries<firmware_metadata>(what, rid, std::move(attempt));
     self->metadata_flights.erase(key);
     f->finish(self->settle_metadata(key, immutable, model, region, spec, rid, std::move(fetched)));
   }
@@ -427,12 +506,15 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
                                            std::shared_ptr<flight<version_list>> f, std::string key,
                                            std::string model, std::string region, std::string rid) {
     ++self->count.upstream_sessions;
-    upstream::result<upstream::version_list> fetched =
-        upstream::make_failure(upstream::errc::bad_answer);
-    {
-      upstream::fus_session session(self->client, rid);
-      fetched = co_await session.versions(model, region);
-    }
+    attempt_fn<upstream::version_list> attempt =
+        [&](upstream::fus_session& session, bool,
+            std::string_view& stage) -> net::awaitable<upstream::result<upstream::version_list>> {
+      stage = "versions";
+      co_return co_await session.versions(model, region);
+    };
+    const auto what = "versions of " + model + "/" + region;
+    auto fetched =
+        co_await self->with_retries<upstream::version_list>(what, rid, std::move(attempt));
     self->list_flights.erase(key);
     f->finish(self->settle_versions(key, model, region, rid, std::move(fetched)));
   }
@@ -722,8 +804,15 @@ net::awaitable<service_result<build_source>> firmware_resolver::impl::source_for
     co_return source;
   }
   // Forgotten (LRU): resolve the served build again, uncached.
-  upstream::fus_session session(self->client, rid);
-  auto build = co_await session.resolve(meta->model, meta->region, meta->version);
+  attempt_fn<upstream::build_info> attempt =
+      [&](upstream::fus_session& session, bool,
+          std::string_view& stage) -> net::awaitable<upstream::result<upstream::build_info>> {
+    stage = "resolve";
+    co_return co_await session.resolve(meta->model, meta->region, meta->version);
+  };
+  ++self->count.upstream_sessions;
+  const auto what = "the build of " + meta->filename;
+  auto build = co_await self->with_retries<upstream::build_info>(what, rid, std::move(attempt));
   if (!build) co_return to_service_error(build.error());
   if (build->inform.binary_name != meta->filename)
     co_return service_error{api_error::upstream_error, "upstream now serves another file", {}};

@@ -288,7 +288,9 @@ void server_metrics::count_request(std::string_view route, unsigned status, std:
 upstream_metrics::upstream_metrics(metrics::registry& r)
     : bytes(r.counter("fusproxy_upstream_bytes_total", "Body bytes received from upstream.")),
       retries(r.counter("fusproxy_upstream_retries_total",
-                        "Upstream requests or ranges retried after a failure.")),
+                        "Upstream requests or ranges retried after a failure, by kind (download: "
+                        "a fetch job's ranges; versions, resolve, size_probe: metadata lookups).",
+                        {{"kind", "download"}})),
       cache_hits(r.counter("fusproxy_cache_hits_total", "Downloads served from the cache.")),
       cache_misses(
           r.counter("fusproxy_cache_misses_total", "Downloads that needed upstream bytes.")),
@@ -317,6 +319,10 @@ upstream_metrics::upstream_metrics(metrics::registry& r)
 metrics::counter& upstream_metrics::requests(std::string_view kind, std::string_view outcome) {
   return registry_.counter("fusproxy_upstream_requests_total", "",
                            {{"kind", std::string(kind)}, {"outcome", std::string(outcome)}});
+}
+
+metrics::counter& upstream_metrics::retry(std::string_view kind) {
+  return registry_.counter("fusproxy_upstream_retries_total", "", {{"kind", std::string(kind)}});
 }
 
 metrics::histogram& upstream_metrics::latency(std::string_view kind) {

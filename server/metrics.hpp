@@ -159,7 +159,11 @@ struct upstream_metrics {
   metrics::histogram& latency(std::string_view kind);  // whole exchange, seconds
   metrics::histogram& time_to_first_byte(std::string_view kind);
   metrics::counter& bytes;    // body bytes received from upstream
-  metrics::counter& retries;  // ranges/requests retried after a failure
+  metrics::counter& retries;  // the fetch jobs' range retries: {kind="download"}
+  // Retries of the metadata path (server/firmware_resolver): kind "versions" (a version
+  // list), "resolve" (nonce, SmartHistory/FOTA, BinaryInform) or "size_probe" (InitForMass
+  // and the last-block range read).
+  metrics::counter& retry(std::string_view kind);
 
   // The cache (mirror): hits/misses per download body started (verified build or not),
   // evictions, and the verified builds' bytes and count (set on scan/publish/evict/delete).

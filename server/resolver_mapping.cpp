@@ -20,7 +20,7 @@ service_error to_service_error(const upstream::failure& f) {
     e.kind = api_error::not_hosted;
     e.served_version = f.served_version;
     e.message = "that build is not hosted; upstream serves " + f.served_version + " instead";
-  } else if (f.is(errc::auth)) {
+  } else if (f.is(errc::auth) || f.is(errc::wrong_key_set)) {
     e.kind = api_error::upstream_auth;
   } else if (f.is(errc::imei_required)) {
     e.kind = api_error::upstream_imei_required;

@@ -33,6 +33,7 @@ json::object config_object(const config::settings& s) {
   c["cache_dir"] = s.cache_dir;
   c["cache_max_bytes"] = s.cache_max_bytes;
   c["metadata_ttl"] = s.metadata_ttl;
+  c["upstream_deadline"] = s.upstream_deadline;
   c["auth"] = !s.token.empty();  // the token itself never leaves the process
   c["tls"] = !s.tls_cert.empty();
   c["log_format"] = s.log_format == config::log_format::json ? "json" : "text";

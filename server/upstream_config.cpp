@@ -46,3 +46,12 @@ fetch_options fetch_options_from(const config::settings& s) {
 }
 
 }  // namespace fusproxy::server
+
+namespace fusproxy::server {
+
+upstream::backoff metadata_backoff_from(const config::settings& s) {
+  const std::chrono::milliseconds base(s.retry_base_ms);
+  return {base, std::max<std::chrono::milliseconds>(base, std::chrono::seconds(4))};
+}
+
+}  // namespace fusproxy::server

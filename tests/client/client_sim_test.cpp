@@ -555,7 +555,7 @@ TEST_CASE("legacy IMEI: 408 without one is imei_required; a configured one works
   }
 }
 
-TEST_CASE("legacy: a wrong key set is an auth error", "[client][sim]") {
+TEST_CASE("legacy: a wrong key set is its own (permanent) error", "[client][sim]") {
   auto& sim = shared_sim();
   net::io_context ioc;
   auto c = config_for(sim, dialect::legacy);
@@ -564,5 +564,5 @@ TEST_CASE("legacy: a wrong key set is an auth error", "[client][sim]") {
   fus_session session(client);
   auto n = run<result<void>>(ioc, [&]() { return session.generate_nonce(); });
   REQUIRE_FALSE(n);
-  CHECK(n.error().is(errc::auth));
+  CHECK(n.error().is(errc::wrong_key_set));
 }

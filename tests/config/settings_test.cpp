@@ -78,6 +78,7 @@ TEST_CASE("defaults match api.md") {
   CHECK(s.cache_dir == "./cache");
   CHECK(s.cache_max_bytes == 0);
   CHECK(s.metadata_ttl == 600);
+  CHECK(s.upstream_deadline == 20);
   CHECK(s.token.empty());
   CHECK(s.log_level == "info");
   CHECK(s.log_format == log_format::text);
@@ -179,6 +180,13 @@ TEST_CASE("precedence: defaults < file < environment < flags") {
   CHECK(t.connections == 5);
 }
 
+TEST_CASE("--upstream-deadline from the environment and the command line") {
+  fake_env env;
+  env.vars["FUSPROXY_UPSTREAM_DEADLINE"] = "3";
+  CHECK(parse({}, env.lookup()).values.upstream_deadline == 3);
+  CHECK(parse({"--upstream-deadline", "45"}, env.lookup()).values.upstream_deadline == 45);
+}
+
 TEST_CASE("unrelated FUSPROXY_ variables are ignored") {
   fake_env env;
   env.vars["FUSPROXY_PORT"] = "tcp://10.0.0.1:8080";  // what Kubernetes injects
@@ -272,6 +280,8 @@ TEST_CASE("each bad value names its setting") {
   CHECK(blamed({"--connections", "-1"}) == "--connections");
   CHECK(blamed({"--connections", "99999999999999999999999"}) == "--connections");
   CHECK(blamed({"--metadata-ttl", "1.5"}) == "--metadata-ttl");
+  CHECK(blamed({"--upstream-deadline", "0"}) == "--upstream-deadline");
+  CHECK(blamed({"--upstream-deadline", "2.5"}) == "--upstream-deadline");
   CHECK(blamed({"--cache-max-bytes", "10Q"}) == "--cache-max-bytes");
   CHECK(blamed({"--cache-max-bytes", "99999999999T"}) == "--cache-max-bytes");
   CHECK(blamed({"--chunk-size", "1"}) == "--chunk-size");
@@ -347,6 +357,7 @@ TEST_CASE("--help lists every flag with its default") {
                         "--ca-file",
                         "--tls-verify",
                         "--upstream-timeout",
+                        "--upstream-deadline",
                         "--chunk-size",
                         "--upstream-max-bps",
                         "--tls-cert",

@@ -17,6 +17,7 @@ TEST_CASE("upstream failures map to the documented error kinds") {
       {errc::not_hosted, api_error::not_hosted},
       {errc::served_other, api_error::not_hosted},
       {errc::auth, api_error::upstream_auth},
+      {errc::wrong_key_set, api_error::upstream_auth},
       {errc::imei_required, api_error::upstream_imei_required},
       {errc::firewall, api_error::upstream_error},
       {errc::bad_answer, api_error::upstream_error},
