@@ -458,7 +458,8 @@ void fetch_job::begin_fetch() {
                      fail_on_exception("fetch worker"));
   }
   started_ = steady::now();
-  net::co_spawn(executor_, supervise(shared_from_this()), net::detached);
+  io_->tasks.spawn(supervise(shared_from_this()), "supervisor",
+                   fail_on_exception("fetch supervisor"));
 }
 
 void fetch_job::stop() {
@@ -875,8 +876,8 @@ net::awaitable<void> fetch_job::supervise(std::shared_ptr<fetch_job> self) {
   net::steady_timer t(self->executor_);
   while (self->state_ == job_state::fetching) {
     t.expires_after(std::chrono::milliseconds(100));
-    co_await t.async_wait(use_tuple);
-    if (self->state_ != job_state::fetching) break;
+    auto [ec] = co_await t.async_wait(use_tuple);
+    if (ec || self->state_ != job_state::fetching) break;  // cancelled: the job stops
     self->supervise_tick();
   }
 }
