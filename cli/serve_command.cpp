@@ -3,18 +3,18 @@
 #include <pthread.h>
 #include <spdlog/logger.h>
 
+#include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <future>
-#include <csignal>
 #include <exception>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -122,8 +122,7 @@ int run_serve(int argc, char** argv) {
   std::function<void()> wait_stall = [&] {
     stall_signal->async_wait([&, ms = settings.test_stall_ms](boost::system::error_code ec, int) {
       if (ec) return;  // cancelled by the stop
-      log->warn("SIGUSR1: keeping the service thread busy for {} ms (--test-stall-on-sigusr1)",
-                ms);
+      log->warn("SIGUSR1: keeping the service thread busy for {} ms (--test-stall-on-sigusr1)", ms);
       std::this_thread::sleep_for(std::chrono::milliseconds(ms));
       wait_stall();
     });
@@ -155,7 +154,8 @@ int run_serve(int argc, char** argv) {
   std::optional<std::chrono::steady_clock::time_point> drain_deadline;
   while (!http_ioc.stopped()) {  // stopped: out of work, every connection has ended
     http_ioc.run_for(std::chrono::milliseconds(200));
-    if (stop_begun && !drain_deadline) drain_deadline = std::chrono::steady_clock::now() + drain_limit;
+    if (stop_begun && !drain_deadline)
+      drain_deadline = std::chrono::steady_clock::now() + drain_limit;
     if (drain_deadline && std::chrono::steady_clock::now() > *drain_deadline) break;
   }
   // This thread no longer runs I/O: it may wait for the service thread.
@@ -164,13 +164,13 @@ int run_serve(int argc, char** argv) {
   if (!http_ioc.stopped() || service_done.wait_for(left) != std::future_status::ready) {
     // A task ignored its cancellation (a bug): destroying what it uses would corrupt
     // memory, so leave without destructors. The fetch jobs have synced their state.
-    log->critical("stop: tasks still running {} s after the stop (http: {}, service: {}); exiting "
-                  "without unwinding them",
-                  std::chrono::duration_cast<std::chrono::seconds>(drain_limit).count(),
-                  http_ioc.stopped() ? "drained" : "busy",
-                  service_done.wait_for(std::chrono::seconds(0)) == std::future_status::ready
-                      ? "drained"
-                      : "busy");
+    log->critical(
+        "stop: tasks still running {} s after the stop (http: {}, service: {}); exiting "
+        "without unwinding them",
+        std::chrono::duration_cast<std::chrono::seconds>(drain_limit).count(),
+        http_ioc.stopped() ? "drained" : "busy",
+        service_done.wait_for(std::chrono::seconds(0)) == std::future_status::ready ? "drained"
+                                                                                    : "busy");
     log->flush();
     std::fflush(nullptr);
     std::_Exit(1);

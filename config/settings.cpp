@@ -278,8 +278,8 @@ std::string imei_value(const std::string& model, const std::string& item,
     throw config_error("--imei", "an IMEI or serial is 1-32 letters/digits: '" + item + "'");
   auto full = expand_imei(model, value);
   if (!full)
-    throw config_error("--imei", "an IMEI prefix needs at least the 8 digits of the TAC: '" +
-                                     item + "'");
+    throw config_error("--imei",
+                       "an IMEI prefix needs at least the 8 digits of the TAC: '" + item + "'");
   return *full;
 }
 
@@ -363,9 +363,9 @@ settings convert(const po::variables_map& vm) {
     auto parsed = boost::urls::parse_absolute_uri(item);
     if (!parsed || (parsed->scheme() != "http" && parsed->scheme() != "https") ||
         parsed->encoded_host().empty() || parsed->has_fragment())
-      throw config_error("--notify-url",
-                         "expected an http(s) URL such as http://hooks.local/fusproxy: '" + item +
-                             "'");
+      throw config_error(
+          "--notify-url",
+          "expected an http(s) URL such as http://hooks.local/fusproxy: '" + item + "'");
     s.notify_urls.push_back(item);
   }
   u32("connections", s.connections, 1, 64);
@@ -492,25 +492,22 @@ std::string settings::describe() const {
     << " legacy-keys=" << (legacy_keys.size() > 4 ? "***custom***" : legacy_keys)
     << " imei=" << (imei_by_model.size() + (default_imei.empty() ? 0 : 1)) << "-set"
     << " connections=" << connections << " connections-start=" << connections_start
-    << " fetch-threads=" << fetch_threads
-    << " cache-dir=" << cache_dir << " cache-max-bytes=" << cache_max_bytes
-    << " metadata-ttl=" << metadata_ttl << " token=" << (token.empty() ? "none" : "***")
-    << " log-level=" << log_level
+    << " fetch-threads=" << fetch_threads << " cache-dir=" << cache_dir
+    << " cache-max-bytes=" << cache_max_bytes << " metadata-ttl=" << metadata_ttl
+    << " token=" << (token.empty() ? "none" : "***") << " log-level=" << log_level
     << " log-format=" << (log_format == log_format::json ? "json" : "text")
     << " log-file=" << (log_file.empty() ? "stderr" : log_file)
     << " demo=" << (demo ? "true" : "false")
     << " ca-file=" << (ca_file.empty() ? "system" : ca_file)
     << " tls-verify=" << (tls_verify ? "true" : "false") << " upstream-timeout=" << upstream_timeout
-    << " upstream-deadline=" << upstream_deadline
-    << " chunk-size=" << chunk_size << " chunk-size-max=" << chunk_size_max
-    << " upstream-max-bps=" << upstream_max_bps
+    << " upstream-deadline=" << upstream_deadline << " chunk-size=" << chunk_size
+    << " chunk-size-max=" << chunk_size_max << " upstream-max-bps=" << upstream_max_bps
     << " retry-base-ms=" << retry_base_ms << " retry-attempts=" << retry_attempts
     << " tls=" << (tls_cert.empty() ? "off" : tls_cert) << " max-connections=" << max_connections
     << " rate-limit=" << rate_limit << " max-downloads-per-client=" << max_downloads_per_client
     << " max-downloads=" << max_downloads << " queue-timeout=" << queue_timeout
-    << " header-timeout=" << header_timeout
-    << " idle-timeout=" << idle_timeout << " shutdown-grace=" << shutdown_grace
-    << " notify-url=" << notify_urls.size() << "-set"
+    << " header-timeout=" << header_timeout << " idle-timeout=" << idle_timeout
+    << " shutdown-grace=" << shutdown_grace << " notify-url=" << notify_urls.size() << "-set"
     << " trusted-proxy=";
   if (trusted_proxies.empty()) o << "none";
   for (std::size_t i = 0; i < trusted_proxies.size(); ++i)

@@ -49,8 +49,8 @@ struct settings {
   std::vector<std::string> notify_urls;
   std::uint32_t connections = 16;       // the ceiling of the adaptive count
   std::uint32_t connections_start = 8;  // where it starts (capped at connections)
-  std::uint32_t fetch_threads = 1;  // landing pool (CRC, decrypt, pwrite); 0: inline
-  std::string ca_file;              // empty: the system CA store
+  std::uint32_t fetch_threads = 1;      // landing pool (CRC, decrypt, pwrite); 0: inline
+  std::string ca_file;                  // empty: the system CA store
   bool tls_verify = true;
   std::uint32_t upstream_timeout = 30;  // seconds without progress upstream
   // Seconds a metadata lookup (version list, BinaryInform, size probe) may spend retrying
@@ -58,9 +58,9 @@ struct settings {
   std::uint32_t upstream_deadline = 20;
   std::uint64_t chunk_size = 2u << 20;        // a connection's first ranged request
   std::uint64_t chunk_size_max = 128u << 20;  // what later ones grow to
-  std::uint64_t upstream_max_bps = 0;   // 0: no cap
-  std::uint32_t retry_base_ms = 1000;   // first back-off of a failing upstream range/lookup
-  std::uint32_t retry_attempts = 8;     // failures in a row without progress, then give up
+  std::uint64_t upstream_max_bps = 0;         // 0: no cap
+  std::uint32_t retry_base_ms = 1000;         // first back-off of a failing upstream range/lookup
+  std::uint32_t retry_attempts = 8;           // failures in a row without progress, then give up
 
   // HTTPS towards clients (both or neither)
   std::string tls_cert;
@@ -71,11 +71,11 @@ struct settings {
   double rate_limit = 0;                       // requests/s per client IP, 0: off
   std::uint32_t max_downloads_per_client = 0;  // 0: no cap
   std::uint32_t max_downloads = 256;           // 0: no cap
-  std::uint32_t queue_timeout = 60;  // seconds a download waits for a slot, then 429 (0: at once)
-  std::uint32_t header_timeout = 10;           // seconds to receive a request's header
-  std::uint32_t idle_timeout = 60;             // keep-alive idle / write progress, seconds
-  std::uint32_t shutdown_grace = 30;           // seconds in-flight requests get on SIGTERM
-  std::uint32_t test_stall_ms = 0;  // tests only: SIGUSR1 keeps the service thread busy this long
+  std::uint32_t queue_timeout = 60;   // seconds a download waits for a slot, then 429 (0: at once)
+  std::uint32_t header_timeout = 10;  // seconds to receive a request's header
+  std::uint32_t idle_timeout = 60;    // keep-alive idle / write progress, seconds
+  std::uint32_t shutdown_grace = 30;  // seconds in-flight requests get on SIGTERM
+  std::uint32_t test_stall_ms = 0;    // tests only: SIGUSR1 keeps the service thread busy this long
   // Reverse proxies whose X-Forwarded-For is believed (empty: the header is ignored and
   // the socket's peer is the client of the limits and the access log).
   std::vector<ip_network> trusted_proxies;

@@ -69,7 +69,8 @@ fus_request fus_session_core::post(std::string_view path, std::string body, std:
 
 result<fus_session_core::signing> fus_session_core::sign() {
   if (nonce_.empty()) return make_failure(errc::auth, "no nonce to sign with");
-  if (dialect_ == protocol::dialect::smart2) return signing{nonce_, crypto::smart2_signature(nonce_)};
+  if (dialect_ == protocol::dialect::smart2)
+    return signing{nonce_, crypto::smart2_signature(nonce_)};
   if (decrypted_for_ != nonce_) {
     auto plain = crypto::decrypt_nonce(nonce_, keys_);
     if (!plain)
@@ -170,7 +171,8 @@ result<void> fus_session_core::on_nonce_answer(unsigned status, const header_lis
     return status_failure(service::fus, status, find_header(headers, "Retry-After"), body);
   if (looks_like_html(body))
     return make_failure(errc::firewall, "GenerateNonce answered with an HTML page");
-  if (nonce_.empty()) return make_failure(errc::bad_answer, "GenerateNonce answer has no NONCE header");
+  if (nonce_.empty())
+    return make_failure(errc::bad_answer, "GenerateNonce answer has no NONCE header");
   // A wrong legacy key set shows here, before anything is signed with it.
   if (auto s = sign(); !s) return s.error();
   return result<void>{};
@@ -188,7 +190,8 @@ result<answer_verdict> fus_session_core::on_inform_answer(unsigned status, std::
   if (!answer) {
     if (answer.error() == protocol::make_error_code(protocol::errc::missing_field) &&
         !has_binary_name(body))
-      return make_failure(errc::not_hosted, "BinaryInform succeeded without a file (no BINARY_NAME)");
+      return make_failure(errc::not_hosted,
+                          "BinaryInform succeeded without a file (no BINARY_NAME)");
     return from_protocol_error(answer.error(), "BinaryInform answer");
   }
   if (answer->status == "401") {

@@ -30,11 +30,11 @@ namespace fusproxy::upstream {
 // What a ranged download needs: the file, how to have it answered by BinaryInform in the
 // session that downloads it, and how to (re)authorise it.
 struct download_file {
-  std::string path;                // MODEL_PATH + BINARY_NAME, sent raw in ?file=
-  std::uint64_t size = 0;          // BINARY_BYTE_SIZE: the total every Content-Range must carry
-  protocol::inform_request inform; // BinaryInform that answers this file (the served version);
-                                   // imei filled by the driver (legacy)
-  protocol::init_request init;     // InitForMass, redone after a 401
+  std::string path;                 // MODEL_PATH + BINARY_NAME, sent raw in ?file=
+  std::uint64_t size = 0;           // BINARY_BYTE_SIZE: the total every Content-Range must carry
+  protocol::inform_request inform;  // BinaryInform that answers this file (the served version);
+                                    // imei filled by the driver (legacy)
+  protocol::init_request init;      // InitForMass, redone after a 401
 };
 
 enum class upstream_host { fus, cloud, fota };
@@ -83,8 +83,7 @@ class fus_session_core {
   // NONCE and Set-Cookie of any answer (downloads included).
   void absorb(const header_list& headers);
   // GenerateNonce's answer: a 2xx with a NONCE header that this session can sign with.
-  result<void> on_nonce_answer(unsigned status, const header_list& headers,
-                               std::string_view body);
+  result<void> on_nonce_answer(unsigned status, const header_list& headers, std::string_view body);
   // BinaryInform's answer (headers already absorbed). `may_renew`: a 401 gives renew
   // (else auth). On success `out` holds the answer and the session remembers its
   // BINARY_NAME as informed. A success without BINARY_NAME is not_hosted; the FUS Status

@@ -58,13 +58,13 @@ struct inform_answer {
   // BINARY_CRC (CRC-32 of the encrypted file); four of five clients never read it, so it may
   // be absent (nullopt), and it is accepted written as a signed 32-bit number.
   std::optional<std::uint32_t> crc;
-  std::string logic_value;      // LOGIC_VALUE_FACTORY, else LOGIC_VALUE_HOME
-  std::string model_type;       // DEVICE_MODEL_TYPE
-  std::string local_code;       // BINARY_LOCAL_CODE, else DEVICE_LOCAL_CODE
-  std::string model_name;       // DEVICE_MODEL_NAME
-  std::string os_version;       // CURRENT_OS_VERSION
-  std::string last_modified;    // LAST_MODIFIED, YYYYMMDDhhmmss
-  std::string description;      // DESCRIPTION (changelog URL)
+  std::string logic_value;    // LOGIC_VALUE_FACTORY, else LOGIC_VALUE_HOME
+  std::string model_type;     // DEVICE_MODEL_TYPE
+  std::string local_code;     // BINARY_LOCAL_CODE, else DEVICE_LOCAL_CODE
+  std::string model_name;     // DEVICE_MODEL_NAME
+  std::string os_version;     // CURRENT_OS_VERSION
+  std::string last_modified;  // LAST_MODIFIED, YYYYMMDDhhmmss
+  std::string description;    // DESCRIPTION (changelog URL)
   firmware_files files;
 };
 bool is_success_status(std::string_view status);  // "200" or "S00"
@@ -72,8 +72,9 @@ bool is_success_status(std::string_view status);  // "200" or "S00"
 // it: 401, 404, 408, ...): the answer then has only `status` filled; missing_status when there
 // is none. For a success answer: missing_field when BINARY_NAME or BINARY_BYTE_SIZE is
 // absent or empty (BINARY_CRC may be); bad_field when the size is not an unsigned decimal,
-// the CRC neither an unsigned nor a negative signed 32-bit decimal, or BINARY_NAME / MODEL_PATH hold characters other than [A-Za-z0-9._-]
-// (and '/' in the path), since both go raw into the download URL.
+// the CRC neither an unsigned nor a negative signed 32-bit decimal, or BINARY_NAME / MODEL_PATH
+// hold characters other than [A-Za-z0-9._-] (and '/' in the path), since both go raw into the
+// download URL.
 result<inform_answer> parse_binary_inform(std::string_view xml);
 
 // InitForMass. `nonce` as for build_binary_inform. A name too short for its LOGIC_CHECK rule

@@ -32,7 +32,6 @@ struct http_options {
   std::chrono::milliseconds idle_keepalive{20'000};  // drop pooled connections idle longer
 };
 
-
 struct http_request {
   http_method method = http_method::get;
   std::string target;   // path and query, sent as is (never re-encoded)

@@ -19,8 +19,7 @@ retry_class classify(const failure& f) {
   }
   // The session may be what is wrong: a garbled or cut answer, an answer without NONCE, a
   // firewall page, or a 401 that survived the session's own fresh-nonce retry.
-  if (f.is(errc::firewall) || f.is(errc::bad_answer) || f.is(errc::too_large) ||
-      f.is(errc::auth))
+  if (f.is(errc::firewall) || f.is(errc::bad_answer) || f.is(errc::too_large) || f.is(errc::auth))
     return retry_class::new_session;
   return retry_class::permanent;
 }
@@ -31,9 +30,8 @@ std::chrono::milliseconds backoff_delay(const backoff& b, unsigned retry, double
   for (unsigned i = 0; i < retry && d < b.cap; ++i) d *= 2;
   d = std::min(d, b.cap);
   const auto half = d / 2;
-  return half + std::chrono::milliseconds(
-                    static_cast<std::chrono::milliseconds::rep>(static_cast<double>(half.count()) *
-                                                                jitter));
+  return half + std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(
+                    static_cast<double>(half.count()) * jitter));
 }
 
 retry_schedule::retry_schedule(backoff b, clock::duration deadline, clock::time_point start)
@@ -43,8 +41,7 @@ retry_step retry_schedule::after(const failure& f, clock::time_point now, double
   const auto kind = classify(f);
   if (kind == retry_class::permanent) return {};
   auto delay = backoff_delay(backoff_, retries_, jitter);
-  if (f.is(errc::rate_limited))
-    delay = std::max<std::chrono::milliseconds>(delay, f.retry_after);
+  if (f.is(errc::rate_limited)) delay = std::max<std::chrono::milliseconds>(delay, f.retry_after);
   if (now + delay >= deadline_) return {};
   ++retries_;
   return {true, kind == retry_class::new_session, delay};

@@ -35,8 +35,8 @@ node* element(document& doc, node* parent, std::string_view name, std::string_vi
 
 void attribute(document& doc, node* n, std::string_view name, std::string_view value) {
   const auto safe = xml_safe_text(value);
-  n->append_attribute(doc.allocate_attribute(keep(doc, name), keep(doc, safe), name.size(),
-                                             safe.size()));
+  n->append_attribute(
+      doc.allocate_attribute(keep(doc, name), keep(doc, safe), name.size(), safe.size()));
 }
 
 void link(document& doc, node* parent, std::string_view rel, std::string_view type,

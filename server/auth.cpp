@@ -50,7 +50,8 @@ bool basic_token_matches(std::string_view authorization, std::string_view token)
   // EVP_DecodeBlock counts the '=' padding as zero bytes: drop them.
   for (auto p = presented->rbegin(); p != presented->rend() && *p == '='; ++p) decoded.pop_back();
   const auto colon = decoded.find(':');
-  return colon != std::string::npos && same_secret(std::string_view(decoded).substr(colon + 1), token);
+  return colon != std::string::npos &&
+         same_secret(std::string_view(decoded).substr(colon + 1), token);
 }
 
 bool cross_site_request(std::string_view origin, std::string_view sec_fetch_site,

@@ -707,7 +707,8 @@ void download_manager::append_metrics(std::string& out) const {
         "Upstream connections the fetching jobs hold now (the adaptive count, hedges included).",
         static_cast<double>(conns));
   gauge("fusproxy_fetch_upstream_connections_target",
-        "Upstream connections the fetching jobs' governors allow now.", static_cast<double>(target));
+        "Upstream connections the fetching jobs' governors allow now.",
+        static_cast<double>(target));
   gauge("fusproxy_fetch_slowest_connection_bytes_per_second",
         "The slowest open upstream connection's rate, last second (0: none open).", slowest);
 }

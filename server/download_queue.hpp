@@ -63,7 +63,7 @@ class fair_slots {
   ticket next_ = 1;
   std::unordered_map<std::string, std::uint32_t> active_by_client_;
   std::unordered_map<std::string, std::deque<ticket>> queue_by_client_;
-  std::list<std::string> turn_;  // clients with queued tickets, next served first
+  std::list<std::string> turn_;                    // clients with queued tickets, next served first
   std::unordered_map<ticket, std::string> owner_;  // queued ticket -> client
 };
 

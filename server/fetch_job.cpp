@@ -11,7 +11,6 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -25,8 +24,8 @@
 #include <system_error>
 
 #include "crypto/crc32.hpp"
-#include "crypto/md5.hpp"
 #include "crypto/ecb.hpp"
+#include "crypto/md5.hpp"
 #include "server/metrics.hpp"
 #include "server/resolver_mapping.hpp"
 #include "server/task_group.hpp"
@@ -39,7 +38,9 @@ using steady = std::chrono::steady_clock;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 // For the hops to the landing pool: a batch is a short CPU/disk job that is not cancelled,
 // and a cancellation of the job must not be forwarded by co_spawn into another thread.
-auto on_pool() { return net::bind_cancellation_slot(net::cancellation_slot(), use_tuple); }
+auto on_pool() {
+  return net::bind_cancellation_slot(net::cancellation_slot(), use_tuple);
+}
 
 // --- errors ---------------------------------------------------------------------------------
 
@@ -230,8 +231,8 @@ struct fetch_job::worker_state {
   // Cutting: the scheduler closes the worker's connection by cancelling its pending read.
   net::cancellation_signal cut_signal;
   bool in_read = false;
-  bool cut = false;               // set by fetch_job::cut(); the claim ends, no failure
-  std::uint64_t last_claim = 0;   // size of its previous claim (claims grow)
+  bool cut = false;              // set by fetch_job::cut(); the claim ends, no failure
+  std::uint64_t last_claim = 0;  // size of its previous claim (claims grow)
 };
 
 fetch_job::fetch_job(net::any_io_executor executor, upstream::fus_client& client,
@@ -547,8 +548,7 @@ void fetch_job::landed_complete() {
   // the verification, plus Content-MD5 in publish() when upstream sent one.
   if (source_.meta.crc32 && crc != *source_.meta.crc32) {
     char text[96];
-    std::snprintf(text, sizeof text, "CRC-32 %08x, BINARY_CRC says %08x", crc,
-                  *source_.meta.crc32);
+    std::snprintf(text, sizeof text, "CRC-32 %08x, BINARY_CRC says %08x", crc, *source_.meta.crc32);
     reject(text);
     return;
   }
@@ -703,7 +703,8 @@ void fetch_job::follower::move_to(std::uint64_t pos) {
 std::uint64_t fetch_job::horizon() const {
   if (followers_.empty()) return UINT64_MAX;
   const std::uint64_t window = std::max<std::uint64_t>(
-      64u << 20, 2ull * governor_.target() * std::min<std::uint64_t>(options_.chunk_size_max, 8 * plan_.chunk_size()));
+      64u << 20, 2ull * governor_.target() *
+                     std::min<std::uint64_t>(options_.chunk_size_max, 8 * plan_.chunk_size()));
   return *followers_.rbegin() + window;
 }
 
@@ -821,12 +822,12 @@ std::optional<fetch::byte_range> fetch_job::next_work(worker_state& w) {
     if (auto r = plan_.hedge(w.id, victim)) {
       ++hedges_;
       if (auto* m = options_.metrics) m->hedges.inc();
-      log_->info("fetch {}: connection {} is slow ({:.0f} B/s, idle {} ms): connection {} "
-                 "fetches {}-{} too",
-                 source_.meta.filename, victim, rates_.rate(victim, now),
-                 std::chrono::duration_cast<std::chrono::milliseconds>(rates_.idle(victim, now))
-                     .count(),
-                 w.id, r->begin, r->end);
+      log_->info(
+          "fetch {}: connection {} is slow ({:.0f} B/s, idle {} ms): connection {} "
+          "fetches {}-{} too",
+          source_.meta.filename, victim, rates_.rate(victim, now),
+          std::chrono::duration_cast<std::chrono::milliseconds>(rates_.idle(victim, now)).count(),
+          w.id, r->begin, r->end);
       return r;
     }
   }
@@ -847,9 +848,9 @@ std::optional<fetch::byte_range> fetch_job::next_work(worker_state& w) {
   // pieces multiply GETs for little).
   const auto min_bytes = std::max<std::uint64_t>(
       2 * plan_.chunk_size(), static_cast<std::uint64_t>(rates_.typical_rate(now) / 2));
-  const auto min_time = std::max<steady::duration>(
-      rates_.first_byte_latency() * 3 + std::chrono::milliseconds(100),
-      std::chrono::milliseconds(250));
+  const auto min_time =
+      std::max<steady::duration>(rates_.first_byte_latency() * 3 + std::chrono::milliseconds(100),
+                                 std::chrono::milliseconds(250));
   if (auto s = fetch::pick_split(plan_.claims(), rates_, now, min_bytes, min_time)) {
     if (auto r = plan_.split(w.id, s->victim, s->at)) {
       ++splits_;

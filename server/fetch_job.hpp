@@ -61,16 +61,16 @@ struct build_source {
 };
 
 struct fetch_options {
-  unsigned connections = 16;       // the ceiling of the adaptive connection count
-  unsigned connections_start = 8;  // where the count starts (at most `connections`)
-  std::uint64_t chunk_size = 2u << 20;       // the first claims of each connection
+  unsigned connections = 16;                  // the ceiling of the adaptive connection count
+  unsigned connections_start = 8;             // where the count starts (at most `connections`)
+  std::uint64_t chunk_size = 2u << 20;        // the first claims of each connection
   std::uint64_t chunk_size_max = 128u << 20;  // claims grow up to this
-  std::uint64_t max_bps = 0;  // all workers of the job together; 0: no cap
+  std::uint64_t max_bps = 0;                  // all workers of the job together; 0: no cap
   fetch::retry_settings retry;
   // The other workers start once the first GET answered (it authorised the file), or
   // after this long.
   std::chrono::milliseconds stagger{1000};
-  std::size_t buffer_size = 1024u << 10;   // per worker; also how much lands at once
+  std::size_t buffer_size = 1024u << 10;  // per worker; also how much lands at once
   // Where the per-byte half of landing runs (CRC-32, decrypt, pwrite): a thread pool lets
   // it use other cores than the one serving sockets. Empty: inline on the job's executor.
   // The job's state (present map, readers) stays on the job's executor either way.
@@ -98,7 +98,7 @@ std::string_view to_string(job_state s);
 // One upstream connection of a job now.
 struct connection_progress {
   unsigned worker = 0;
-  double rate = 0;  // bytes/s, last second
+  double rate = 0;                   // bytes/s, last second
   std::uint64_t begin = 0, end = 0;  // the range it is to land (its claim; a helper's victim's)
   bool helper = false;               // hedging another connection's claim
 };
@@ -112,10 +112,10 @@ struct job_progress {
   unsigned target = 0;        // what the governor allows
   unsigned ceiling = 0;       // --connections
   std::vector<connection_progress> per_connection;
-  std::uint64_t gets = 0;     // ranged GETs sent
-  std::uint64_t hedges = 0;   // slow connections hedged
-  std::uint64_t cuts = 0;     // connections cut (lost a hedge, or idle helpers)
-  std::uint64_t splits = 0;   // claims split in the end game
+  std::uint64_t gets = 0;    // ranged GETs sent
+  std::uint64_t hedges = 0;  // slow connections hedged
+  std::uint64_t cuts = 0;    // connections cut (lost a hedge, or idle helpers)
+  std::uint64_t splits = 0;  // claims split in the end game
   std::uint64_t retries = 0;
   std::uint64_t sheds = 0;  // 429/503 answers
   std::uint32_t crc = 0;    // combined, once complete
@@ -200,8 +200,8 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   boost::asio::awaitable<boost::system::error_code> land(std::uint64_t at,
                                                          std::span<std::uint8_t> cipher,
                                                          worker_state& w);
-  boost::system::error_code commit_landing(fetch::worker_id id, std::uint64_t at,
-                                           std::uint64_t end, std::uint32_t crc);
+  boost::system::error_code commit_landing(fetch::worker_id id, std::uint64_t at, std::uint64_t end,
+                                           std::uint32_t crc);
   // The next range for a free worker: a queued hedge, a claim, or (end game) a split.
   std::optional<fetch::byte_range> next_work(worker_state& w);
   // Closes a worker's connection now (it lost a hedge, or holds nothing any more).
@@ -261,8 +261,8 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   unsigned parked_ = 0;  // workers waiting for the window to move
   fetch::connection_rates rates_;
   fetch::rate_meter recent_{std::chrono::seconds(1)};  // the governor's aggregate rate
-  std::vector<worker_state*> workers_;                  // by worker id, while running
-  std::vector<fetch::worker_id> hedge_queue_;           // slow connections awaiting a helper
+  std::vector<worker_state*> workers_;                 // by worker id, while running
+  std::vector<fetch::worker_id> hedge_queue_;          // slow connections awaiting a helper
   bool opened_once_ = false;  // a GET answered: the other workers may start
   std::chrono::steady_clock::time_point started_{};
   std::uint64_t gets_ = 0, hedges_ = 0, cuts_ = 0, splits_ = 0;

@@ -173,8 +173,10 @@ std::optional<byte_range> fetch_plan::claim(worker_id w, std::uint64_t limit, st
   std::uint64_t end = *pos + size;
   if (end - end % chunk_ > *pos) end -= end % chunk_;
   end = std::min({end, total(), present_.next_present(*pos)});
-  if (auto next = claimed_.upper_bound(*pos); next != claimed_.end()) end = std::min(end, next->first);
-  if (auto next = landing_.upper_bound(*pos); next != landing_.end()) end = std::min(end, next->first);
+  if (auto next = claimed_.upper_bound(*pos); next != claimed_.end())
+    end = std::min(end, next->first);
+  if (auto next = landing_.upper_bound(*pos); next != landing_.end())
+    end = std::min(end, next->first);
   claimed_.emplace(*pos, held{end, w});
   return byte_range{*pos, end};
 }
@@ -536,7 +538,8 @@ std::optional<split_choice> pick_split(const std::vector<std::pair<worker_id, by
     if (best && t <= best_time) continue;
     // Both finish together: the victim keeps the share its rate carries.
     const double thief = typical > 0 ? typical : own;
-    std::uint64_t keep = static_cast<std::uint64_t>(static_cast<double>(left) * own / (own + thief));
+    std::uint64_t keep =
+        static_cast<std::uint64_t>(static_cast<double>(left) * own / (own + thief));
     keep = std::clamp<std::uint64_t>(keep, min_bytes, left - min_bytes);
     const double saved = t - static_cast<double>(keep) / own;
     if (saved < std::chrono::duration<double>(min_time).count()) continue;

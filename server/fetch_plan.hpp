@@ -135,8 +135,8 @@ class fetch_plan {
   std::optional<byte_range> split(worker_id thief, worker_id victim, std::uint64_t at);
 
   struct reservation {
-    byte_range land;                // what w lands now (empty: nothing; skip the batch)
-    std::optional<worker_id> cut;   // the victim a helper's block just beat
+    byte_range land;               // what w lands now (empty: nothing; skip the batch)
+    std::optional<worker_id> cut;  // the victim a helper's block just beat
   };
   // w received the whole blocks `batch` of its GET and wants to land them: the part it may
   // land now is reserved for it (no other worker gets those bytes). Bytes before w's cursor

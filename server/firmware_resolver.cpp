@@ -858,8 +858,7 @@ net::awaitable<std::string> firmware_resolver::status_json() {
   co_return impl_->status_json();
 }
 
-net::awaitable<service_result<std::string>> firmware_resolver::manage(route rt,
-                                                                      std::string method,
+net::awaitable<service_result<std::string>> firmware_resolver::manage(route rt, std::string method,
                                                                       std::string body) {
   co_return impl_->manage(rt, method, body);
 }

@@ -66,14 +66,14 @@ struct firmware_metadata {
   std::string region;
   std::string version;  // 4-part with '/'
   std::string os_version;
-  std::string filename;           // upstream name, e.g. SM-A207F_2_…_fac.zip.enc4
-  std::string plain_filename;     // without .enc4 / .enc2
-  std::string encryption;         // "enc4" or "enc2"
-  std::uint64_t size = 0;         // encrypted bytes
-  std::uint64_t plain_size = 0;   // exact decrypted bytes
+  std::string filename;                // upstream name, e.g. SM-A207F_2_…_fac.zip.enc4
+  std::string plain_filename;          // without .enc4 / .enc2
+  std::string encryption;              // "enc4" or "enc2"
+  std::uint64_t size = 0;              // encrypted bytes
+  std::uint64_t plain_size = 0;        // exact decrypted bytes
   std::optional<std::uint32_t> crc32;  // of the encrypted file, as upstream says; none when
                                        // BinaryInform had no BINARY_CRC (then size + pad)
-  std::time_t last_modified = 0;  // UTC
+  std::time_t last_modified = 0;       // UTC
   std::string changelog_url;
   firmware_files files;
   freshness fresh;

@@ -261,8 +261,8 @@ server_metrics::server_metrics(metrics::registry& r)
                                  "Downloads refused (429): no slot free within --queue-timeout.")),
       downloads_queued(r.gauge("fusproxy_downloads_queued",
                                "Downloads waiting for a slot (--max-downloads, per client).")),
-      downloads_queued_total(r.counter("fusproxy_downloads_queued_total",
-                                       "Downloads that had to wait for a slot.")),
+      downloads_queued_total(
+          r.counter("fusproxy_downloads_queued_total", "Downloads that had to wait for a slot.")),
       queue_wait(r.histogram("fusproxy_download_queue_wait_seconds",
                              "Time a queued download waited (granted, timed out or gone).",
                              metrics::latency_buckets)) {

@@ -43,11 +43,7 @@ std::string random_id() {
 struct notifier::impl : std::enable_shared_from_this<impl> {
   impl(net::any_io_executor ex, std::shared_ptr<spdlog::logger> l, metrics::registry& r,
        notify_options o)
-      : executor(ex),
-        log(std::move(l)),
-        registry(r),
-        options(o),
-        client(ex, http_options_for(o)) {}
+      : executor(ex), log(std::move(l)), registry(r), options(o), client(ex, http_options_for(o)) {}
 
   static upstream::http_options http_options_for(const notify_options& o) {
     upstream::http_options h;
@@ -103,8 +99,8 @@ struct notifier::impl : std::enable_shared_from_this<impl> {
       } else {
         why = "HTTP " + std::to_string(res->status);
         // A receiver that says the request itself is wrong will say so again.
-        permanent = res->status >= 400 && res->status < 500 && res->status != 408 &&
-                    res->status != 429;
+        permanent =
+            res->status >= 400 && res->status < 500 && res->status != 408 && res->status != 429;
       }
       if (permanent || attempt >= self->options.attempts) {
         self->count_delivery("failed");
@@ -144,7 +140,9 @@ notifier::notifier(net::any_io_executor executor, const std::vector<std::string>
                            "again), failed (gave up).");
 }
 
-notifier::~notifier() { stop(); }
+notifier::~notifier() {
+  stop();
+}
 
 void notifier::stop() {
   impl_->stopped = true;
@@ -164,8 +162,8 @@ std::string notifier::body(const mirror_event& e, const std::string& id) {
   o["version"] = m.version;
   o["version_id"] = protocol::version_id(m.version);
   if (e.kind == mirror_event::new_build)
-    o["previous_version"] = e.previous_version.empty() ? json::value(nullptr)
-                                                       : json::value(e.previous_version);
+    o["previous_version"] =
+        e.previous_version.empty() ? json::value(nullptr) : json::value(e.previous_version);
   o["os_version"] = m.os_version;
   o["filename"] = m.filename;
   o["plain_filename"] = m.plain_filename;

@@ -30,7 +30,7 @@ std::string_view event_name(mirror_event::kind_t kind);  // "new_build", "build_
 struct notify_options {
   std::chrono::milliseconds first_retry{1000};  // doubles per attempt
   std::chrono::milliseconds max_retry{60'000};
-  unsigned attempts = 6;  // in all, the first included
+  unsigned attempts = 6;                      // in all, the first included
   std::chrono::milliseconds timeout{10'000};  // one POST, connect to answer
 };
 

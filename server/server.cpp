@@ -1,9 +1,9 @@
 #include "server/server.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spdlog/logger.h>
 #include <sys/sendfile.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cerrno>
@@ -107,10 +107,11 @@ peer_state peek_peer(int fd) {
   if (n == 0) return peer_state::gone;  // FIN
   if (n < 0)
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? peer_state::quiet
-                                                                      : peer_state::gone;
+                                                                     : peer_state::gone;
   // Bytes wait (a pipelined request, a TLS close_notify): the FIN may be behind them.
   pollfd p{fd, POLLRDHUP, 0};
-  if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) return peer_state::gone;
+  if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+    return peer_state::gone;
   return peer_state::has_data;
 }
 
@@ -840,8 +841,9 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     }
     if (!cfg.token.empty() && !by_basic && !bearer_token_matches(authorization, cfg.token)) {
       auto r = error_reply(api_error::unauthorized, "missing or wrong bearer token");
-      r.headers.emplace_back("WWW-Authenticate",
-                             "Bearer realm=\"fusproxy\", Basic realm=\"fusproxy\", charset=\"UTF-8\"");
+      r.headers.emplace_back(
+          "WWW-Authenticate",
+          "Bearer realm=\"fusproxy\", Basic realm=\"fusproxy\", charset=\"UTF-8\"");
       co_return co_await send_reply(conn, req, rid, std::move(r));
     }
     std::uint32_t retry_after = 0;
@@ -976,11 +978,11 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     feed_options o;
     o.generator_version = FUSPROXY_VERSION;
     const auto host = req[bhttp::field::host];
-    const bool plain_host = !host.empty() && host.size() <= 255 &&
-                            std::all_of(host.begin(), host.end(), [](unsigned char c) {
-                              return std::isalnum(c) || c == '.' || c == '-' || c == ':' ||
-                                     c == '[' || c == ']';
-                            });
+    const bool plain_host =
+        !host.empty() && host.size() <= 255 &&
+        std::all_of(host.begin(), host.end(), [](unsigned char c) {
+          return std::isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+        });
     if (plain_host) o.base_url = (conn.tls ? "https://" : "http://") + std::string(host);
     reply r;
     r.content_type = "application/atom+xml; charset=utf-8";
@@ -990,7 +992,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     r.headers.emplace_back("Cache-Control", cache_control_short());
     r.headers.emplace_back("Vary", "Host");
     add_freshness(r, list.fresh);
-    if (const auto inm = req[bhttp::field::if_none_match]; !inm.empty() && inm.find(etag) != inm.npos) {
+    if (const auto inm = req[bhttp::field::if_none_match];
+        !inm.empty() && inm.find(etag) != inm.npos) {
       r.status = 304;
       r.body.clear();
     }

@@ -41,8 +41,8 @@ net::awaitable<T> run_on_target(std::shared_ptr<hop_state> st, net::awaitable<T>
   // No suspension between this coroutine's start and the connection of the signal: an
   // emission posted by the caller runs after it (one thread, FIFO).
   const auto here = co_await net::this_coro::executor;
-  co_return co_await net::co_spawn(here, std::move(work),
-                                   net::bind_cancellation_slot(st->signal.slot(), net::use_awaitable));
+  co_return co_await net::co_spawn(
+      here, std::move(work), net::bind_cancellation_slot(st->signal.slot(), net::use_awaitable));
 }
 
 template <class T>
@@ -64,9 +64,9 @@ net::awaitable<T> hop(net::any_io_executor target, net::awaitable<T> work) {
   } release{slot};
   // An unconnected slot for co_spawn itself: the forwarding is ours (above).
   auto there = run_on_target(st, std::move(work));
-  co_return co_await net::co_spawn(target, std::move(there),
-                                   net::bind_cancellation_slot(net::cancellation_slot(),
-                                                               net::use_awaitable));
+  co_return co_await net::co_spawn(
+      target, std::move(there),
+      net::bind_cancellation_slot(net::cancellation_slot(), net::use_awaitable));
 }
 
 // The connection's sink, seen from the service thread: each write runs on the connection's
@@ -167,9 +167,9 @@ struct deadline_call {
 
   std::mutex mutex;  // guards the three below
   phase at = phase::queued;
-  std::optional<T> value;     // read by the caller once done
-  std::exception_ptr error;   // read by the caller once done
-  net::steady_timer wake;     // the caller's executor only: cancelled when the call is done
+  std::optional<T> value;    // read by the caller once done
+  std::exception_ptr error;  // read by the caller once done
+  net::steady_timer wake;    // the caller's executor only: cancelled when the call is done
 };
 
 }  // namespace
@@ -292,19 +292,19 @@ net::awaitable<readiness> service_thread::ready() {
 net::awaitable<std::string> service_thread::metrics_text() {
   auto snap = snapshot_;
   if (!snap->begin_refresh()) co_return snap->last();  // one still queued: the thread is busy
-  std::function<net::awaitable<std::string>()> work =
-      [&inner = inner_, snap]() -> net::awaitable<std::string> {
-        std::string text;
-        std::exception_ptr failed;
-        try {
-          text = co_await inner.metrics_text();
-        } catch (...) {
-          failed = std::current_exception();
-        }
-        snap->end_refresh(failed ? nullptr : &text);
-        if (failed) std::rethrow_exception(failed);
-        co_return text;
-      };
+  std::function<net::awaitable<std::string>()> work = [&inner = inner_,
+                                                       snap]() -> net::awaitable<std::string> {
+    std::string text;
+    std::exception_ptr failed;
+    try {
+      text = co_await inner.metrics_text();
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    snap->end_refresh(failed ? nullptr : &text);
+    if (failed) std::rethrow_exception(failed);
+    co_return text;
+  };
   auto fresh = co_await within<std::string>(timeouts_.metrics, true, std::move(work));
   if (fresh) co_return std::move(*fresh);
   co_return snap->last();  // the refresh goes on; this scrape takes the last snapshot
@@ -328,8 +328,7 @@ net::awaitable<service_result<std::string>> service_thread::manage(route rt, std
   if (r) co_return std::move(*r);
   co_return service_error{api_error::internal_error,
                           "the firmware service did not answer within " +
-                              std::to_string(timeouts_.sync.count()) +
-                              " ms; the call was not made",
+                              std::to_string(timeouts_.sync.count()) + " ms; the call was not made",
                           {}};
 }
 

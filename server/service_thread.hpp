@@ -36,7 +36,7 @@ class logger;
 namespace fusproxy::server {
 
 struct service_thread_timeouts {
-  std::chrono::milliseconds sync = std::chrono::seconds(10);    // ready, status, manage
+  std::chrono::milliseconds sync = std::chrono::seconds(10);          // ready, status, manage
   std::chrono::milliseconds metrics = std::chrono::milliseconds(25);  // then the snapshot
 };
 

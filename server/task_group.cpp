@@ -7,8 +7,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/system/system_error.hpp>
 #include <list>
-#include <vector>
 #include <utility>
+#include <vector>
 
 namespace fusproxy::server {
 
@@ -28,16 +28,16 @@ struct task_group::state {
 
 task_group::task_group(net::any_io_executor executor, std::shared_ptr<spdlog::logger> log,
                        std::string name)
-    : state_(std::make_shared<state>(state{std::move(executor), std::move(log), std::move(name),
-                                           {}, false})) {}
+    : state_(std::make_shared<state>(
+          state{std::move(executor), std::move(log), std::move(name), {}, false})) {}
 
 task_group::~task_group() {
   // The owner joins before destroying (it runs the executor until the group is empty);
   // a task left here is a lifetime bug worth a line, and ends at its next suspension.
   if (!state_->tasks.empty()) {
     if (state_->log)
-      state_->log->error("{}: {} task(s) still running when their owner went away",
-                         state_->name, state_->tasks.size());
+      state_->log->error("{}: {} task(s) still running when their owner went away", state_->name,
+                         state_->tasks.size());
     cancel_all();
   }
 }
@@ -48,29 +48,29 @@ void task_group::spawn(net::awaitable<void> task, std::string what,
   st->tasks.emplace_back();
   const auto it = std::prev(st->tasks.end());
   it->what = std::move(what);
-  net::co_spawn(
-      st->executor, std::move(task),
-      net::bind_cancellation_slot(
-          it->signal.slot(), [st, it, on_exception = std::move(on_exception)](std::exception_ptr e) {
-            std::string what = std::move(it->what);
-            st->tasks.erase(it);  // the signal goes with it: this task no longer listens
-            if (!e) return;
-            if (on_exception) {
-              on_exception(e);
-              return;
-            }
-            std::string why = "unknown exception";
-            try {
-              std::rethrow_exception(e);
-            } catch (const boost::system::system_error& x) {
-              if (x.code() == net::error::operation_aborted && st->closing) return;
-              why = x.what();
-            } catch (const std::exception& x) {
-              why = x.what();
-            } catch (...) {
-            }
-            if (st->log) st->log->error("{}: {} failed: {}", st->name, what, why);
-          }));
+  net::co_spawn(st->executor, std::move(task),
+                net::bind_cancellation_slot(
+                    it->signal.slot(),
+                    [st, it, on_exception = std::move(on_exception)](std::exception_ptr e) {
+                      std::string what = std::move(it->what);
+                      st->tasks.erase(it);  // the signal goes with it: this task no longer listens
+                      if (!e) return;
+                      if (on_exception) {
+                        on_exception(e);
+                        return;
+                      }
+                      std::string why = "unknown exception";
+                      try {
+                        std::rethrow_exception(e);
+                      } catch (const boost::system::system_error& x) {
+                        if (x.code() == net::error::operation_aborted && st->closing) return;
+                        why = x.what();
+                      } catch (const std::exception& x) {
+                        why = x.what();
+                      } catch (...) {
+                      }
+                      if (st->log) st->log->error("{}: {} failed: {}", st->name, what, why);
+                    }));
   if (st->closing) it->signal.emit(net::cancellation_type::terminal);
 }
 

@@ -1084,8 +1084,8 @@ answer server_core::add_build(std::string_view body) {
   if (!next) return bad(detail);
   catalogues_.push_back(std::make_unique<const sim::catalogue>(std::move(*next)));
   catalogue_now_ = catalogues_.back().get();
-  a.body = boost::json::serialize(boost::json::object{
-      {"added", added.builds.front().binary_name}, {"version", added.builds.front().version}});
+  a.body = boost::json::serialize(boost::json::object{{"added", added.builds.front().binary_name},
+                                                      {"version", added.builds.front().version}});
   return a;
 }
 

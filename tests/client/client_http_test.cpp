@@ -203,13 +203,14 @@ TEST_CASE("fus_session: nonce, cookies and the exact download GET", "[client][ht
       return ok("<FUSMsg><FUSBody><Results><Status>200</Status></Results></FUSBody></FUSMsg>",
                 {{"NONCE", nonce}, {"Set-Cookie", "JSESSIONID=s3ss10n; Path=/; HttpOnly"}});
     if (target.find("BinaryInform") != std::string::npos)
-      return ok("<FUSMsg><FUSBody><Results><Status>200</Status></Results><Put>"
-                "<BINARY_NAME><Data>SM-X_2_20260101000000_abcdefghij_fac.zip.enc4</Data>"
-                "</BINARY_NAME><MODEL_PATH><Data>/neofus/9/</Data></MODEL_PATH>"
-                "<BINARY_BYTE_SIZE><Data>64</Data></BINARY_BYTE_SIZE>"
-                "<BINARY_SW_VERSION><Data>A207FXXU2CUI2/A207FOXM2CUI2/A207FXXU2CUI2/"
-                "A207FXXU2CUI2</Data></BINARY_SW_VERSION></Put></FUSBody></FUSMsg>",
-                {});
+      return ok(
+          "<FUSMsg><FUSBody><Results><Status>200</Status></Results><Put>"
+          "<BINARY_NAME><Data>SM-X_2_20260101000000_abcdefghij_fac.zip.enc4</Data>"
+          "</BINARY_NAME><MODEL_PATH><Data>/neofus/9/</Data></MODEL_PATH>"
+          "<BINARY_BYTE_SIZE><Data>64</Data></BINARY_BYTE_SIZE>"
+          "<BINARY_SW_VERSION><Data>A207FXXU2CUI2/A207FOXM2CUI2/A207FXXU2CUI2/"
+          "A207FXXU2CUI2</Data></BINARY_SW_VERSION></Put></FUSBody></FUSMsg>",
+          {});
     if (target.find("InitForMass") != std::string::npos)
       return ok("<FUSMsg><FUSBody><Results><Status>200</Status></Results></FUSBody></FUSMsg>",
                 {{"Set-Cookie", "JSESSIONID_SVR=node2; Path=/"}});

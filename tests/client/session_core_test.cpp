@@ -36,8 +36,7 @@ std::string inform_answer_xml(std::string_view crc_element) {
          binary_name +
          "</Data></BINARY_NAME><MODEL_PATH><Data>/neofus/9/</Data></MODEL_PATH>"
          "<BINARY_BYTE_SIZE><Data>64</Data></BINARY_BYTE_SIZE>" +
-         std::string(crc_element) +
-         "<BINARY_SW_VERSION><Data>" + version +
+         std::string(crc_element) + "<BINARY_SW_VERSION><Data>" + version +
          "</Data></BINARY_SW_VERSION><LOGIC_VALUE_FACTORY><Data>abcdefghijklmnop</Data>"
          "</LOGIC_VALUE_FACTORY><DEVICE_MODEL_TYPE><Data>9</Data></DEVICE_MODEL_TYPE>"
          "<BINARY_LOCAL_CODE><Data>XAA</Data></BINARY_LOCAL_CODE></Put></FUSBody></FUSMsg>";
@@ -83,8 +82,8 @@ TEST_CASE("smart2: one session goes GenerateNonce -> BinaryInform -> InitForMass
   CHECK(n.host == upstream_host::fus);
   CHECK(n.target == "NF_SmartDownloadGenerateNonce.do");
   CHECK(n.body.empty());
-  CHECK(n.headers == header_list{{"User-Agent", "SMART 2.0"},
-                                 {"Authorization", smart2_auth("", "")}});
+  CHECK(n.headers ==
+        header_list{{"User-Agent", "SMART 2.0"}, {"Authorization", smart2_auth("", "")}});
   core.absorb(nonce_answer_headers(smart2_nonce));
   REQUIRE(core.on_nonce_answer(200, nonce_answer_headers(smart2_nonce), "").has_value());
   CHECK(core.next_auth_step(file) == fus_session_core::auth_step::binary_inform);
@@ -116,8 +115,8 @@ TEST_CASE("smart2: one session goes GenerateNonce -> BinaryInform -> InitForMass
   CHECK(im.get.at("BINARY_SW_VERSION").empty());
 
   protocol::inform_answer answer;
-  auto v = core.on_inform_answer(200, inform_answer_xml("<BINARY_CRC><Data>123</Data></BINARY_CRC>"),
-                                 true, answer);
+  auto v = core.on_inform_answer(
+      200, inform_answer_xml("<BINARY_CRC><Data>123</Data></BINARY_CRC>"), true, answer);
   REQUIRE(v.has_value());
   CHECK(*v == answer_verdict::done);
   CHECK(answer.crc == 123u);
@@ -182,8 +181,7 @@ TEST_CASE("smart2: one session goes GenerateNonce -> BinaryInform -> InitForMass
   }
 }
 
-TEST_CASE("smart2: SmartHistory with the session's cookie; FOTA as Kies2.0_FUS",
-          "[client][core]") {
+TEST_CASE("smart2: SmartHistory with the session's cookie; FOTA as Kies2.0_FUS", "[client][core]") {
   fus_session_core core(protocol::dialect::smart2, keys_2026());
   (void)core.generate_nonce();
   core.absorb(nonce_answer_headers(smart2_nonce));
@@ -195,12 +193,12 @@ TEST_CASE("smart2: SmartHistory with the session's cookie; FOTA as Kies2.0_FUS",
   const auto h = core.smart_history(model, region, cn);
   CHECK(h.target == "SmartHistory.do");
   CHECK(h.method == http_method::post);
-  CHECK(h.headers ==
-        header_list{{"User-Agent", "SMART 2.0"},
-                    {"Authorization", "FUS nonce=\"" + cn + "\", signature=\"" +
-                                          crypto::smart_history_signature(cn, model) +
-                                          "\", nc=\"00000001\", type=\"auth\", realm=\"interface\""},
-                    {"Cookie", "JSESSIONID=s3ss10n.node1"}});
+  CHECK(h.headers == header_list{{"User-Agent", "SMART 2.0"},
+                                 {"Authorization",
+                                  "FUS nonce=\"" + cn + "\", signature=\"" +
+                                      crypto::smart_history_signature(cn, model) +
+                                      "\", nc=\"00000001\", type=\"auth\", realm=\"interface\""},
+                                 {"Cookie", "JSESSIONID=s3ss10n.node1"}});
   const auto hm = parsed(h.body);
   CHECK(hm.put.at("CmdID") == "1");
   CHECK(hm.put.at("ACCESS_MODE") == "1");
@@ -231,8 +229,9 @@ TEST_CASE("legacy: the Kies2.0 requests", "[client][core]") {
   CHECK(n.target == "NF_DownloadGenerateNonce.do");
   CHECK(n.headers == header_list{{"User-Agent", "Kies2.0_FUS"},
                                  {"X-FUS-Protocol-Ver", "2.0"},
-                                 {"Authorization", "FUS nonce=\"\", signature=\"\", nc=\"\", "
-                                                   "type=\"\", realm=\"\", newauth=\"1\""}});
+                                 {"Authorization",
+                                  "FUS nonce=\"\", signature=\"\", nc=\"\", "
+                                  "type=\"\", realm=\"\", newauth=\"1\""}});
   core.absorb(nonce_answer_headers(wire_nonce));
   REQUIRE(core.on_nonce_answer(200, nonce_answer_headers(wire_nonce), "").has_value());
 
@@ -291,7 +290,8 @@ TEST_CASE("legacy: the Kies2.0 requests", "[client][core]") {
   CHECK(find_header(get->headers, "Cookie").empty());
 
   SECTION("a wrong key set shows at the nonce answer") {
-    fus_session_core wrong(protocol::dialect::legacy, crypto::legacy_keys_from_name("2020").value());
+    fus_session_core wrong(protocol::dialect::legacy,
+                           crypto::legacy_keys_from_name("2020").value());
     (void)wrong.generate_nonce();
     wrong.absorb({{"NONCE", wire_nonce}});
     auto r = wrong.on_nonce_answer(200, {{"NONCE", wire_nonce}}, "");
@@ -344,8 +344,7 @@ TEST_CASE("InitForMass: any 2xx body is success unless FUS XML with a failing St
   CHECK_FALSE(verdict(429, "").error().is(errc::init_refused));
 }
 
-TEST_CASE("BinaryInform: BINARY_CRC optional, signed accepted; 401 renews once",
-          "[client][core]") {
+TEST_CASE("BinaryInform: BINARY_CRC optional, signed accepted; 401 renews once", "[client][core]") {
   fus_session_core core(protocol::dialect::smart2, keys_2026());
   (void)core.generate_nonce();
   core.absorb(nonce_answer_headers(smart2_nonce));
@@ -353,16 +352,14 @@ TEST_CASE("BinaryInform: BINARY_CRC optional, signed accepted; 401 renews once",
 
   REQUIRE(core.on_inform_answer(200, inform_answer_xml(""), true, a).has_value());
   CHECK_FALSE(a.crc.has_value());
-  REQUIRE(core
-              .on_inform_answer(200, inform_answer_xml("<BINARY_CRC><Data>-1</Data></BINARY_CRC>"),
+  REQUIRE(core.on_inform_answer(200, inform_answer_xml("<BINARY_CRC><Data>-1</Data></BINARY_CRC>"),
                                 true, a)
               .has_value());
   CHECK(a.crc == 0xffffffffu);
-  REQUIRE(core
-              .on_inform_answer(
-                  200, inform_answer_xml("<BINARY_CRC><Data>-2147483648</Data></BINARY_CRC>"),
-                  true, a)
-              .has_value());
+  REQUIRE(
+      core.on_inform_answer(
+              200, inform_answer_xml("<BINARY_CRC><Data>-2147483648</Data></BINARY_CRC>"), true, a)
+          .has_value());
   CHECK(a.crc == 0x80000000u);
   auto bad = core.on_inform_answer(
       200, inform_answer_xml("<BINARY_CRC><Data>-2147483649</Data></BINARY_CRC>"), true, a);

@@ -21,8 +21,8 @@ failure with_status(errc e, unsigned status) {
 
 TEST_CASE("answers about the resource or the configuration are permanent") {
   for (auto e : {errc::not_found, errc::not_hosted, errc::served_other, errc::bad_version,
-                 errc::imei_required, errc::wrong_key, errc::wrong_key_set,
-                 errc::invalid_argument, errc::tls}) {
+                 errc::imei_required, errc::wrong_key, errc::wrong_key_set, errc::invalid_argument,
+                 errc::tls}) {
     INFO(make_error_code(e).message());
     CHECK(classify(make_failure(e)) == retry_class::permanent);
     CHECK_FALSE(is_transient(make_failure(e)));
@@ -41,8 +41,8 @@ TEST_CASE("answers about the resource or the configuration are permanent") {
 }
 
 TEST_CASE("network trouble, 5xx, 429 and bad range answers are retried in the same session") {
-  for (auto e : {errc::timeout, errc::unreachable, errc::dropped, errc::rate_limited,
-                 errc::bad_range}) {
+  for (auto e :
+       {errc::timeout, errc::unreachable, errc::dropped, errc::rate_limited, errc::bad_range}) {
     INFO(make_error_code(e).message());
     CHECK(classify(make_failure(e)) == retry_class::transient);
   }
@@ -127,8 +127,8 @@ TEST_CASE("a schedule gives up at once on a permanent failure") {
 TEST_CASE("a suspect session asks for a new one") {
   const auto t0 = clock_type::now();
   retry_schedule s({}, 20s, t0);
-  auto step = s.after(make_failure(errc::bad_answer, "GenerateNonce answer has no NONCE header"),
-                      t0, 0.0);
+  auto step =
+      s.after(make_failure(errc::bad_answer, "GenerateNonce answer has no NONCE header"), t0, 0.0);
   CHECK(step.retry);
   CHECK(step.new_session);
   CHECK(step.delay == 125ms);

@@ -101,8 +101,8 @@ TEST_CASE("--notify-url: repeatable http(s) URLs") {
 }
 
 TEST_CASE("the public service example config parses") {
-  const auto s =
-      parse_flags({"--config", std::string(FUSPROXY_SOURCE_DIR) + "/deploy/examples/public-service.conf"});
+  const auto s = parse_flags(
+      {"--config", std::string(FUSPROXY_SOURCE_DIR) + "/deploy/examples/public-service.conf"});
   CHECK(s.max_downloads == 64);
   CHECK(s.max_downloads_per_client == 2);
   CHECK(s.queue_timeout == 30);

@@ -145,12 +145,12 @@ TEST_CASE("a success answer with bad or missing required fields is a typed error
   CHECK(err(replaced(inform_fixture(), "<Data>1830059332</Data>", "<Data>0x6d1</Data>")) ==
         make_error_code(errc::bad_field));
   // BINARY_CRC may be empty or absent (four of five clients never read it), or signed.
-  auto no_crc = parse_binary_inform(replaced(inform_fixture(), "<Data>1830059332</Data>",
-                                             "<Data></Data>"));
+  auto no_crc =
+      parse_binary_inform(replaced(inform_fixture(), "<Data>1830059332</Data>", "<Data></Data>"));
   REQUIRE(no_crc.has_value());
   CHECK_FALSE(no_crc->crc.has_value());
-  auto signed_crc = parse_binary_inform(replaced(inform_fixture(), "<Data>1830059332</Data>",
-                                                 "<Data>-1830059332</Data>"));
+  auto signed_crc = parse_binary_inform(
+      replaced(inform_fixture(), "<Data>1830059332</Data>", "<Data>-1830059332</Data>"));
   REQUIRE(signed_crc.has_value());
   CHECK(signed_crc->crc == static_cast<std::uint32_t>(0x100000000ull - 1830059332u));
   CHECK(err(replaced(inform_fixture(), "<Data>1830059332</Data>", "<Data>-0</Data>")) ==

@@ -65,7 +65,8 @@ TEST_CASE("atom feed: hostile text is escaped and made valid XML 1.0") {
   l.versions[1].os = "R<&>\"'\x01\x1f\xff\xc3(Android 11)\xe2\x82\xac";
   const auto xml = atom_feed(l, {});
   const auto titles = texts(xml, "title");  // parses
-  CHECK(titles[1] == "SM-A207F SER A207FXXU2CUI2 (R<&>\"'\xEF\xBF\xBD\xEF\xBF\xBD(Android 11)\xE2\x82\xAC)");
+  CHECK(titles[1] ==
+        "SM-A207F SER A207FXXU2CUI2 (R<&>\"'\xEF\xBF\xBD\xEF\xBF\xBD(Android 11)\xE2\x82\xAC)");
   CHECK(xml.find('\x01') == std::string::npos);
   CHECK(xml.find("R&lt;&amp;&gt;") != std::string::npos);
 }

@@ -88,9 +88,7 @@ void spawn_wait(net::io_context& ioc, download_queue& q, std::shared_ptr<downloa
                 std::chrono::milliseconds timeout, result_box& out) {
   net::co_spawn(
       ioc,
-      [&q, w, timeout, &out]() -> net::awaitable<void> {
-        out.value = co_await q.wait(w, timeout);
-      },
+      [&q, w, timeout, &out]() -> net::awaitable<void> { out.value = co_await q.wait(w, timeout); },
       [](std::exception_ptr e) {
         if (e) std::rethrow_exception(e);
       });

@@ -236,4 +236,3 @@ TEST_CASE("rate limiter: token bucket per client") {
   rate_limiter off(0);
   for (int i = 0; i < 1000; ++i) CHECK(off.allow("a", t0, retry));
 }
-

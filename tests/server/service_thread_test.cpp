@@ -3,19 +3,19 @@
 // dropped when they time out queued; cancellation crosses the hop.
 #include "server/service_thread.hpp"
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <catch2/catch.hpp>
-#include <atomic>
 #include <future>
 #include <thread>
 
@@ -203,7 +203,7 @@ TEST_CASE("service_thread: a call that times out while queued is dropped, never 
   CHECK(managed.error().message.find("the call was not made") != std::string::npos);
   release.set_value();
   settle(t);
-  CHECK(inner.managed == 0);        // not run once the thread was free again
+  CHECK(inner.managed == 0);          // not run once the thread was free again
   CHECK(call(t, svc.ready()).ready);  // answered again
   CHECK(call(t, svc.manage(route{}, "GET", "")).value() == "GET");
   CHECK(inner.managed == 1);
@@ -262,9 +262,10 @@ TEST_CASE("service_thread: cancelling the caller ends a body's wait on the servi
                                                                const request_context&) override {
       co_return firmware_metadata{};
     }
-    net::awaitable<service_result<std::vector<zip_member>>> files(
-        const std::string&, const std::string&, const version_ref&,
-        const request_context&) override {
+    net::awaitable<service_result<std::vector<zip_member>>> files(const std::string&,
+                                                                  const std::string&,
+                                                                  const version_ref&,
+                                                                  const request_context&) override {
       co_return std::vector<zip_member>{};
     }
     net::awaitable<service_result<download_representation>> open_download(

@@ -129,7 +129,7 @@ TEST_CASE("fetch_plan: chunks in order, claims never overlap", "[stream][plan]")
   // Progress of a claim, then a failure gives the rest back: the next claim resumes there.
   REQUIRE(p.reserve(1, {0, 64}).land == byte_range{0, 64});
   REQUIRE(p.landed(1, 0, 64, 0));
-  CHECK(!p.landed(1, 0, 64, 0));  // already present
+  CHECK(!p.landed(1, 0, 64, 0));     // already present
   CHECK(!p.landed(3, 600, 900, 0));  // not reserved
   p.release(1);
   auto again = p.claim(6);
