@@ -356,8 +356,8 @@ net::awaitable<int> get_flow(context& c, const parsed_args& a) {
   using namespace net::experimental::awaitable_operators;
   // The ticks end with the wait (|| cancels the other side and joins it).
   const auto done = co_await (job->wait_done() || tick_progress(bar, *job, resumed_from));
-  const auto result = done.index() == 0 ? std::get<0>(done)
-                                        : make_error_code(server::stream_errc::cancelled);
+  const auto result =
+      done.index() == 0 ? std::get<0>(done) : make_error_code(server::stream_errc::cancelled);
   signals.cancel();
   bar.draw(job->progress(), resumed_from);
   bar.finish();

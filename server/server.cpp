@@ -410,17 +410,16 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     // Owned by the server (the frame holds it) and joined by the HTTP io_context, which
     // runs until the loop has returned (finish() closes the acceptor). Not detached: an
     // exception ending it would leave a server that no longer accepts without a word.
-    net::co_spawn(strand, accept_loop(shared_from_this()),
-                  [log = log](std::exception_ptr e) {
-                    if (!e) return;
-                    try {
-                      std::rethrow_exception(e);
-                    } catch (const std::exception& x) {
-                      log->critical("the accept loop failed, no new connections: {}", x.what());
-                    } catch (...) {
-                      log->critical("the accept loop failed, no new connections");
-                    }
-                  });
+    net::co_spawn(strand, accept_loop(shared_from_this()), [log = log](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        log->critical("the accept loop failed, no new connections: {}", x.what());
+      } catch (...) {
+        log->critical("the accept loop failed, no new connections");
+      }
+    });
     log->info("listening on {}:{}", cfg.listen.host, bound_port);
     return bound_port;
   }
