@@ -570,7 +570,7 @@ build_cache::remove_result build_cache::remove(
   return remove_result::removed;
 }
 
-std::string build_cache::status_json() const {
+json::array build_cache::status_json() const {
   json::array out;
   std::vector<const cache_entry*> order;
   for (const auto& [n, e] : entries_) order.push_back(&e);
@@ -592,7 +592,7 @@ std::string build_cache::status_json() const {
                                {"readers", e->pins},
                                {"path", (e->verified ? p.final : p.part).string()}});
   }
-  return json::serialize(out);
+  return out;
 }
 
 }  // namespace fusproxy::server

@@ -14,6 +14,7 @@
 //   partial/<plain name>.part.map  the present runs + their cipher CRCs
 //
 // Threading: one executor (thread), like the resolver; no locks.
+#include <boost/json/array.hpp>
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
@@ -24,8 +25,8 @@
 #include <string>
 #include <vector>
 
-#include "upstream/fus_client.hpp"
 #include "firmware/model/firmware_types.hpp"
+#include "upstream/fus_client.hpp"
 
 namespace spdlog {
 class logger;
@@ -175,7 +176,7 @@ class build_cache {
 
   // JSON array of entries: model, region, version, filename, plain_filename, size,
   // plain_size, verified, last_used (ISO 8601), readers, path.
-  std::string status_json() const;
+  boost::json::array status_json() const;
   const std::map<std::string, cache_entry>& entries() const { return entries_; }
 
  private:

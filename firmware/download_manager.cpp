@@ -17,8 +17,8 @@
 
 #include "crypto/ecb.hpp"
 #include "crypto/ranges.hpp"
-#include "obs/metrics.hpp"
 #include "firmware/resolver_mapping.hpp"
+#include "obs/metrics.hpp"
 #include "zip/zip_directory.hpp"
 #include "zip/zip_member_reader.hpp"
 
@@ -529,8 +529,9 @@ net::awaitable<service_result<download_representation>> download_manager::member
   if (!dir) co_return dir.error();
   const auto* m = (*dir)->find(name);
   if (!m)
-    co_return service_error{
-        firmware_errc::not_found, "no member \"" + name + "\" in " + source.meta.plain_filename, {}};
+    co_return service_error{firmware_errc::not_found,
+                            "no member \"" + name + "\" in " + source.meta.plain_filename,
+                            {}};
   if (!m->readable())
     co_return service_error{firmware_errc::unsupported,
                             "member " + name + " is " +
@@ -604,12 +605,12 @@ service_result<void> download_manager::remove_build(const std::string& binary_na
   return {};
 }
 
-std::string download_manager::cache_status_json() const {
+boost::json::object download_manager::cache_status_json() const {
   const auto& c = impl_->cache;
-  return "{\"dir\":" + boost::json::serialize(boost::json::value(c.dir().string())) +
-         ",\"max_bytes\":" + std::to_string(c.max_bytes()) +
-         ",\"used_bytes\":" + std::to_string(c.used_bytes()) + ",\"builds\":" + c.status_json() +
-         "}";
+  return {{"dir", c.dir().string()},
+          {"max_bytes", c.max_bytes()},
+          {"used_bytes", c.used_bytes()},
+          {"builds", c.status_json()}};
 }
 
 boost::system::result<std::shared_ptr<fetch_job>> download_manager::job_for(
@@ -704,7 +705,7 @@ void download_manager::append_metrics(std::string& out) const {
         "The slowest open upstream connection's rate, last second (0: none open).", slowest);
 }
 
-std::string download_manager::status_json() const {
+boost::json::array download_manager::status_json() const {
   namespace json = boost::json;
   json::array out;
   for (const auto& [name, job] : impl_->jobs) {
@@ -746,7 +747,7 @@ std::string download_manager::status_json() const {
     if (!p.error.empty()) o["error"] = p.error;
     out.push_back(std::move(o));
   }
-  return json::serialize(out);
+  return out;
 }
 
 }  // namespace fusproxy::server

@@ -12,6 +12,8 @@
 // landing work runs on the manager's own small thread pool (download_settings::fetch_threads).
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -70,8 +72,8 @@ class download_manager {
   service_result<void> remove_build(const std::string& binary_name);
 
   void append_metrics(std::string& out) const;
-  std::string status_json() const;        // a JSON array of jobs
-  std::string cache_status_json() const;  // {"dir","max_bytes","used_bytes","builds":[…]}
+  boost::json::array status_json() const;         // the jobs
+  boost::json::object cache_status_json() const;  // {"dir","max_bytes","used_bytes","builds":[…]}
 
   struct impl;
 

@@ -716,7 +716,7 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
         std::to_string(metadata_flights.size() + list_flights.size()) + "\n";
   }
 
-  std::string status_json() const {
+  boost::json::object status_json() const {
     namespace json = boost::json;
     json::object counters;
     counters["upstream_sessions"] = count.upstream_sessions;
@@ -747,12 +747,12 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
     json::object out;
     out["resolver"] = std::move(counters);
     out["known_builds"] = std::move(known);
-    out["downloads"] = json::parse(downloads.status_json());
-    out["cache"] = json::parse(downloads.cache_status_json());
+    out["downloads"] = downloads.status_json();
+    out["cache"] = downloads.cache_status_json();
     json::array mirrored;
     for (const auto& [k, m] : mirrors) mirrored.push_back(mirror_object(m));
     out["mirrors"] = std::move(mirrored);
-    return json::serialize(out);
+    return out;
   }
 };
 
@@ -845,7 +845,7 @@ net::awaitable<std::string> firmware_resolver::metrics_text() {
   co_return out;
 }
 
-net::awaitable<std::string> firmware_resolver::status_json() {
+net::awaitable<boost::json::object> firmware_resolver::status_json() {
   co_return impl_->status_json();
 }
 

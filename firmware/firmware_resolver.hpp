@@ -65,7 +65,7 @@ class firmware_resolver final : public firmware_service {
       const download_request& request, const request_context& ctx) override;
 
   boost::asio::awaitable<std::string> metrics_text() override;
-  boost::asio::awaitable<std::string> status_json() override;
+  boost::asio::awaitable<boost::json::object> status_json() override;
   boost::asio::awaitable<service_result<boost::json::value>> manage(
       management_request request) override;
   // Starts the --mirror entries of the settings (the server calls it once it listens).

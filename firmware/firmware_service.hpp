@@ -4,6 +4,7 @@
 // owns firmware (upstream sessions, metadata cache, single-flight, fetch, decryption).
 // The lead's resolver implements this interface.
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <boost/system/error_code.hpp>
 #include <cstddef>
@@ -105,8 +106,10 @@ class firmware_service {
   virtual boost::asio::awaitable<readiness> ready() { co_return readiness{}; }
   // /metrics: more lines in Prometheus text format (HELP/TYPE included).
   virtual boost::asio::awaitable<std::string> metrics_text() { co_return std::string(); }
-  // /api/status: a JSON object text describing cached builds and active downloads.
-  virtual boost::asio::awaitable<std::string> status_json() { co_return std::string("{}"); }
+  // /api/status: cached builds, active downloads, resolver counters, mirrors.
+  virtual boost::asio::awaitable<boost::json::object> status_json() {
+    co_return boost::json::object();
+  }
   // Mirrors and the cache (docs/cache.md): the JSON answer, or an error. Taken by value:
   // the call may run on another thread after the caller's frame moved on.
   virtual boost::asio::awaitable<service_result<boost::json::value>> manage(

@@ -1,5 +1,7 @@
 #include "http/status_page.hpp"
 
+#include "protocol/http_date.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -9,14 +11,6 @@ namespace fusproxy::server {
 namespace {
 
 namespace json = boost::json;
-
-std::string iso8601(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 json::object config_object(const config::settings& s) {
   json::object c;
@@ -57,17 +51,8 @@ std::string build_key(std::string_view model, std::string_view region, std::stri
   return k;
 }
 
-std::string config_summary_json(const config::settings& s) {
-  return json::serialize(config_object(s));
-}
-
-std::string status_json(const status_inputs& in) {
-  json::object firmware;
-  {
-    boost::system::error_code ec;
-    auto v = json::parse(in.firmware_json, ec);
-    if (!ec && v.is_object()) firmware = std::move(v.as_object());
-  }
+json::object status_json(const status_inputs& in) {
+  const json::object& firmware = in.firmware;
   const auto lift = [&](std::initializer_list<const char*> names, json::value fallback) {
     for (const char* n : names)
       if (const auto* v = firmware.if_contains(n)) return *v;
@@ -77,7 +62,7 @@ std::string status_json(const status_inputs& in) {
   json::object service;
   service["name"] = "fusproxy";
   service["version"] = in.version;
-  service["started_at"] = iso8601(in.started_at);
+  service["started_at"] = http_date::iso8601_utc(in.started_at);
   service["uptime_seconds"] = in.uptime_seconds;
   service["shutting_down"] = in.shutting_down;
   if (in.settings) service["config"] = config_object(*in.settings);
@@ -164,7 +149,7 @@ std::string status_json(const status_inputs& in) {
   out["builds"] = std::move(builds);
   out["downloads"] = std::move(downloads);
   out["firmware"] = std::move(firmware);
-  return json::serialize(out);
+  return out;
 }
 
 std::string_view status_page_html() {

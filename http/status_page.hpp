@@ -1,6 +1,7 @@
 #pragma once
 // The status page at `/` (one self-contained HTML page: inline CSS and JS, no external
 // assets) and the /api/status JSON it polls. Shape: docs/operations.md.
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <ctime>
 #include <map>
@@ -30,17 +31,14 @@ struct status_inputs {
   std::map<std::string, std::int64_t> clients_by_build;
   // firmware_service::status_json(): its "resolver"/"upstream" counters, "builds" (or
   // "known_builds") and "downloads" are lifted to the top level; the whole object is also
-  // kept as "firmware". Anything that does not parse as an object is treated as {}.
-  std::string_view firmware_json;
+  // kept as "firmware".
+  boost::json::object firmware;
 };
 
 // "MODEL/REGION/VERSION" (4-part version with '/'): how builds are matched across sources.
 std::string build_key(std::string_view model, std::string_view region, std::string_view version);
 
-// The /api/status document (a JSON object text).
-std::string status_json(const status_inputs& in);
-
-// The effective settings as a JSON object, secrets masked: what /api/status shows.
-std::string config_summary_json(const config::settings& s);
+// The /api/status document (the effective settings in it have their secrets masked).
+boost::json::object status_json(const status_inputs& in);
 
 }  // namespace fusproxy::server

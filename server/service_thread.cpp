@@ -310,12 +310,12 @@ net::awaitable<std::string> service_thread::metrics_text() {
   co_return snap->last();  // the refresh goes on; this scrape takes the last snapshot
 }
 
-net::awaitable<std::string> service_thread::status_json() {
-  std::function<net::awaitable<std::string>()> work = [&inner = inner_] {
+net::awaitable<boost::json::object> service_thread::status_json() {
+  std::function<net::awaitable<boost::json::object>()> work = [&inner = inner_] {
     return inner.status_json();
   };
-  auto r = co_await within<std::string>(timeouts_.sync, false, std::move(work));
-  co_return r ? std::move(*r) : std::string("{}");
+  auto r = co_await within<boost::json::object>(timeouts_.sync, false, std::move(work));
+  co_return r ? std::move(*r) : boost::json::object();
 }
 
 net::awaitable<service_result<boost::json::value>> service_thread::manage(

@@ -59,7 +59,7 @@ class service_thread final : public firmware_service {
       const download_request& request, const request_context& ctx) override;
   boost::asio::awaitable<readiness> ready() override;
   boost::asio::awaitable<std::string> metrics_text() override;
-  boost::asio::awaitable<std::string> status_json() override;
+  boost::asio::awaitable<boost::json::object> status_json() override;
   boost::asio::awaitable<service_result<boost::json::value>> manage(
       management_request request) override;
 
