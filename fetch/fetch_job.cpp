@@ -26,9 +26,9 @@
 #include "crypto/crc32.hpp"
 #include "crypto/ecb.hpp"
 #include "crypto/md5.hpp"
-#include "obs/metrics.hpp"
 #include "firmware/model/errors.hpp"
 #include "net/task_group.hpp"
+#include "obs/metrics.hpp"
 
 namespace fusproxy::server {
 
@@ -102,21 +102,18 @@ struct waiter {
   net::steady_timer timer;
 };
 
-// Test hook: FUSPROXY_TEST_ENOSPC_AFTER=N makes every pwrite past N bytes into the cache
-// fail with ENOSPC (a full disk, where a tmpfs cannot be mounted).
-std::uint64_t enospc_after() {
-  static const std::uint64_t n = [] {
-    const char* v = std::getenv("FUSPROXY_TEST_ENOSPC_AFTER");
-    return v ? std::strtoull(v, nullptr, 10) : UINT64_MAX;
-  }();
-  return n;
-}
-
-bool write_all(int fd, const std::uint8_t* data, std::size_t n, std::uint64_t offset) {
-  static std::atomic<std::uint64_t> written{0};
-  if (written.fetch_add(n) + n > enospc_after()) {
-    errno = ENOSPC;
-    return false;
+// `budget` (tests only, --test-disk-full-after): bytes left before writes fail with ENOSPC.
+bool write_all(int fd, const std::uint8_t* data, std::size_t n, std::uint64_t offset,
+               std::atomic<std::uint64_t>* budget) {
+  if (budget) {
+    auto left = budget->load();
+    do {
+      if (left < n) {
+        budget->store(0);
+        errno = ENOSPC;
+        return false;
+      }
+    } while (!budget->compare_exchange_weak(left, left - n));
   }
   while (n > 0) {
     const auto w = ::pwrite(fd, data, n, static_cast<off_t>(offset));
@@ -1057,7 +1054,7 @@ struct landed_batch {
 // the cipher, decrypt in place, check the final block's pad, pwrite the plain bytes.
 landed_batch decrypt_and_write(int fd, crypto::block_decryptor& dec, std::uint64_t at,
                                std::span<std::uint8_t> cipher, std::uint64_t total,
-                               std::uint64_t plain_size) {
+                               std::uint64_t plain_size, std::atomic<std::uint64_t>* budget) {
   crypto::crc32 crc;
   crc.update(cipher);
   if (auto ec = dec.decrypt(cipher, cipher)) return {ec};
@@ -1070,7 +1067,7 @@ landed_batch decrypt_and_write(int fd, crypto::block_decryptor& dec, std::uint64
     if (!pad || total - *pad != plain_size) return {make_error_code(stream_errc::bad_padding)};
     plain_len -= *pad;
   }
-  if (plain_len > 0 && !write_all(fd, cipher.data(), plain_len, at))
+  if (plain_len > 0 && !write_all(fd, cipher.data(), plain_len, at, budget))
     return {make_error_code(errno == ENOSPC ? stream_errc::no_space : stream_errc::disk)};
   return {{}, crc.value()};
 }
@@ -1083,18 +1080,19 @@ net::awaitable<boost::system::error_code> fetch_job::land(std::uint64_t at,
   const std::uint64_t plain_size = source_.meta.plain_size;
   const int fd = fd_;
   auto& dec = *w.decryptor;
+  auto* budget = options_.test_write_budget.get();
   landed_batch batch;
   if (options_.land_on) {
     // The worker waits (its buffer is busy) while the others keep receiving on this thread.
     auto [ep, r] = co_await net::co_spawn(
         options_.land_on,
-        [fd, &dec, at, cipher, total, plain_size]() -> net::awaitable<landed_batch> {
-          co_return decrypt_and_write(fd, dec, at, cipher, total, plain_size);
+        [fd, &dec, at, cipher, total, plain_size, budget]() -> net::awaitable<landed_batch> {
+          co_return decrypt_and_write(fd, dec, at, cipher, total, plain_size, budget);
         },
         on_pool());
     batch = ep ? landed_batch{make_error_code(stream_errc::disk)} : r;
   } else {
-    batch = decrypt_and_write(fd, dec, at, cipher, total, plain_size);
+    batch = decrypt_and_write(fd, dec, at, cipher, total, plain_size, budget);
   }
   if (batch.ec) co_return batch.ec;
   if (state_ != job_state::fetching) {

@@ -15,6 +15,7 @@
 // Threading: the job's state lives on the executor the job was made with (one thread; no
 // locks). Only the per-byte work of landing a batch (CRC-32, decrypt, pwrite into the job's
 // file, on the worker's own buffer and decryptor) may run elsewhere (fetch_options::land_on).
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/error_code.hpp>
@@ -30,9 +31,9 @@
 #include <system_error>
 #include <vector>
 
-#include "upstream/fus_client.hpp"
 #include "fetch/fetch_plan.hpp"
 #include "firmware/model/firmware_types.hpp"
+#include "upstream/fus_client.hpp"
 
 namespace spdlog {
 class logger;
@@ -77,6 +78,9 @@ struct fetch_options {
   boost::asio::any_io_executor land_on;
   // Where ranges, bytes, latency and retries are recorded; optional (tests, `fusproxy get`).
   upstream_metrics* metrics = nullptr;
+  // Tests only (--test-disk-full-after): bytes the jobs sharing this budget may still write
+  // before their writes fail with ENOSPC, as a full disk would. Null: no such limit.
+  std::shared_ptr<std::atomic<std::uint64_t>> test_write_budget;
 };
 
 // Where the job keeps the build: it writes `part` and renames it to `final` once verified.

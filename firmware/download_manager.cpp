@@ -1,5 +1,7 @@
 #include "firmware/download_manager.hpp"
 
+#include "firmware/firmware_metrics.hpp"
+
 #include <pthread.h>
 #include <spdlog/logger.h>
 #include <sys/statvfs.h>
@@ -49,15 +51,10 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
   build_cache cache;
   std::map<std::string, std::shared_ptr<fetch_job>> jobs;  // BINARY_NAME -> job
 
-  struct counters {
-    std::uint64_t jobs_opened = 0;
-    std::uint64_t verified = 0;
-    std::uint64_t failed = 0;
-    std::uint64_t crc_mismatch = 0;
-    std::uint64_t bodies = 0;           // body reads started
-    std::uint64_t bytes_plain = 0;      // sent to clients, plain
-    std::uint64_t bytes_encrypted = 0;  // sent to clients, re-encrypted
-  } count;
+  // Tests construct the manager without a registry: it then keeps one of its own.
+  std::unique_ptr<metrics::registry> own_registry;
+  download_metrics count;
+  std::uint64_t sheds_seen = 0;  // the jobs' 429/503 answers already counted
   // Parsed central directories, by BINARY_NAME (immutable per build).
   std::map<std::string, std::shared_ptr<const zip::directory>> directories;
 
@@ -70,6 +67,8 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
         settings(std::move(s)),
         log(std::move(l)),
         cache(settings.cache_dir, settings.cache_max_bytes, log, m),
+        own_registry(m ? nullptr : std::make_unique<metrics::registry>()),
+        count(m ? m->registry() : *own_registry),
         metrics(m) {
     settings.fetch.metrics = m;
     if (settings.fetch_threads > 0) {
@@ -642,31 +641,9 @@ service_result<download_representation> download_manager::representation(const b
   return rep;
 }
 
-void download_manager::append_metrics(std::string& out) const {
+void download_manager::refresh_metrics() {
   auto& s = *impl_;
   s.settle_all();
-  const auto counter = [&](const char* name, const char* help, std::uint64_t v) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
-           " " + std::to_string(v) + "\n";
-  };
-  const auto gauge = [&](const char* name, const char* help, double v) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
-           " " + std::to_string(v) + "\n";
-  };
-  counter("fusproxy_fetch_jobs_opened_total", "Fetch jobs opened (one per build and attempt).",
-          s.count.jobs_opened);
-  counter("fusproxy_fetch_verified_total", "Fetches whose CRC-32 matched BINARY_CRC.",
-          s.count.verified);
-  counter("fusproxy_fetch_failed_total", "Fetches that gave up (retries exhausted, disk).",
-          s.count.failed);
-  counter("fusproxy_fetch_crc_mismatch_total",
-          "Fetches whose CRC-32 differed from BINARY_CRC (not published).", s.count.crc_mismatch);
-  counter("fusproxy_download_bodies_total", "Download bodies started (plain and encrypted).",
-          s.count.bodies);
-  counter("fusproxy_download_plain_bytes_total", "Plain bytes handed to clients.",
-          s.count.bytes_plain);
-  counter("fusproxy_download_encrypted_bytes_total", "Re-encrypted bytes handed to clients.",
-          s.count.bytes_encrypted);
   std::uint64_t active = 0, present = 0, sheds = 0, readers = 0, conns = 0, target = 0;
   double rate = 0, slowest = 0;
   bool any_conn = false;
@@ -686,23 +663,18 @@ void download_manager::append_metrics(std::string& out) const {
     readers += p.readers;
     rate += p.rate;
   }
-  // Retries are fusproxy_upstream_retries_total (server::upstream_metrics, recorded by the
-  // jobs themselves: monotonic, unlike a sum over the jobs in memory).
-  counter("fusproxy_fetch_rate_limited_total", "Upstream 429/503 answers (jobs in memory).", sheds);
-  gauge("fusproxy_fetch_jobs_active", "Fetch jobs fetching now.", static_cast<double>(active));
-  gauge("fusproxy_fetch_present_bytes", "Bytes on disk of the jobs in memory.",
-        static_cast<double>(present));
-  gauge("fusproxy_fetch_upstream_bytes_per_second", "Upstream throughput, last seconds.", rate);
-  gauge("fusproxy_fetch_readers_waiting", "Client streams waiting for bytes to land.",
-        static_cast<double>(readers));
-  gauge("fusproxy_fetch_upstream_connections",
-        "Upstream connections the fetching jobs hold now (the adaptive count, hedges included).",
-        static_cast<double>(conns));
-  gauge("fusproxy_fetch_upstream_connections_target",
-        "Upstream connections the fetching jobs' governors allow now.",
-        static_cast<double>(target));
-  gauge("fusproxy_fetch_slowest_connection_bytes_per_second",
-        "The slowest open upstream connection's rate, last second (0: none open).", slowest);
+  // The jobs count their own 429/503 answers; a counter only grows, so it takes what is
+  // new since the last scrape (jobs that left memory take theirs along).
+  if (sheds > s.sheds_seen) s.count.rate_limited.inc(sheds - s.sheds_seen);
+  s.sheds_seen = sheds;
+  const auto set = [](metrics::gauge& g, double v) { g.set(static_cast<std::int64_t>(v)); };
+  set(s.count.jobs_active, static_cast<double>(active));
+  set(s.count.present_bytes, static_cast<double>(present));
+  set(s.count.upstream_bytes_per_second, rate);
+  set(s.count.readers_waiting, static_cast<double>(readers));
+  set(s.count.upstream_connections, static_cast<double>(conns));
+  set(s.count.upstream_connections_target, static_cast<double>(target));
+  set(s.count.slowest_connection_bytes_per_second, slowest);
 }
 
 boost::json::array download_manager::status_json() const {

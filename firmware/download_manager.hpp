@@ -71,7 +71,7 @@ class download_manager {
   // Operator removal of a cached build (and its job): in_use while read or fetched.
   service_result<void> remove_build(const std::string& binary_name);
 
-  void append_metrics(std::string& out) const;
+  void refresh_metrics();  // /metrics: the gauges of the jobs in memory
   boost::json::array status_json() const;         // the jobs
   boost::json::object cache_status_json() const;  // {"dir","max_bytes","used_bytes","builds":[…]}
 

@@ -64,7 +64,7 @@ class firmware_resolver final : public firmware_service {
   boost::asio::awaitable<service_result<download_representation>> open_download(
       const download_request& request, const request_context& ctx) override;
 
-  boost::asio::awaitable<std::string> metrics_text() override;
+  boost::asio::awaitable<void> refresh_metrics() override;
   boost::asio::awaitable<boost::json::object> status_json() override;
   boost::asio::awaitable<service_result<boost::json::value>> manage(
       management_request request) override;

@@ -104,8 +104,9 @@ class firmware_service {
 
   // /readyz: not ready (with a reason) when the service cannot serve.
   virtual boost::asio::awaitable<readiness> ready() { co_return readiness{}; }
-  // /metrics: more lines in Prometheus text format (HELP/TYPE included).
-  virtual boost::asio::awaitable<std::string> metrics_text() { co_return std::string(); }
+  // /metrics: sets the service's gauges in the metrics registry (counters are recorded as
+  // things happen); the edge renders the registry afterwards.
+  virtual boost::asio::awaitable<void> refresh_metrics() { co_return; }
   // /api/status: cached builds, active downloads, resolver counters, mirrors.
   virtual boost::asio::awaitable<boost::json::object> status_json() {
     co_return boost::json::object();

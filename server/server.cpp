@@ -820,12 +820,13 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       case route_kind::readyz:
         break;  // answered above
       case route_kind::metrics: {
+        // The service sets its gauges first (at most a few ms: see service_thread).
+        // Named first: GCC 12 mishandles temporaries inside co_await expressions.
+        auto refresh = firmware.refresh_metrics();
+        co_await unless_client_leaves(conn, std::move(refresh));
         reply r;
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
         r.body = registry.render();
-        auto call = firmware.metrics_text();
-        const auto service_lines = co_await unless_client_leaves(conn, std::move(call));
-        r.body += service_lines;
         r.headers.emplace_back("Cache-Control", "no-store");
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }

@@ -289,25 +289,20 @@ net::awaitable<readiness> service_thread::ready() {
                                  std::to_string(timeouts_.sync.count()) + " ms"};
 }
 
-net::awaitable<std::string> service_thread::metrics_text() {
-  auto snap = snapshot_;
-  if (!snap->begin_refresh()) co_return snap->last();  // one still queued: the thread is busy
-  std::function<net::awaitable<std::string>()> work = [&inner = inner_,
-                                                       snap]() -> net::awaitable<std::string> {
-    std::string text;
-    std::exception_ptr failed;
-    try {
-      text = co_await inner.metrics_text();
-    } catch (...) {
-      failed = std::current_exception();
-    }
-    snap->end_refresh(failed ? nullptr : &text);
-    if (failed) std::rethrow_exception(failed);
-    co_return text;
+net::awaitable<void> service_thread::refresh_metrics() {
+  auto refresh = refresh_;
+  if (!refresh->begin()) co_return;  // one still queued: the thread is busy
+  std::function<net::awaitable<bool>()> work = [&inner = inner_,
+                                                refresh]() -> net::awaitable<bool> {
+    struct done {
+      refresh_state& r;
+      ~done() { r.end(); }
+    } ender{*refresh};
+    co_await inner.refresh_metrics();
+    co_return true;
   };
-  auto fresh = co_await within<std::string>(timeouts_.metrics, true, std::move(work));
-  if (fresh) co_return std::move(*fresh);
-  co_return snap->last();  // the refresh goes on; this scrape takes the last snapshot
+  // Past the wait the refresh goes on; this scrape renders the gauges as last set.
+  (void)co_await within<bool>(timeouts_.metrics, true, std::move(work));
 }
 
 net::awaitable<boost::json::object> service_thread::status_json() {
