@@ -216,6 +216,15 @@ reply error_reply(api_error e, std::string_view message, const error_fields& ext
   return r;
 }
 
+reply page_reply(page_answer a) {
+  reply r;
+  r.status = a.status;
+  r.content_type = std::move(a.content_type);
+  r.body = std::move(a.body);
+  r.headers = std::move(a.headers);
+  return r;
+}
+
 reply service_error_reply(const service_error& e, const std::string& model,
                           const std::string& region) {
   error_fields extra;
@@ -712,7 +721,13 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     common_headers(res, request_id);
     const bool no_body = r.status == 304 || r.status == 204;
     if (!no_body) res.set(bhttp::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) res.set(k, v);
+    for (auto& [k, v] : r.headers) {
+      // These may repeat (one challenge or one cookie a line); any other is set once.
+      if (beast::iequals(k, "WWW-Authenticate") || beast::iequals(k, "Set-Cookie"))
+        res.insert(k, v);
+      else
+        res.set(k, v);
+    }
     const auto size = r.body.size();
     res.body() = std::move(r.body);
     res.keep_alive(out.keep_alive);
@@ -829,21 +844,35 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       co_return co_await send_reply(conn, req, rid, std::move(r));
     }
     const auto authorization = req[bhttp::field::authorization];
-    // A browser signs in with HTTP Basic, the token as password (any user name); the
-    // management routes then refuse cross-site requests (CSRF).
+    // A browser signs in with HTTP Basic, the token as password (any user name), or with the
+    // login form's cookie; the management routes then refuse cross-site requests (CSRF).
     const bool by_basic = !cfg.token.empty() && basic_token_matches(authorization, cfg.token);
-    if (by_basic && parsed && req.method() != bhttp::verb::get &&
+    const bool by_cookie =
+        !cfg.token.empty() && !by_basic &&
+        session_valid(cookie_value(req[bhttp::field::cookie], session_cookie_name).value_or(""),
+                      cfg.token, std::time(nullptr));
+    if ((by_basic || by_cookie) && parsed && req.method() != bhttp::verb::get &&
         req.method() != bhttp::verb::head &&
         cross_site_request(req[bhttp::field::origin], req["Sec-Fetch-Site"],
                            req[bhttp::field::host])) {
       auto r = error_reply(api_error::forbidden, "cross-site request refused");
       co_return co_await send_reply(conn, req, rid, std::move(r));
     }
-    if (!cfg.token.empty() && !by_basic && !bearer_token_matches(authorization, cfg.token)) {
+    // The page's assets and its sign-in/out need no token.
+    const bool open_route =
+        parsed && (parsed->kind == route_kind::asset || parsed->kind == route_kind::login ||
+                   parsed->kind == route_kind::logout);
+    if (!cfg.token.empty() && !by_basic && !by_cookie && !open_route &&
+        !bearer_token_matches(authorization, cfg.token)) {
       auto r = error_reply(api_error::unauthorized, "missing or wrong bearer token");
-      r.headers.emplace_back(
-          "WWW-Authenticate",
-          "Bearer realm=\"fusproxy\", Basic realm=\"fusproxy\", charset=\"UTF-8\"");
+      // A browser asking for the page gets the sign-in form with the 401; clients, JSON.
+      if (parsed && parsed->kind == route_kind::index &&
+          req[bhttp::field::accept].find("text/html") != std::string_view::npos)
+        r = page_reply(sign_in_required_answer());
+      // One challenge per header line: browsers (Chromium) read a WWW-Authenticate line as a
+      // single challenge, so "Bearer …, Basic …" on one line never showed their prompt.
+      r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"fusproxy\", charset=\"UTF-8\"");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"fusproxy\"");
       co_return co_await send_reply(conn, req, rid, std::move(r));
     }
     std::uint32_t retry_after = 0;
@@ -879,12 +908,29 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         r.headers.emplace_back("Cache-Control", "no-store");
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
-      case route_kind::index: {
-        reply r;
-        r.content_type = "text/html; charset=utf-8";
-        r.body = status_page_html();
-        r.headers.emplace_back("Cache-Control", "no-store");
-        co_return co_await send_reply(conn, req, rid, std::move(r));
+      case route_kind::index:
+      case route_kind::asset: {
+        auto a = page_file_answer(rt.kind == route_kind::index ? "index.html" : rt.file_name,
+                                  req[bhttp::field::if_none_match], !cfg.token.empty());
+        // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+        reply tmp =
+            a ? page_reply(std::move(*a)) : error_reply(api_error::not_found, "no such file");
+        co_return co_await send_reply(conn, req, rid, std::move(tmp));
+      }
+      case route_kind::login:
+      case route_kind::logout: {
+        sign_in_request in;
+        in.method = req.method_string();
+        in.body = req.body();
+        in.token = cfg.token;
+        in.origin = req[bhttp::field::origin];
+        in.sec_fetch_site = req["Sec-Fetch-Site"];
+        in.host = req[bhttp::field::host];
+        in.secure = conn.tls != nullptr;
+        in.now = std::time(nullptr);
+        reply tmp =
+            page_reply(rt.kind == route_kind::login ? sign_in_answer(in) : sign_out_answer(in));
+        co_return co_await send_reply(conn, req, rid, std::move(tmp));
       }
       case route_kind::api_status: {
         reply r;
