@@ -347,6 +347,8 @@ function heading(text) {
   return el("h3", {id: "browse-title", tabindex: "-1"}, text);
 }
 
+// The browse view is not a live region (a whole table read out at once is noise): focus
+// moves to the new heading instead, and the status line says what was found.
 function busy(on) { $("browse").setAttribute("aria-busy", on ? "true" : "false"); }
 
 async function showVersions(model, region) {
@@ -385,6 +387,7 @@ async function showVersions(model, region) {
       [false, false, false, true, false])));
   busy(false);
   $("browse-title").focus();
+  say(versions.length + " version(s) of " + model + "/" + region + ", newest first.");
   // Date and size come from each build's metadata: the newest few at once (two at a time),
   // the older ones on request (each is an upstream look-up when not cached).
   const fill = async (r) => {

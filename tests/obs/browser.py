@@ -184,6 +184,26 @@ class Browser:
             time.sleep(interval)
         raise BrowserError(f"timed out waiting for {what} (last: {last!r})")
 
+    KEYS = {"Tab": 9, "Enter": 13, "Escape": 27, "Space": 32}
+
+    def press(self, key, shift=False):
+        """A key press as the keyboard sends it (Tab moves focus, Enter submits/follows)."""
+        code = self.KEYS[key]
+        down = {"type": "keyDown", "key": " " if key == "Space" else key, "code": key,
+                "windowsVirtualKeyCode": code, "modifiers": 8 if shift else 0}
+        if key == "Enter":
+            down["text"] = "\r"
+        self.call("Input.dispatchKeyEvent", down)
+        self.call("Input.dispatchKeyEvent", {**down, "type": "keyUp", "text": ""})
+
+    def type(self, text):
+        self.call("Input.insertText", {"text": text})
+
+    def active(self):
+        """id (or tag and class) of the focused element."""
+        return self.evaluate("(e => e.id || e.tagName.toLowerCase() + '.' + e.className)"
+                             "(document.activeElement)")
+
     def dom(self):
         return self.evaluate("document.documentElement.outerHTML")
 

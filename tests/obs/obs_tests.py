@@ -213,6 +213,23 @@ def service_line_rendered(browser):
                             "the service line (from /api/status)")
 
 
+# Every input, button, link, progress bar and table has a name a screen reader can say.
+A11Y_AUDIT = """(() => {
+  const bad = [];
+  for (const i of document.querySelectorAll('input'))
+    if (!i.labels.length && !i.getAttribute('aria-label')) bad.push('input#' + i.id);
+  for (const b of document.querySelectorAll('button, a[href]'))
+    if (!(b.getAttribute('aria-label') || b.textContent.trim())) bad.push(b.outerHTML.slice(0, 80));
+  for (const p of document.querySelectorAll('progress'))
+    if (!p.getAttribute('aria-label') && !p.labels.length) bad.push('progress');
+  for (const t of document.querySelectorAll('table'))
+    if (!t.caption) bad.push('table without caption');
+  for (const s of document.querySelectorAll('section'))
+    if (!s.getAttribute('aria-labelledby')) bad.push('section#' + s.id);
+  return bad;
+})()"""
+
+
 @case
 def status_page_browser(paths):
     """Browse model/region -> versions -> a build -> its members, to the build's download
@@ -232,10 +249,18 @@ def status_page_browser(paths):
 
         check(browser.navigate(proxy.url("/")) == 200, "the page opens")
         service_line_rendered(browser)
-        # Browse as a user does: type model and region, submit, follow the version link.
-        browser.evaluate("document.getElementById('model').value = 'sm-a207f';"
-                         "document.getElementById('region').value = 'ser';"
-                         "document.querySelector('#lookup button[type=submit]').click()")
+        problems = browser.evaluate(A11Y_AUDIT)
+        check(not problems, f"every control and table is named for screen readers: {problems}")
+        # Browse with the keyboard only: the skip link comes first, then the look-up form.
+        browser.press("Tab")
+        check(browser.active() == "a.skip", f"first Tab: the skip link ({browser.active()})")
+        browser.press("Tab")
+        check(browser.active() == "model", f"second Tab: the model field ({browser.active()})")
+        browser.type("sm-a207f")
+        browser.press("Tab")
+        check(browser.active() == "region", f"then the region field ({browser.active()})")
+        browser.type("ser")
+        browser.press("Enter")
         browser.wait_for("!!document.querySelector('#browse table')", "the versions table")
         check(browser.evaluate("location.hash") == "#SM-A207F/SER", "the lookup is in the URL")
         check(browser.evaluate("document.activeElement.id") == "browse-title",
@@ -276,6 +301,8 @@ def status_page_browser(paths):
                 "the entries panel")
             check("…" not in panel, f"entries panel: {panel!r}")
             print(f"entries panel: {panel[:200]!r}")
+        problems = browser.evaluate(A11Y_AUDIT)
+        check(not problems, f"the build view is named for screen readers: {problems}")
         keep_screenshot(browser, "status-page-build.png")
         # Following the link the page shows is the build's zip (status and size via HEAD, as
         # the browser would fetch it).
@@ -334,6 +361,8 @@ def status_page_download(paths):
             live = browser.wait_for("document.getElementById('downloads-live').textContent",
                                     "an announcement in the aria-live region")
             check("SM-A207F" in live, f"announced: {live!r}")
+            problems = browser.evaluate(A11Y_AUDIT)
+            check(not problems, f"the downloads are named for screen readers: {problems}")
             keep_screenshot(browser, "status-page.png")
             no_page_errors(browser)
         finally:
