@@ -7,7 +7,7 @@
 
 #include "server/api_error.hpp"
 #include "server/auth.hpp"
-#include "server/embedded_file.hpp"
+#include "http/embedded_file.hpp"
 #include "server/http_range.hpp"
 
 namespace fusproxy::server {

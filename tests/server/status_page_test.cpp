@@ -6,7 +6,7 @@
 #include <string>
 
 #include "server/auth.hpp"
-#include "server/embedded_file.hpp"
+#include "http/embedded_file.hpp"
 #include "server/status_page.hpp"
 
 using namespace fusproxy::server;
