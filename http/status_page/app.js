@@ -50,9 +50,9 @@ function date(iso) {
 }
 
 // A table with a caption (for screen readers) and column headers; `numeric` marks the
-// columns aligned right.
-function table(caption, headers, rows, numeric) {
-  if (!rows.length) return el("p", {class: "empty"}, "none");
+// columns aligned right; `empty` is said when there are no rows.
+function table(caption, headers, rows, numeric, empty) {
+  if (!rows.length) return el("p", {class: "empty"}, empty || "None.");
   const num = (i) => numeric && numeric[i] ? "num" : null;
   return el("table", {},
     el("caption", {class: "sr-only"}, caption),
@@ -207,7 +207,8 @@ function renderDownloads(s) {
     if (!seen.has(key)) { live.push(key + ": no longer fetching."); delete announced[key]; }
   renderInto($("downloads"), table("Downloads being fetched from upstream",
     ["Build", "Progress", "Done", "Rate", "ETA", "Upstream connections", "Per connection", "Clients", "Retries"],
-    rows, [false, false, true, true, true, false, false, true, true]));
+    rows, [false, false, true, true, true, false, false, true, true],
+    "Nothing is being fetched from upstream now."));
   if (live.length) $("downloads-live").textContent = live.join(" ");
 }
 
@@ -251,7 +252,7 @@ function renderCache(s) {
       b.last_used ? b.last_used.replace("T", " ").replace("Z", " UTC") : "?",
       b.readers || 0,
       deleteButton(b),
-    ]), [false, false, true, false, false, true, false])));
+    ]), [false, false, true, false, false, true, false], "No builds in the cache yet.")));
 }
 
 function renderBuilds(s) {
@@ -298,7 +299,8 @@ function renderMirrors(s) {
           } catch (err) {
             alarm("Could not stop mirroring: " + explain(err));
           }
-        }}, "Stop")]), []), keep || form);
+        }}, "Stop")]), [], "No model is mirrored: add one to keep its latest build fetched."),
+    keep || form);
 }
 
 function renderUpstream(s) {
