@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "server/auth.hpp"
+#include "http/auth.hpp"
 
 using namespace fusproxy::server;
 

@@ -5,9 +5,9 @@
 #include <sstream>
 #include <string>
 
-#include "server/auth.hpp"
+#include "http/auth.hpp"
 #include "http/embedded_file.hpp"
-#include "server/status_page.hpp"
+#include "http/status_page.hpp"
 
 using namespace fusproxy::server;
 
