@@ -57,7 +57,8 @@ constexpr option_info options_table[] = {
      "evict least recently used builds above this size (K/M/G/T suffixes; 0: no limit)"},
     {"metadata-ttl", kind::text, "600", "seconds a `latest` answer is reused"},
     {"token", kind::text, "",
-     "when set, every route but /healthz and /readyz needs Authorization: Bearer TOKEN"},
+     "when set, every route but /healthz and /readyz needs Authorization: Bearer TOKEN "
+     "(browsers: HTTP Basic with TOKEN as password, or the sign-in form at /login)"},
     {"log-level", kind::text, "info", "trace, debug, info, warn, error, critical or off"},
     {"log-format", kind::text, "text", "text, or json for one JSON object per line"},
     {"log-file", kind::text, "", "append logs to this file (default: stderr); SIGHUP reopens it"},

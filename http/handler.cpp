@@ -28,6 +28,15 @@ void add_freshness(header_fields& h, const freshness& f) {
   if (f.stale) h.emplace_back("Warning", "110 - \"Response is Stale\"");
 }
 
+reply page_reply(page_answer a) {
+  reply r;
+  r.status = a.status;
+  r.content_type = std::move(a.content_type);
+  r.body = std::move(a.body);
+  r.headers = std::move(a.headers);
+  return r;
+}
+
 reply json_reply(std::string body, std::string cache_control, const freshness& fresh) {
   reply r;
   r.body = std::move(body);
@@ -55,18 +64,32 @@ admission admit(const request_view& req, const boost::system::result<route, requ
     r.headers.emplace_back("Retry-After", "1");
     return refuse(std::move(r));
   }
-  // A browser signs in with HTTP Basic, the token as password (any user name); the
-  // management routes then refuse cross-site requests (CSRF).
+  // A browser signs in with HTTP Basic, the token as password (any user name), or with the
+  // login form's cookie; the management routes then refuse cross-site requests (CSRF).
   const bool by_basic = !rules.token.empty() && basic_token_matches(req.authorization, rules.token);
+  const bool by_cookie =
+      !rules.token.empty() && !by_basic &&
+      session_valid(cookie_value(req.cookie, session_cookie_name).value_or(""), rules.token,
+                    rules.now);
   const bool safe_method = req.method == "GET" || req.method == "HEAD";
-  if (by_basic && parsed && !safe_method &&
+  if ((by_basic || by_cookie) && parsed && !safe_method &&
       cross_site_request(req.origin, req.sec_fetch_site, req.host))
     return refuse(error_reply(api_error::forbidden, "cross-site request refused"));
-  if (!rules.token.empty() && !by_basic && !bearer_token_matches(req.authorization, rules.token)) {
+  // The page's assets and its sign-in/out need no token.
+  const bool open_route =
+      parsed && (parsed->kind == route_kind::asset || parsed->kind == route_kind::login ||
+                 parsed->kind == route_kind::logout);
+  if (!rules.token.empty() && !by_basic && !by_cookie && !open_route &&
+      !bearer_token_matches(req.authorization, rules.token)) {
     auto r = error_reply(api_error::unauthorized, "missing or wrong bearer token");
-    r.headers.emplace_back(
-        "WWW-Authenticate",
-        "Bearer realm=\"fusproxy\", Basic realm=\"fusproxy\", charset=\"UTF-8\"");
+    // A browser asking for the page gets the sign-in form with the 401; clients, JSON.
+    if (parsed && parsed->kind == route_kind::index &&
+        req.accept.find("text/html") != std::string_view::npos)
+      r = page_reply(sign_in_required_answer());
+    // One challenge per header line: browsers (Chromium) read a WWW-Authenticate line as a
+    // single challenge, so "Bearer ..., Basic ..." on one line never showed their prompt.
+    r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"fusproxy\", charset=\"UTF-8\"");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"fusproxy\"");
     return refuse(std::move(r));
   }
   std::uint32_t retry_after = 0;

@@ -19,6 +19,7 @@
 #include "http/api_error.hpp"
 #include "http/http_range.hpp"
 #include "http/routes.hpp"
+#include "http/status_page.hpp"
 
 namespace fusproxy::server {
 
@@ -39,6 +40,8 @@ reply error_reply(api_error e, std::string_view message, const error_fields& ext
 reply service_error_reply(const service_error& e, std::string_view model, std::string_view region);
 // Age and Warning: 110 when an answer is served stale (upstream failing).
 void add_freshness(header_fields& headers, const freshness& fresh);
+// A status page answer (http/status_page.hpp) as a reply.
+reply page_reply(page_answer a);
 // A JSON document with its Cache-Control, and Age/Warning when it is a stale answer.
 reply json_reply(std::string body, std::string cache_control, const freshness& fresh = {});
 
@@ -49,6 +52,8 @@ struct request_view {
   std::string_view origin;
   std::string_view sec_fetch_site;
   std::string_view host;
+  std::string_view cookie;
+  std::string_view accept;
   // Conditional and Range headers; absent: nullopt.
   std::optional<std::string_view> if_match, if_none_match, if_modified_since, if_unmodified_since,
       if_range, range;
@@ -67,6 +72,7 @@ struct admission {
 struct admission_rules {
   std::string_view token;  // --token ("" = open)
   bool shutting_down = false;
+  std::time_t now = 0;  // for the sign-in cookie's expiry
   // Asks the rate limiter for this client (called only for authorised requests); false:
   // refused, with the Retry-After seconds set.
   std::function<bool(std::uint32_t& retry_after)> rate_allows;

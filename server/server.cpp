@@ -214,6 +214,8 @@ request_view request_view_of(const bhttp::request<bhttp::string_body>& req) {
   v.origin = req[bhttp::field::origin];
   v.sec_fetch_site = req["Sec-Fetch-Site"];
   v.host = req[bhttp::field::host];
+  v.cookie = req[bhttp::field::cookie];
+  v.accept = req[bhttp::field::accept];
   v.if_match = header(bhttp::field::if_match);
   v.if_none_match = header(bhttp::field::if_none_match);
   v.if_modified_since = header(bhttp::field::if_modified_since);
@@ -698,7 +700,13 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     common_headers(res, request_id);
     const bool no_body = r.status == 304 || r.status == 204;
     if (!no_body) res.set(bhttp::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) res.set(k, v);
+    for (auto& [k, v] : r.headers) {
+      // These may repeat (one challenge or one cookie a line); any other is set once.
+      if (beast::iequals(k, "WWW-Authenticate") || beast::iequals(k, "Set-Cookie"))
+        res.insert(k, v);
+      else
+        res.set(k, v);
+    }
     const auto size = r.body.size();
     res.body() = std::move(r.body);
     res.keep_alive(out.keep_alive);
@@ -794,6 +802,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     admission_rules rules;
     rules.token = cfg.token;
     rules.shutting_down = shutting_down;
+    rules.now = std::time(nullptr);
     rules.rate_allows = [&](std::uint32_t& retry_after) {
       if (limiter.allow(ctx.client_ip, steady::now(), retry_after)) return true;
       ++metrics.rate_limited;
@@ -830,12 +839,29 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         r.headers.emplace_back("Cache-Control", "no-store");
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
-      case route_kind::index: {
-        reply r;
-        r.content_type = "text/html; charset=utf-8";
-        r.body = status_page_html();
-        r.headers.emplace_back("Cache-Control", "no-store");
-        co_return co_await send_reply(conn, req, rid, std::move(r));
+      case route_kind::index:
+      case route_kind::asset: {
+        auto a = page_file_answer(rt.kind == route_kind::index ? "index.html" : rt.file_name,
+                                  req[bhttp::field::if_none_match], !cfg.token.empty());
+        // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+        reply tmp =
+            a ? page_reply(std::move(*a)) : error_reply(api_error::not_found, "no such file");
+        co_return co_await send_reply(conn, req, rid, std::move(tmp));
+      }
+      case route_kind::login:
+      case route_kind::logout: {
+        sign_in_request in;
+        in.method = req.method_string();
+        in.body = req.body();
+        in.token = cfg.token;
+        in.origin = req[bhttp::field::origin];
+        in.sec_fetch_site = req["Sec-Fetch-Site"];
+        in.host = req[bhttp::field::host];
+        in.secure = conn.tls != nullptr;
+        in.now = std::time(nullptr);
+        reply tmp =
+            page_reply(rt.kind == route_kind::login ? sign_in_answer(in) : sign_out_answer(in));
+        co_return co_await send_reply(conn, req, rid, std::move(tmp));
       }
       case route_kind::api_status: {
         reply r = json_reply(boost::json::serialize(co_await status_json(conn)), "no-store");
