@@ -15,13 +15,14 @@
 #        older build to compare with: the figures it does not report print as -1), COMPARE
 #        (a second fusproxy binary measured beside PROXY in every run, alternating which goes
 #        first, so that the machine's load hits both alike; its lines and medians are marked
-#        COMPARE)
+#        COMPARE), SECTIONS ("1 2 3": which sections run)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-$here/../build}"
 sim="$build/sim/fus-sim"
 proxy="${PROXY:-$build/cli/fusproxy}"
 compare="${COMPARE:-}"
+sections=" ${SECTIONS:-1 2 3} "
 runs="${RUNS:-3}"
 cap="${CAP_BPS:-8388608}"
 python="$(command -v /usr/bin/python3 || command -v python3)"
@@ -149,6 +150,7 @@ medians() {  # label: prints the medians of field 1 and 2 of res_a (and res_b wi
   fi
 }
 
+if [[ "$sections" == *" 1 "* ]]; then
 echo "== 1: cold 128 MiB, every upstream connection paced at $cap B/s, $runs runs"
 start_sim --throttle-bps "$cap"
 report() {  # label run t size most target gets mean -> prints "ratio gets" (details to stderr)
@@ -162,7 +164,9 @@ read -r m1 _ < <(medians | sed -n 1p)
 echo "median: $m1 x the bound for the connections used on average (target >= 0.9)"
 [ -n "$compare" ] && echo "median COMPARE: $(medians | sed -n 2p | cut -d' ' -f1) x the bound for the connections it used on average"
 stop_sim
+fi
 
+if [[ "$sections" == *" 2 "* ]]; then
 echo "== 2: cold 1 GiB, $cap B/s per connection, no total cap, $runs runs"
 start_sim --throttle-bps "$cap"
 report() {  # -> "ratio gets_per_gib"
@@ -179,7 +183,9 @@ if [ -n "$compare" ]; then
   echo "median COMPARE: $c2 x (8 x cap); $cg2 GETs per GiB; this build / COMPARE = $(awk -v a="$m2" -v b="$c2" 'BEGIN {printf "%.3f", a / b}')"
 fi
 stop_sim
+fi
 
+if [[ "$sections" == *" 3 "* ]]; then
 echo "== 3: cold 1 GiB, no pacing (healthy loopback link), $runs runs"
 start_sim
 report() {  # -> "gets_per_gib MiB/s"
@@ -193,3 +199,4 @@ read -r g3 _ < <(medians | sed -n 1p)
 echo "median: $g3 GETs per GiB (target <= 64)"
 [ -n "$compare" ] && echo "median COMPARE: $(medians | sed -n 2p | cut -d' ' -f1) GETs per GiB"
 stop_sim
+fi
