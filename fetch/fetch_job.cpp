@@ -683,11 +683,14 @@ net::awaitable<boost::system::error_code> fetch_job::wait_done() {
 
 // --- followers and the window ---------------------------------------------------------------
 
-fetch_job::follower::follower(std::shared_ptr<fetch_job> job, std::uint64_t pos)
-    : job_(std::move(job)), at_(job_->followers_.insert(pos)) {}
+fetch_job::follower::follower(std::shared_ptr<fetch_job> job, std::uint64_t pos, std::uint64_t end)
+    : job_(std::move(job)),
+      at_(job_->followers_.insert(pos)),
+      end_(job_->follower_ends_.insert(end)) {}
 
 fetch_job::follower::~follower() {
   job_->followers_.erase(at_);
+  job_->follower_ends_.erase(end_);
   if (job_->parked_ > 0) job_->io_->slot.cancel();
 }
 
@@ -697,12 +700,21 @@ void fetch_job::follower::move_to(std::uint64_t pos) {
   if (job_->parked_ > 0) job_->io_->slot.cancel();
 }
 
+std::uint64_t fetch_job::follow_window() const {
+  return fetch::follow_window(governor_.target(), plan_.chunk_size(), options_.chunk_size_max);
+}
+
 std::uint64_t fetch_job::horizon() const {
   if (followers_.empty()) return UINT64_MAX;
-  const std::uint64_t window = std::max<std::uint64_t>(
-      64u << 20, 2ull * governor_.target() *
-                     std::min<std::uint64_t>(options_.chunk_size_max, 8 * plan_.chunk_size()));
-  return *followers_.rbegin() + window;
+  return std::min(*followers_.rbegin() + follow_window(), followers_end());
+}
+
+std::uint64_t fetch_job::followers_end() const {
+  if (follower_ends_.empty()) return UINT64_MAX;
+  // An end in the final two blocks is the file's (a download holds back its last byte
+  // until the CRC matched; the last cipher block may be all pad): the job's own end game.
+  const std::uint64_t end = *follower_ends_.rbegin();
+  return end + 2 * crypto::aes_block >= plan_.total() ? UINT64_MAX : end;
 }
 
 // --- workers --------------------------------------------------------------------------------
@@ -833,22 +845,21 @@ std::optional<fetch::byte_range> fetch_job::next_work(worker_state& w) {
   // A connection added later (the count grew, a worker after a failure) starts where the
   // others are: the job's rate estimates exist already.
   const auto previous = w.last_claim ? w.last_claim : largest_claim_ / 4;
-  const auto size = fetch::claim_size(options_.chunk_size, options_.chunk_size_max, previous);
-  if (auto c = plan_.claim(w.id, limit, size)) {
+  auto size = fetch::claim_size(options_.chunk_size, options_.chunk_size_max, previous);
+  if (!followers_.empty())  // claims that fit the follow window twice over
+    size = std::min(
+        size, fetch::follow_claim_max(follow_window(), governor_.target(), plan_.chunk_size()));
+  if (auto c = plan_.claim(w.id, limit, size, followers_end())) {
     w.last_claim = size;
     largest_claim_ = std::max(largest_claim_, size);
     return c;
   }
-  // The end game: nothing left to claim; take the back of the claim that ends last. A piece
-  // is worth a GET when it is at least two first claims and half a second of the typical
-  // rate, and the split saves a quarter of a second and three first-byte latencies (smaller
-  // pieces multiply GETs for little).
-  const auto min_bytes = std::max<std::uint64_t>(
-      2 * plan_.chunk_size(), static_cast<std::uint64_t>(rates_.typical_rate(now) / 2));
-  const auto min_time =
-      std::max<steady::duration>(rates_.first_byte_latency() * 3 + std::chrono::milliseconds(100),
-                                 std::chrono::milliseconds(250));
-  if (auto s = fetch::pick_split(plan_.claims(), rates_, now, min_bytes, min_time)) {
+  // The end game: nothing left to claim; take the back of the claim that ends last (of the
+  // claims split_candidates allows), if worth a GET (split_worth).
+  const auto worth =
+      fetch::split_worth(plan_.chunk_size(), rates_.typical_rate(now), rates_.first_byte_latency());
+  if (auto s = fetch::pick_split(plan_.split_candidates(followers_end()), rates_, now,
+                                 worth.min_bytes, worth.min_time)) {
     if (auto r = plan_.split(w.id, s->victim, s->at)) {
       ++splits_;
       if (auto* m = options_.metrics) m->splits.inc();

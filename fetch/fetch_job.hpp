@@ -153,13 +153,16 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   boost::asio::awaitable<boost::system::result<std::uint64_t>> wait_for(std::uint64_t pos,
                                                                         std::uint64_t until = 0);
   // A client stream following the job. While any is attached, workers claim bytes only up
-  // to a window past the furthest follower (2 x connections x chunk, at least 64 MiB): the
-  // one thread then serves the clients instead of racing ahead to disk (a loopback upstream
-  // is faster than the disk). With none attached the job fetches at full speed (a mirror
-  // completes the build whoever is reading).
+  // to a window past the furthest follower (fetch::follow_window, claims no larger than
+  // fetch::follow_claim_max): the one thread then serves the clients instead of racing
+  // ahead to disk (a loopback upstream is faster than the disk). With none attached the job
+  // fetches at full speed, claims growing to chunk_size_max (a mirror completes the build
+  // whoever is reading).
   class follower {
    public:
-    follower(std::shared_ptr<fetch_job> job, std::uint64_t pos);
+    // Reading from pos up to `end` (the end of the client's range; the job does not claim
+    // past the furthest end while clients follow it).
+    follower(std::shared_ptr<fetch_job> job, std::uint64_t pos, std::uint64_t end = UINT64_MAX);
     ~follower();
     follower(const follower&) = delete;
     follower& operator=(const follower&) = delete;
@@ -167,7 +170,7 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
 
    private:
     std::shared_ptr<fetch_job> job_;
-    std::multiset<std::uint64_t>::iterator at_;
+    std::multiset<std::uint64_t>::iterator at_, end_;
   };
 
   // Waits until the job is verified (success) or failed (its error).
@@ -227,6 +230,9 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   void wake_readers();
   void save_map();
   std::uint64_t horizon() const;
+  std::uint64_t follow_window() const;
+  // The furthest end of the followers' ranges (UINT64_MAX: none follow).
+  std::uint64_t followers_end() const;
 
   struct impl;
   std::unique_ptr<impl> io_;  // timers, session, files: Asio stays in the .cpp
@@ -271,7 +277,7 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   std::chrono::steady_clock::time_point started_{};
   std::uint64_t gets_ = 0, hedges_ = 0, cuts_ = 0, splits_ = 0;
   std::uint64_t largest_claim_ = 0;  // the largest claim size asked so far
-  std::multiset<std::uint64_t> followers_;
+  std::multiset<std::uint64_t> followers_, follower_ends_;
   std::uint64_t chunks_since_save_ = 0;
   std::chrono::steady_clock::time_point last_save_{};
 };

@@ -348,7 +348,7 @@ class plain_body final : public body_source {
  private:
   net::awaitable<boost::system::error_code> copy(fetch_job& job, std::uint64_t pos,
                                                  std::uint64_t end, body_sink& sink) {
-    fetch_job::follower follow(job.shared_from_this(), pos);
+    fetch_job::follower follow(job.shared_from_this(), pos, end);
     while (pos < end) {
       follow.move_to(pos);
       auto until = co_await job.wait_for(pos, std::min(end, pos + min_batch));
@@ -398,7 +398,7 @@ class encrypted_body final : public body_source {
                                                  std::uint64_t end, body_sink& sink) {
     const std::uint64_t total = source_.meta.size;
     const std::uint64_t plain = source_.meta.plain_size;
-    fetch_job::follower follow(job.shared_from_this(), pos);
+    fetch_job::follower follow(job.shared_from_this(), pos, end);
     while (pos < end) {
       follow.move_to(pos);
       const std::uint64_t a0 = pos - pos % crypto::aes_block;
@@ -464,7 +464,7 @@ class member_body final : public body_source {
     std::uint64_t pos = input.offset;
     const std::uint64_t end = input.offset + input.length;
     std::span<const std::uint8_t> pending;
-    fetch_job::follower follow(job, pos);
+    fetch_job::follower follow(job, pos, end);
     while (!reader->finished()) {
       if (pending.empty() && pos < end) {
         follow.move_to(pos);
