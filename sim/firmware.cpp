@@ -2,11 +2,14 @@
 
 #include <lz4frame.h>
 #include <openssl/evp.h>
+#include <sys/mman.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
@@ -176,8 +179,9 @@ std::pair<std::uint16_t, std::uint16_t> dos_date_time(std::string_view stamp) {
   return {date, time};
 }
 
+template <class Bytes>
 struct writer {
-  std::vector<std::uint8_t>& out;
+  Bytes& out;
   void u16(std::uint64_t v) {
     for (int i = 0; i < 2; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
   }
@@ -250,7 +254,48 @@ struct segment {
   std::uint64_t end = 0;
   std::size_t literal = 0;  // offset in the table when period < 0
   int period = -1;
+  // The table of a literal run when it is not the reader's own: a stored member's bytes are
+  // read where its tar was written (its content's table), not copied into the zip's.
+  const std::uint8_t* table = nullptr;
 };
+
+// The allocator of the big byte tables (frames, tars, ciphertext: ~40 MiB at 20 GB).
+// resize() leaves new bytes uninitialised (they are written next: zero-filling them was a
+// tenth of construction), and blocks of 4 MiB and more are 2 MiB-aligned and marked for
+// transparent huge pages: first-touch page faults were a quarter of construction on a VM.
+template <class T>
+struct table_allocator {
+  using value_type = T;
+  static constexpr std::size_t huge = 2 * 1024 * 1024;
+  table_allocator() = default;
+  template <class U>
+  table_allocator(const table_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    const std::size_t bytes = n * sizeof(T);
+    if (bytes < 2 * huge) return std::allocator<T>().allocate(n);
+    const std::size_t rounded = (bytes + huge - 1) / huge * huge;
+    void* p = std::aligned_alloc(huge, rounded);
+    if (!p) throw std::bad_alloc();
+    ::madvise(p, rounded, MADV_HUGEPAGE);  // advice only: ignored where THP is off
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (n * sizeof(T) < 2 * huge)
+      std::allocator<T>().deallocate(p, n);
+    else
+      std::free(p);
+  }
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+  friend bool operator==(const table_allocator&, const table_allocator&) { return true; }
+};
+using byte_table = std::vector<std::uint8_t, table_allocator<std::uint8_t>>;
 
 const segment* segment_at(const std::vector<segment>& segments, std::uint64_t pos) {
   auto it = std::upper_bound(segments.begin(), segments.end(), pos,
@@ -260,7 +305,7 @@ const segment* segment_at(const std::vector<segment>& segments, std::uint64_t po
 
 // Bytes [offset, offset + n) of a sequence of segments (one side, plain or cipher, of the
 // period blocks); zeros past `size`.
-void read_segments(const std::vector<segment>& segments, const std::vector<std::uint8_t>& literal,
+void read_segments(const std::vector<segment>& segments, const std::uint8_t* literal,
                    const std::vector<period_block>& periods,
                    std::vector<std::uint8_t> period_block::*side, std::uint64_t size,
                    std::uint64_t offset, std::uint8_t* out, std::size_t n) {
@@ -272,7 +317,7 @@ void read_segments(const std::vector<segment>& segments, const std::vector<std::
       const auto& block = periods[s->period].*side;
       copy_periodic(block, (offset - s->begin) % block.size(), out, k);
     } else {
-      std::memcpy(out, literal.data() + s->literal + (offset - s->begin), k);
+      std::memcpy(out, (s->table ? s->table : literal) + s->literal + (offset - s->begin), k);
     }
     out += k;
     n -= k;
@@ -284,7 +329,7 @@ void read_segments(const std::vector<segment>& segments, const std::vector<std::
 
 // A byte sequence (a member's tar.md5) as literal pieces and periodic runs.
 struct content {
-  std::vector<std::uint8_t> literal;
+  byte_table literal;
   std::vector<segment> segments;
   std::uint64_t size = 0;
 
@@ -304,7 +349,7 @@ struct content {
   }
   void read(const std::vector<period_block>& periods, std::uint64_t offset, std::uint8_t* out,
             std::size_t n) const {
-    read_segments(segments, literal, periods, &period_block::plain, size, offset, out, n);
+    read_segments(segments, literal.data(), periods, &period_block::plain, size, offset, out, n);
   }
   std::uint32_t crc(const std::vector<period_block>& periods) const {
     std::uint32_t c = 0;
@@ -438,7 +483,8 @@ struct lz4_compressor {
   // returns how many.
   // (Through one scratch buffer: growing `out` by the bound each time would zero-fill and
   // page-fault a fresh MiB per block, most of the construction's time.)
-  std::size_t block(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& out) {
+  template <class Bytes>
+  std::size_t block(std::span<const std::uint8_t> in, Bytes& out) {
     const std::size_t bound = LZ4F_compressBound(in.size(), &prefs);
     if (scratch.size() < bound) scratch.resize(bound);
     std::size_t n =
@@ -447,7 +493,7 @@ struct lz4_compressor {
     out.insert(out.end(), scratch.begin(), scratch.begin() + static_cast<std::ptrdiff_t>(n));
     return n;
   }
-  std::vector<std::uint8_t> scratch;
+  byte_table scratch;
   std::vector<std::uint8_t> block(std::span<const std::uint8_t> in) {
     std::vector<std::uint8_t> out;
     block(in, out);
@@ -461,14 +507,14 @@ struct lz4_compressor {
 };
 
 // A frame compressed whole (small and medium images), appended to `frame`.
-void literal_frame(const lz4_plan& p, std::vector<std::uint8_t>& frame) {
+void literal_frame(const lz4_plan& p, byte_table& frame) {
   const std::size_t base = frame.size();
   lz4_compressor c(p, p.decoded);
   const auto begin = c.begin();
   const std::size_t want = base + p.decoded / p.random_div + p.decoded / 64 + 4096;
   if (frame.capacity() < want) frame.reserve(std::max(want, 2 * frame.capacity()));
   frame.insert(frame.end(), begin.begin(), begin.end());
-  std::vector<std::uint8_t> decoded(std::min<std::uint64_t>(p.block, p.decoded));
+  byte_table decoded(std::min<std::uint64_t>(p.block, p.decoded));
   for (std::uint64_t j = 0; j * p.block < p.decoded; ++j) {
     const std::size_t n = block_length(p, j);
     fill_block(p, j, decoded.data(), n);
@@ -494,8 +540,8 @@ void literal_frame(const lz4_plan& p, std::vector<std::uint8_t>& frame) {
   }
 }
 
-std::vector<std::uint8_t> literal_frame(const lz4_plan& p) {
-  std::vector<std::uint8_t> frame;
+byte_table literal_frame(const lz4_plan& p) {
+  byte_table frame;
   literal_frame(p, frame);
   return frame;
 }
@@ -676,9 +722,9 @@ struct firmware_image::impl {
   std::vector<member_plan> plans;
   std::vector<zip_member> members;
   std::vector<period_block> periods;
-  std::vector<std::uint8_t> plain_literal;
+  byte_table plain_literal;
   std::vector<segment> plain_segments;
-  std::vector<std::uint8_t> cipher_literal;
+  byte_table cipher_literal;
   std::vector<segment> cipher_segments;
   std::uint32_t encrypted_crc = 0;
   std::uint64_t comment = 0;  // zip comment bytes: the slack AP's tar records leave
@@ -828,6 +874,12 @@ void firmware_image::impl::build_ap(member_plan& m, std::uint64_t budget) {
   // The fixed entries first (their size does not depend on the budget).
   member_plan scratch;
   scratch.info = m.info;
+  // Room for the fixed entries' frames (each about its decoded size / random_div), so that
+  // the table is not regrown and copied while they are written (~15 MiB at 20 GB).
+  scratch.body.literal.reserve(std::clamp<std::uint64_t>(T / 256, 4 * KiB, 64 * MiB) / 7 +
+                               std::clamp<std::uint64_t>(T / 2500, 4 * KiB, 8 * MiB) / 7 +
+                               std::clamp<std::uint64_t>(T / 600, 4 * KiB, 32 * MiB) / 7 +
+                               std::clamp<std::uint64_t>(T / 2000, 2 * KiB, 8 * MiB) / 3 + MiB);
   {
     tar_writer w{scratch.body, scratch.info.entries, unix_time(b.last_modified)};
     lz4_plan boot =
@@ -1071,9 +1123,8 @@ firmware_image::impl::impl(const build& source) : b(source) {
                       : crc_of({cipher_literal.data() + s.literal, len});
     encrypted_crc = crypto::crc32_combine(encrypted_crc, c, len);
   }
-  // Deflated members are read back from their tar; stored ones from the zip.
-  for (auto& m : plans)
-    if (!m.info.deflated) m.body = {};
+  // Deflated members are read back from their tar, stored ones from the zip, whose segments
+  // point into their tars' tables: every member's content is kept.
 }
 
 // Writes headers, member data, the central directory and end records.
@@ -1082,7 +1133,7 @@ std::uint64_t firmware_image::impl::emit(bool archive_zip64) {
   plain_segments.clear();
   std::size_t literal_bytes = 128 * 1024;  // headers, directory, comment
   for (const auto& m : plans)
-    literal_bytes += m.info.deflated ? m.compressed.size() : m.body.literal.size();
+    if (m.info.deflated) literal_bytes += m.compressed.size();
   plain_literal.reserve(literal_bytes);
   writer w{plain_literal};
   std::uint64_t offset = 0;
@@ -1135,18 +1186,16 @@ std::uint64_t firmware_image::impl::emit(bool archive_zip64) {
       m.info.data_offset = offset + (plain_literal.size() - literal_start);
       plain_literal.insert(plain_literal.end(), m.compressed.begin(), m.compressed.end());
     } else {
-      // The tar's pieces, moved to where the member's data starts.
+      // The tar's pieces, moved to where the member's data starts (its literal bytes stay
+      // in the member's table: the member is final once sealed, and kept).
       close_literal();
       m.info.data_offset = offset;
       for (const auto& s : m.body.segments) {
-        if (s.period >= 0) {
+        if (s.period >= 0)
           plain_segments.push_back({offset + s.begin, offset + s.end, 0, s.period});
-        } else {
-          plain_segments.push_back({offset + s.begin, offset + s.end, plain_literal.size(), -1});
-          plain_literal.insert(
-              plain_literal.end(), m.body.literal.begin() + static_cast<std::ptrdiff_t>(s.literal),
-              m.body.literal.begin() + static_cast<std::ptrdiff_t>(s.literal + (s.end - s.begin)));
-        }
+        else
+          plain_segments.push_back(
+              {offset + s.begin, offset + s.end, s.literal, -1, m.body.literal.data()});
       }
       offset += m.body.size;
       literal_start = plain_literal.size();
@@ -1222,8 +1271,8 @@ std::uint64_t firmware_image::impl::emit(bool archive_zip64) {
 
 void firmware_image::impl::read_plain(std::uint64_t offset, std::uint8_t* out,
                                       std::size_t n) const {
-  read_segments(plain_segments, plain_literal, periods, &period_block::plain, plain_size, offset,
-                out, n);
+  read_segments(plain_segments, plain_literal.data(), periods, &period_block::plain, plain_size,
+                offset, out, n);
 }
 
 // The plaintext as the cipher sees it: PKCS#7 padding after plain_size.
@@ -1237,8 +1286,8 @@ void firmware_image::impl::read_plain_padded(std::uint64_t offset, std::uint8_t*
 
 void firmware_image::impl::read_encrypted(std::uint64_t offset, std::uint8_t* out,
                                           std::size_t n) const {
-  read_segments(cipher_segments, cipher_literal, periods, &period_block::cipher, encrypted_size,
-                offset, out, n);
+  read_segments(cipher_segments, cipher_literal.data(), periods, &period_block::cipher,
+                encrypted_size, offset, out, n);
 }
 
 void firmware_image::impl::read_member(std::size_t index, std::uint64_t offset, std::uint8_t* out,
