@@ -1,0 +1,21 @@
+#pragma once
+// The JSON documents of the firmware routes (api.md field names), from plain data.
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "firmware/model/firmware_types.hpp"
+#include "protocol/http_date.hpp"  // iso8601_utc
+
+namespace fusproxy::server {
+
+using http_date::iso8601_utc;
+
+// {"model","region","latest","versions":[{"version","os","beta"}]}
+std::string versions_json(const version_list& list);
+// Every metadata field of api.md, version_id and download_url derived here.
+std::string metadata_json(const firmware_metadata& m);
+// [{"name","size","offset","method"}]
+std::string files_json(const std::vector<zip_member>& members);
+
+}  // namespace fusproxy::server
