@@ -1006,34 +1006,8 @@ answer server_core::handle_control(const request_view& req, std::string_view pat
   if (path == "builds" && method == "POST") return add_build(req.body);
   if (path == "builds" || path.starts_with("builds/")) {
     if (method != "GET") return bad(405, path == "builds" ? "GET or POST" : "GET only");
-    const auto describe = [&](const model_region& mr, const build& b) {
-      boost::json::object o;
-      o["model"] = b.model;
-      o["region"] = b.region;
-      o["version"] = b.version;
-      const build* served = served_build_for(mr, b);
-      o["served_version"] = served ? boost::json::value(served->version) : nullptr;
-      o["os"] = b.os;
-      o["beta"] = b.beta;
-      o["hosted"] = b.hosted;
-      o["answers_with_newest"] = b.answers_with_newest;
-      o["binary_name"] = b.binary_name;
-      o["model_path"] = b.model_path;
-      o["encryption"] = b.enc == encryption::enc4 ? "enc4" : "enc2";
-      o["logic_value"] = b.logic_value;
-      const auto image = image_for(b);
-      o["plain_size"] = image->plain_size();
-      o["encrypted_size"] = image->encrypted_size();
-      o["crc32"] = image->encrypted_crc32();
-      o["announced_crc32"] = image->announced_crc32();
-      o["key"] = crypto::to_hex(image->key());
-      return o;
-    };
     if (path == "builds") {
-      boost::json::array all;
-      for (const auto& mr : current().entries())
-        for (const auto& b : mr.builds) all.push_back(describe(mr, b));
-      a.body = boost::json::serialize(boost::json::object{{"builds", all}});
+      a.deferred = deferred_work::build_listing;
       return a;
     }
     auto rest = path.substr(7);
@@ -1043,23 +1017,62 @@ answer server_core::handle_control(const request_view& req, std::string_view pat
     if (want_members) rest.remove_suffix(8);
     const build* b = current().find_by_binary_name(rest);
     if (!b) return bad(404, "no build named " + std::string(rest));
+    a.deferred_build = b->binary_name;
     if (want_members) {
-      // Off the I/O threads: the first use of a build makes its image, digests read entries.
       const auto q = req.target.find('?');
       a.deferred = deferred_work::member_listing;
-      a.deferred_build = b->binary_name;
       a.deferred_query = q == std::string_view::npos ? "" : std::string(req.target.substr(q + 1));
-      return a;
+    } else {
+      a.deferred = want_sha ? deferred_work::plain_sha256 : deferred_work::build_listing;
     }
-    if (want_sha) {
-      a.deferred = deferred_work::plain_sha256;
-      a.deferred_build = b->binary_name;
-      return a;
-    }
-    a.body = boost::json::serialize(describe(*current().find(b->model, b->region), *b));
     return a;
   }
   return bad(404, "unknown control route");
+}
+
+answer server_core::finish_builds(const std::string& binary_name) {
+  answer a;
+  const build* one = nullptr;
+  if (!binary_name.empty()) {
+    one = deferred_build_answer(a, binary_name);
+    if (!one) return a;
+  } else {
+    a.route = "_sim";
+    a.kind = "control";
+    a.headers.emplace_back("Content-Type", json_type);
+  }
+  const auto describe = [&](const model_region& mr, const build& b) {
+    boost::json::object o;
+    o["model"] = b.model;
+    o["region"] = b.region;
+    o["version"] = b.version;
+    const build* served = served_build_for(mr, b);
+    o["served_version"] = served ? boost::json::value(served->version) : nullptr;
+    o["os"] = b.os;
+    o["beta"] = b.beta;
+    o["hosted"] = b.hosted;
+    o["answers_with_newest"] = b.answers_with_newest;
+    o["binary_name"] = b.binary_name;
+    o["model_path"] = b.model_path;
+    o["encryption"] = b.enc == encryption::enc4 ? "enc4" : "enc2";
+    o["logic_value"] = b.logic_value;
+    const auto image = image_for(b);
+    o["plain_size"] = image->plain_size();
+    o["encrypted_size"] = image->encrypted_size();
+    o["crc32"] = image->encrypted_crc32();
+    o["announced_crc32"] = image->announced_crc32();
+    o["key"] = crypto::to_hex(image->key());
+    return o;
+  };
+  if (!one) {
+    boost::json::array all;
+    for (const auto& mr : current().entries())
+      for (const auto& b : mr.builds) all.push_back(describe(mr, b));
+    a.body = boost::json::serialize(boost::json::object{{"builds", all}});
+    return a;
+  }
+  a.body = boost::json::serialize(describe(*current().find(one->model, one->region), *one));
+  return a;
 }
 
 // POST /_sim/builds {"model","region","build":{…catalogue build fields…}}: upstream starts

@@ -85,7 +85,7 @@ struct download_plan {
 };
 
 // What the core wants the I/O layer to compute off the I/O threads (a full pass over a build).
-enum class deferred_work { none, plain_sha256, content_md5, member_listing };
+enum class deferred_work { none, plain_sha256, content_md5, member_listing, build_listing };
 
 struct answer {
   unsigned status = 200;
@@ -117,6 +117,9 @@ class server_core {
   answer finish_sha256(const std::string& binary_name);
   // GET /_sim/builds/{BINARY_NAME}/members[?sha256=…]: the members' tar entries (docs/sim.md).
   answer finish_members(const std::string& binary_name, const std::string& query);
+  // GET /_sim/builds (binary_name empty) or /_sim/builds/{BINARY_NAME}: makes the images the
+  // answer describes (CRC-32s), so off the I/O threads too.
+  answer finish_builds(const std::string& binary_name);
   void add_content_md5(answer& a);
 
   // Run-time control.
