@@ -53,6 +53,10 @@ status_and_code describe(api_error e) noexcept {
       return {409, "in_use"};
     case api_error::cache_full:
       return {507, "cache_full"};
+    case api_error::not_a_tar:
+      return {415, "not_a_tar"};
+    case api_error::bad_archive:
+      return {502, "bad_archive"};
   }
   return {500, "internal_error"};
 }

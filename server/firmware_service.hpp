@@ -73,7 +73,9 @@ struct download_request {
   std::string region;  // validated, upper-case
   version_ref version;
   download_variant variant = download_variant::plain;
-  std::string member;  // variant == member: the zip member's name
+  // variant == member: the zip member's name, an alias (AP, …), or "{member}/{entry path}"
+  // for a file inside a tar member (its LZ4-decoded image when the path drops ".lz4").
+  std::string member;
 };
 
 class firmware_service {
@@ -93,6 +95,15 @@ class firmware_service {
   virtual boost::asio::awaitable<service_result<std::vector<zip_member>>> files(
       const std::string& model, const std::string& region, const version_ref& version,
       const request_context& ctx) = 0;
+
+  // GET …/files/{member}/: the entries of a tar / .tar.md5 member (a full member name or
+  // AP, BL, CP, CSC, HOME_CSC). Reads the member's headers (sparse: only their blocks).
+  virtual boost::asio::awaitable<service_result<std::vector<tar_entry_info>>> entries(
+      const std::string& model, const std::string& region, const version_ref& version,
+      const std::string& member, const request_context& ctx) {
+    (void)model, (void)region, (void)version, (void)member, (void)ctx;
+    co_return service_error{api_error::not_found, "no tar listings in this service", {}};
+  }
 
   // …/download, …/download?encrypted=1, …/files/{name}: the representation only; bytes
   // flow when the server calls body->write_range().

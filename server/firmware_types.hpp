@@ -22,6 +22,11 @@ struct service_error {
   // not_hosted: the build upstream serves instead ("A/B/C/D"), when it named one. The
   // server adds "served_version" and its "download_url" to the JSON error.
   std::string served_version;
+  // not_found inside a build (a member or tar entry that is not there): the listing to look
+  // at, as a suffix of the build's path ("files", "files/AP_….tar.md5/") and that build's
+  // version ("A/B/C/D"); the server adds its "list_url" to the JSON error.
+  std::string list_suffix = {};
+  std::string list_version = {};
 };
 [[noreturn]] void throw_exception_from_error(const service_error& e,
                                              const boost::source_location& loc);
@@ -78,6 +83,17 @@ struct firmware_metadata {
   firmware_files files;
   freshness fresh;
   // version_id and download_url are derived by the server (routes.hpp firmware_path).
+};
+
+// One entry of a tar / .tar.md5 member (GET …/files/{member}/, issue 14).
+struct tar_entry_info {
+  std::string name;
+  std::uint64_t size = 0;
+  std::int64_t mtime = 0;
+  std::uint32_t mode = 0;
+  std::uint64_t offset = 0;  // of its data, within the member
+  char type = '0';           // tar typeflag ('0' file, '5' directory, '2' symlink, …)
+  std::optional<std::uint64_t> decoded_size;  // .lz4 entries, when known
 };
 
 struct zip_member {

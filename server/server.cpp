@@ -223,6 +223,8 @@ reply service_error_reply(const service_error& e, const std::string& model,
     extra.emplace_back("served_version", e.served_version);
     extra.emplace_back("download_url", firmware_path(model, region, e.served_version, "download"));
   }
+  if (!e.list_suffix.empty() && !e.list_version.empty())
+    extra.emplace_back("list_url", firmware_path(model, region, e.list_version, e.list_suffix));
   return error_reply(e.kind, e.message.empty() ? describe(e.kind).code : e.message, extra);
 }
 
@@ -933,17 +935,13 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       }
       case route_kind::files: {
         auto call = firmware.files(rt.model, rt.region, rt.version, ctx);
-        auto res = co_await unless_client_leaves(conn, std::move(call));
-        if (!res) {
-          // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
-          reply tmp = service_error_reply(res.error(), rt.model, rt.region);
-          co_return co_await send_reply(conn, req, rid, std::move(tmp));
-        }
-        reply r;
-        r.body = files_json(*res);
-        r.headers.emplace_back("Cache-Control", rt.version.is_latest() ? cache_control_short()
-                                                                       : "public, max-age=3600");
-        co_return co_await send_reply(conn, req, rid, std::move(r));
+        co_return co_await build_listing(conn, req, rt, rid, std::move(call),
+                                         [](const auto& v) { return files_json(v); });
+      }
+      case route_kind::entries: {
+        auto call = firmware.entries(rt.model, rt.region, rt.version, rt.file_name, ctx);
+        co_return co_await build_listing(conn, req, rt, rid, std::move(call),
+                                         [](const auto& v) { return entries_json(v); });
       }
       case route_kind::download:
       case route_kind::file:
@@ -1101,6 +1099,24 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   }
 
   // …/download and …/files/{name}: conditionals, Range, then the body from the service.
+  // …/files and …/files/{member}/: a JSON listing of the build (cacheable like metadata).
+  template <class T, class ToJson>
+  net::awaitable<outcome> build_listing(connection& conn, bhttp::request<bhttp::string_body>& req,
+                                        const route& rt, const std::string& rid,
+                                        net::awaitable<service_result<T>> call, ToJson to_json) {
+    auto res = co_await unless_client_leaves(conn, std::move(call));
+    if (!res) {
+      // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+      reply tmp = service_error_reply(res.error(), rt.model, rt.region);
+      co_return co_await send_reply(conn, req, rid, std::move(tmp));
+    }
+    reply r;
+    r.body = to_json(*res);
+    r.headers.emplace_back("Cache-Control", rt.version.is_latest() ? cache_control_short()
+                                                                   : "public, max-age=3600");
+    co_return co_await send_reply(conn, req, rid, std::move(r));
+  }
+
   net::awaitable<outcome> download(connection& conn, bhttp::request<bhttp::string_body>& req,
                                    const route& rt, const request_context& ctx) {
     const auto& rid = ctx.request_id;
