@@ -849,6 +849,12 @@ void download_manager::stop_all() {
   for (auto& [name, job] : impl_->jobs) job->stop();
 }
 
+std::size_t download_manager::tasks_running() const {
+  std::size_t n = 0;
+  for (const auto& [name, job] : impl_->jobs) n += job->tasks_running();
+  return n;
+}
+
 build_cache& download_manager::cache() {
   return impl_->cache;
 }

@@ -69,6 +69,8 @@ class download_manager {
 
   // Stops every job (shutdown).
   void stop_all();
+  // Tasks of the jobs not finished yet (after stop_all(), wait for 0 before destroying).
+  std::size_t tasks_running() const;
 
   // The cache directory's index (scanned at construction).
   build_cache& cache();

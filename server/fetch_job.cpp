@@ -505,6 +505,10 @@ void fetch_job::stop() {
   io_->tasks.cancel_all();  // workers waiting on upstream end now, not at their timeout
 }
 
+std::size_t fetch_job::tasks_running() const {
+  return io_->tasks.size();
+}
+
 std::function<void(std::exception_ptr)> fetch_job::fail_on_exception(std::string what) {
   return [self = shared_from_this(), what = std::move(what)](std::exception_ptr e) {
     std::string why = "unknown exception";

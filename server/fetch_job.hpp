@@ -195,6 +195,9 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   boost::asio::awaitable<boost::system::error_code> wait_done();
   // Stops the workers; waiting readers get `cancelled`.
   void stop();
+  // The job's tasks (workers, supervisor, checks) not finished yet: after stop(), a caller
+  // about to destroy the executor waits for 0 (they unwind on it).
+  std::size_t tasks_running() const;
 
   const build_source& source() const { return source_; }
   // Whether plain bytes [begin, end) are on disk now.
