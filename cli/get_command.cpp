@@ -392,7 +392,7 @@ net::awaitable<int> get_file_flow(context& c, const parsed_args& a, upstream::fu
       [&]() -> net::awaitable<void> {
         while (running) {
           server::job_progress p;
-          p.total = rep->size;
+          p.total = rep->size_known ? rep->size : 0;  // unknown: no bar
           p.present = sink.written();
           bar.draw(p, 0);
           tick.expires_after(std::chrono::milliseconds(200));
@@ -400,7 +400,8 @@ net::awaitable<int> get_file_flow(context& c, const parsed_args& a, upstream::fu
         }
       },
       net::detached);
-  const auto result = co_await rep->body->write_range(0, rep->size, sink);
+  const auto result = co_await rep->body->write_range(
+      0, rep->size_known ? rep->size : server::unknown_length, sink);
   running = false;
   tick.cancel();
   bar.finish();
@@ -411,7 +412,7 @@ net::awaitable<int> get_file_flow(context& c, const parsed_args& a, upstream::fu
   }
   const bool synced = ::fsync(fd) == 0;
   ::close(fd);
-  if (result || sink.remaining() > 0 || !synced) {
+  if (result || (rep->size_known && sink.remaining() > 0) || !synced) {
     std::fprintf(stderr, "fusproxy get: %s: failed after %llu of %llu bytes: %s\n",
                  a.file.c_str(), static_cast<unsigned long long>(sink.written()),
                  static_cast<unsigned long long>(rep->size),
@@ -426,11 +427,11 @@ net::awaitable<int> get_file_flow(context& c, const parsed_args& a, upstream::fu
   }
   const double secs = std::chrono::duration<double>(steady::now() - started).count();
   std::fprintf(stderr, "fusproxy get: %s written (%s in %.1f s)\n", out.c_str(),
-               human_bytes(static_cast<double>(rep->size)).c_str(), secs);
+               human_bytes(static_cast<double>(sink.written())).c_str(), secs);
   if (a.json) {
     boost::json::object doc{{"file", fs::absolute(out, ec).string()},
                             {"entry", a.file},
-                            {"size", rep->size},
+                            {"size", sink.written()},
                             {"etag", rep->etag},
                             {"version", source.meta.version},
                             {"seconds", secs}};

@@ -777,28 +777,15 @@ net::awaitable<service_result<download_representation>> download_manager::entry_
     co_return rep;
   }
   auto index = self->index_for(impl::entry_key(source, *at, e));
-  auto size = self->decoded_size(source, *at, e);
-  if (!size) {
-    // No content size in the frame header and no decode yet: decode it once (fetching the
-    // entry, sparse) to learn the exact Content-Length; kept with the build's index.
-    auto reading = self->read_member(source, *at);
-    if (!reading) co_return service_error{api_error::upstream_error, reading.error().message(), {}};
-    auto learnt = *index;
-    auto ec = co_await write_decoded(*reading->bytes, e, learnt, 0, archive::lz4::to_end, nullptr);
-    if (ec) {
-      self->log->error("{}: {}/{}: {}", meta.plain_filename, at->m.name, e.name, ec.message());
-      co_return impl::archive_failure(at->m.name + "/" + e.name, ec);
-    }
-    *index = std::move(learnt);
-    size = index->decoded_size;
-    if (!size)
-      co_return service_error{api_error::bad_archive, e.name + ": no decoded size learnt", {}};
-  }
+  // No content size in the frame header and no decode yet: the first answer is chunked (its
+  // decode learns the size, kept with the build's index for the next ones).
+  const auto size = self->decoded_size(source, *at, e);
   std::snprintf(etag, sizeof etag, "\"%08x-%08x-%llu-%llu-lz4d\"", meta.crc32.value_or(0),
                 at->m.crc32, static_cast<unsigned long long>(e.data_offset),
                 static_cast<unsigned long long>(e.size));
   rep.etag = etag;
-  rep.size = *size;
+  rep.size = size.value_or(0);
+  rep.size_known = size.has_value();
   rep.filename = base_name(e.name.substr(0, e.name.size() - 4));
   rep.body = std::make_shared<decoded_body>(self, source, *at, e, index);
   co_return rep;

@@ -58,7 +58,12 @@ struct download_representation {
   std::string version;            // the build's 4-part version ("A/B/C/D")
   freshness fresh;
   std::shared_ptr<body_source> body;
+  // False when the size is not known before the body is sent (an LZ4 image whose frame has
+  // no content size, before a decode learnt it): answered 200 with chunked transfer coding,
+  // Range ignored, HEAD without Content-Length; the body is write_range(0, unknown_length).
+  bool size_known = true;
 };
+inline constexpr std::uint64_t unknown_length = ~std::uint64_t{0};
 
 // What /readyz reports of the service.
 struct readiness {

@@ -239,6 +239,51 @@ void add_freshness(reply& r, const freshness& f) {
   if (f.stale) r.headers.emplace_back("Warning", "110 - \"Response is Stale\"");
 }
 
+// Writes a body of unknown length as HTTP/1.1 chunks (RFC 9112 7.1); finish() sends the last
+// chunk. A body that fails before finish() leaves the chunked body unterminated: the client
+// sees an incomplete response, never a complete wrong one.
+class chunked_sink final : public body_sink {
+ public:
+  chunked_sink(connection& conn, std::chrono::seconds progress) : conn_(conn), progress_(progress) {}
+
+  net::awaitable<boost::system::error_code> write(std::span<const std::byte> bytes) override {
+    if (bytes.empty()) co_return boost::system::error_code{};
+    conn_.stream.expires_after(progress_);
+    auto chunk = bhttp::make_chunk(net::buffer(bytes.data(), bytes.size()));
+    auto [ec, n] =
+        co_await conn_.with_stream([&](auto& s) { return net::async_write(s, chunk, use_tuple); });
+    if (!ec) written_ += bytes.size();
+    co_return ec;
+  }
+  net::awaitable<boost::system::error_code> write_file(int fd, std::uint64_t offset,
+                                                       std::uint64_t length) override {
+    std::vector<std::byte> buf(1u << 20);
+    while (length > 0) {
+      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), length));
+      const auto r = ::pread(fd, buf.data(), n, static_cast<off_t>(offset));
+      if (r <= 0) co_return make_error_code(boost::system::errc::io_error);
+      if (auto ec = co_await write({buf.data(), static_cast<std::size_t>(r)})) co_return ec;
+      offset += static_cast<std::uint64_t>(r);
+      length -= static_cast<std::uint64_t>(r);
+    }
+    co_return boost::system::error_code{};
+  }
+  std::uint64_t remaining() const override { return 0; }  // unknown
+  std::uint64_t written() const { return written_; }
+  net::awaitable<boost::system::error_code> finish() {
+    conn_.stream.expires_after(progress_);
+    auto last = bhttp::make_chunk_last();
+    auto [ec, n] =
+        co_await conn_.with_stream([&](auto& s) { return net::async_write(s, last, use_tuple); });
+    co_return ec;
+  }
+
+ private:
+  connection& conn_;
+  std::chrono::seconds progress_;
+  std::uint64_t written_ = 0;
+};
+
 // Writes a body to the client connection for a body_source, enforcing Content-Length.
 class stream_sink final : public body_sink {
  public:
@@ -1099,6 +1144,32 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   }
 
   // …/download and …/files/{name}: conditionals, Range, then the body from the service.
+  // The body of a representation of unknown size, after its chunked header.
+  net::awaitable<outcome> send_chunked(connection& conn, download_representation& rep,
+                                       const std::string& rid, outcome out) {
+    chunked_sink sink(conn, std::chrono::seconds(cfg.idle_timeout));
+    boost::system::error_code body_ec;
+    try {
+      auto body_call = rep.body->write_range(0, unknown_length, sink);
+      body_ec = co_await unless_client_leaves(conn, std::move(body_call));
+      if (!body_ec) body_ec = co_await sink.finish();
+    } catch (const std::exception& e) {
+      log->error("[{}] body source threw: {}", rid, e.what());
+      body_ec = make_error_code(boost::system::errc::io_error);
+    }
+    out.bytes = sink.written();
+    if (body_ec) {
+      log->warn("[{}] chunked body ended after {} bytes: {}", rid, sink.written(),
+                body_ec.message());
+      out.cut = true;
+      out.keep_alive = false;
+      beast::error_code ignored;
+      conn.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      conn.stream.close();
+    }
+    co_return out;
+  }
+
   // …/files and …/files/{member}/: a JSON listing of the build (cacheable like metadata).
   template <class T, class ToJson>
   net::awaitable<outcome> build_listing(connection& conn, bhttp::request<bhttp::string_body>& req,
@@ -1149,6 +1220,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     cond.if_range = header(bhttp::field::if_range);
     cond.range = header(bhttp::field::range);
     const http::validators val{rep.etag, rep.last_modified};
+    if (!rep.size_known) cond.range = cond.if_range = std::nullopt;  // chunked: the whole body
     const auto plan = http::plan_response(cond, val, rep.size);
 
     std::vector<std::pair<std::string, std::string>> validators_headers = {
@@ -1186,7 +1258,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     const bool head = req.method() == bhttp::verb::head;
 
     // Slots are only taken by responses that move bytes; over a cap the download waits.
-    const bool takes_slot = !head && length > 0;
+    const bool takes_slot = !head && (length > 0 || !rep.size_known);
     if (takes_slot && !slots.try_acquire(ctx.client_ip)) {
       const auto waited = co_await wait_for_slot(conn, ctx.client_ip);
       if (waited != download_queue::outcome::granted) {
@@ -1241,7 +1313,10 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     if (partial) res.set(bhttp::field::content_range, http::content_range(plan.range, rep.size));
     if (rep.fresh.age_seconds) res.set(bhttp::field::age, std::to_string(rep.fresh.age_seconds));
     if (rep.fresh.stale) res.set(bhttp::field::warning, "110 - \"Response is Stale\"");
-    res.content_length(length);
+    if (rep.size_known)
+      res.content_length(length);
+    else
+      res.chunked(true);
     res.keep_alive(out.keep_alive);
 
     bhttp::response_serializer<bhttp::empty_body> serializer{res};
@@ -1253,7 +1328,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       out.keep_alive = false;
       co_return out;
     }
-    if (head || length == 0) co_return out;
+    if (head || (length == 0 && rep.size_known)) co_return out;
+    if (!rep.size_known) co_return co_await send_chunked(conn, rep, rid, std::move(out));
 
     stream_sink sink(conn, length, std::chrono::seconds(cfg.idle_timeout));
     boost::system::error_code body_ec;
