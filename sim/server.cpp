@@ -238,6 +238,13 @@ net::awaitable<void> simulator::impl::serve(
       auto work = offload([core_ptr, name] { return core_ptr->finish_sha256(name); });
       answer computed = co_await std::move(work);
       a = std::move(computed);
+    } else if (a.deferred == deferred_work::member_listing) {
+      auto* core_ptr = &core;
+      auto work = offload([core_ptr, name = a.deferred_build, query = a.deferred_query] {
+        return core_ptr->finish_members(name, query);
+      });
+      answer computed = co_await std::move(work);
+      a = std::move(computed);
     } else if (a.deferred == deferred_work::content_md5) {
       auto* core_ptr = &core;
       auto* answer_ptr = &a;
