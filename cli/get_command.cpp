@@ -28,11 +28,11 @@
 
 #include "cli/commands.hpp"
 #include "config/settings.hpp"
-#include "server/download_manager.hpp"
-#include "server/fetch_job.hpp"
-#include "server/json_views.hpp"
-#include "server/resolver_mapping.hpp"
-#include "server/upstream_config.hpp"
+#include "fetch/fetch_job.hpp"
+#include "firmware/download_manager.hpp"
+#include "http/json_views.hpp"
+#include "firmware/resolver_mapping.hpp"
+#include "firmware/upstream_config.hpp"
 #include "sim/simulator.hpp"
 
 namespace fusproxy::cli {
@@ -173,8 +173,8 @@ std::string upper(std::string s) {
 
 int exit_for(const server::service_error& e) {
   switch (e.kind) {
-    case server::api_error::not_found:
-    case server::api_error::not_hosted:
+    case server::firmware_errc::not_found:
+    case server::firmware_errc::not_hosted:
       return not_found;
     default:
       return upstream;

@@ -23,9 +23,9 @@
 
 #include "cli/commands.hpp"
 #include "config/settings.hpp"
-#include "server/firmware_resolver.hpp"
-#include "server/logging.hpp"
-#include "server/metrics.hpp"
+#include "firmware/firmware_resolver.hpp"
+#include "obs/logging.hpp"
+#include "obs/metrics.hpp"
 #include "server/notifier.hpp"
 #include "server/server.hpp"
 #include "server/service_thread.hpp"

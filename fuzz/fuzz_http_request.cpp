@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "server/http_range.hpp"
-#include "server/routes.hpp"
+#include "http/http_range.hpp"
+#include "http/routes.hpp"
 
 using namespace fusproxy::server;
 

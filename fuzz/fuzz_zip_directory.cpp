@@ -5,7 +5,7 @@
 #include <cstring>
 #include <span>
 
-#include "server/zip_directory.hpp"
+#include "zip/zip_directory.hpp"
 
 using namespace fusproxy::zip;
 

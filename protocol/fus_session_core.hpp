@@ -4,7 +4,7 @@
 // cookies), judges every answer (NONCE and cookies absorbed, 401 -> renew, statuses mapped
 // to upstream::errc) and says which request a download needs next
 // (GenerateNonce -> BinaryInform for that file -> InitForMass -> ready). No sockets, no
-// clock, no Asio: protocol/fus_client's fus_session drives it over protocol/upstream_http,
+// clock, no Asio: upstream/fus_client's fus_session drives it over upstream/upstream_http,
 // and tests/protocol/session_core_test.cpp checks its requests against the public clients'.
 //
 // Session conduct, as every working client does it (docs/upstream.md has the sources):

@@ -159,4 +159,18 @@ std::optional<std::time_t> parse_http_date(std::string_view text) {
   return parse_asctime({text});
 }
 
+std::string iso8601_utc(std::time_t t) {
+  // Reuse the IMF-fixdate arithmetic: "Sun, 06 Nov 1994 08:49:37 GMT".
+  const auto d = format_http_date(t);
+  static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  int month = 0;
+  for (int i = 0; i < 12; ++i)
+    if (d.compare(8, 3, months[i]) == 0) month = i + 1;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%s-%02d-%sT%sZ", d.substr(12, 4).c_str(), month,
+                d.substr(5, 2).c_str(), d.substr(17, 8).c_str());
+  return buf;
+}
+
 }  // namespace fusproxy::http_date

@@ -1,6 +1,6 @@
 #pragma once
 // FUS messages of both dialects as pure build/parse functions (no I/O): the Boost.MySQL-style
-// sans-I/O core that protocol/fus_client drives.
+// sans-I/O core that upstream/fus_client drives.
 #include <cstdint>
 #include <optional>
 #include <string>

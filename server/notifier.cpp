@@ -11,12 +11,12 @@
 #include <random>
 #include <stdexcept>
 
-#include "protocol/upstream_http.hpp"
+#include "upstream/upstream_http.hpp"
 #include "protocol/upstream_wire.hpp"
 #include "protocol/versions.hpp"
-#include "server/json_views.hpp"
-#include "server/metrics.hpp"
-#include "server/routes.hpp"
+#include "http/json_views.hpp"
+#include "obs/metrics.hpp"
+#include "http/routes.hpp"
 
 namespace fusproxy::server {
 namespace net = boost::asio;

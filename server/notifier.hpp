@@ -1,6 +1,6 @@
 #pragma once
 // --notify-url: JSON POSTs about mirrored model/regions (docs/operations.md, Notifications).
-// The mirror scheduler (server/firmware_resolver.cpp) reports a mirror_event; the notifier
+// The mirror scheduler (firmware/firmware_resolver.cpp) reports a mirror_event; the notifier
 // sends it to every URL, each delivery on its own coroutine with retries and back-off, and
 // logs and counts what happened. Runs on one executor (the firmware service's thread).
 #include <boost/asio/any_io_executor.hpp>
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "server/firmware_types.hpp"
+#include "firmware/model/mirror_event.hpp"
 
 namespace spdlog {
 class logger;
@@ -19,13 +19,6 @@ class registry;
 }
 
 namespace fusproxy::server {
-
-struct mirror_event {
-  enum kind_t { new_build, build_verified } kind = new_build;
-  firmware_metadata build;       // the build the event is about
-  std::string previous_version;  // new_build: the newest build seen before it (4-part)
-};
-std::string_view event_name(mirror_event::kind_t kind);  // "new_build", "build_verified"
 
 struct notify_options {
   std::chrono::milliseconds first_retry{1000};  // doubles per attempt

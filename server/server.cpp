@@ -29,6 +29,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -39,19 +40,19 @@
 #include <unordered_map>
 #include <vector>
 
-#include "server/api_error.hpp"
-#include "server/atom_feed.hpp"
-#include "server/auth.hpp"
-#include "server/client_address.hpp"
+#include "firmware/firmware_service.hpp"
+#include "http/api_error.hpp"
+#include "http/atom_feed.hpp"
+#include "http/auth.hpp"
+#include "http/client_address.hpp"
+#include "http/http_range.hpp"
+#include "http/json_views.hpp"
+#include "http/limits.hpp"
+#include "http/routes.hpp"
+#include "http/status_page.hpp"
+#include "obs/logging.hpp"
+#include "obs/metrics.hpp"
 #include "server/download_queue.hpp"
-#include "server/firmware_service.hpp"
-#include "server/http_range.hpp"
-#include "server/json_views.hpp"
-#include "server/limits.hpp"
-#include "server/logging.hpp"
-#include "server/metrics.hpp"
-#include "server/routes.hpp"
-#include "server/status_page.hpp"
 
 namespace fusproxy::server {
 namespace {
@@ -219,13 +220,14 @@ reply error_reply(api_error e, std::string_view message, const error_fields& ext
 reply service_error_reply(const service_error& e, const std::string& model,
                           const std::string& region) {
   error_fields extra;
-  if (e.kind == api_error::not_hosted && !e.served_version.empty()) {
+  if (e.kind == firmware_errc::not_hosted && !e.served_version.empty()) {
     extra.emplace_back("served_version", e.served_version);
     extra.emplace_back("download_url", firmware_path(model, region, e.served_version, "download"));
   }
   if (!e.list_suffix.empty() && !e.list_version.empty())
     extra.emplace_back("list_url", firmware_path(model, region, e.list_version, e.list_suffix));
-  return error_reply(e.kind, e.message.empty() ? describe(e.kind).code : e.message, extra);
+  const auto kind = api_error_of(e.kind);
+  return error_reply(kind, e.message.empty() ? describe(kind).code : e.message, extra);
 }
 
 std::string safe_filename(std::string_view name) {
@@ -994,7 +996,12 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       case route_kind::mirrors:
       case route_kind::mirror:
       case route_kind::cached: {
-        auto call = firmware.manage(rt, std::string(req.method_string()), req.body());
+        auto request = parse_management(rt, req.method_string(), req.body());
+        if (!request) {
+          reply tmp = error_reply(request.error().kind, request.error().message);
+          co_return co_await send_reply(conn, req, rid, std::move(tmp));
+        }
+        auto call = firmware.manage(std::move(*request));
         auto res = co_await unless_client_leaves(conn, std::move(call));
         if (!res) {
           // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
@@ -1002,7 +1009,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
           co_return co_await send_reply(conn, req, rid, std::move(tmp));
         }
         reply r;
-        r.body = std::move(*res);
+        r.body = boost::json::serialize(*res);
         r.headers.emplace_back("Cache-Control", "no-store");
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }

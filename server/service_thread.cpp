@@ -328,15 +328,14 @@ net::awaitable<std::string> service_thread::status_json() {
   co_return r ? std::move(*r) : std::string("{}");
 }
 
-net::awaitable<service_result<std::string>> service_thread::manage(route rt, std::string method,
-                                                                   std::string body) {
-  std::function<net::awaitable<service_result<std::string>>()> work =
-      [&inner = inner_, rt = std::move(rt), m = std::move(method), b = std::move(body)] {
-        return inner.manage(rt, m, b);
-      };
-  auto r = co_await within<service_result<std::string>>(timeouts_.sync, false, std::move(work));
+net::awaitable<service_result<boost::json::value>> service_thread::manage(
+    management_request request) {
+  std::function<net::awaitable<service_result<boost::json::value>>()> work =
+      [&inner = inner_, rq = std::move(request)] { return inner.manage(rq); };
+  auto r =
+      co_await within<service_result<boost::json::value>>(timeouts_.sync, false, std::move(work));
   if (r) co_return std::move(*r);
-  co_return service_error{api_error::internal_error,
+  co_return service_error{firmware_errc::internal_error,
                           "the firmware service did not answer within " +
                               std::to_string(timeouts_.sync.count()) + " ms; the call was not made",
                           {}};

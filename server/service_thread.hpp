@@ -26,8 +26,8 @@
 #include <optional>
 #include <string>
 
-#include "server/firmware_service.hpp"
-#include "server/task_group.hpp"
+#include "firmware/firmware_service.hpp"
+#include "net/task_group.hpp"
 
 namespace spdlog {
 class logger;
@@ -63,8 +63,8 @@ class service_thread final : public firmware_service {
   boost::asio::awaitable<readiness> ready() override;
   boost::asio::awaitable<std::string> metrics_text() override;
   boost::asio::awaitable<std::string> status_json() override;
-  boost::asio::awaitable<service_result<std::string>> manage(route rt, std::string method,
-                                                             std::string body) override;
+  boost::asio::awaitable<service_result<boost::json::value>> manage(
+      management_request request) override;
 
   // On the service's thread, when the process stops: the deadline calls still queued or
   // running are cancelled (their callers get the timeout answer).

@@ -21,7 +21,7 @@
 #include <boost/beast/http.hpp>
 
 #include "crypto/auth.hpp"
-#include "protocol/fus_client.hpp"
+#include "upstream/fus_client.hpp"
 
 namespace Catch {
 template <class T>

@@ -19,7 +19,7 @@
 #include <boost/json.hpp>
 
 #include "crypto/ecb.hpp"
-#include "protocol/fus_client.hpp"
+#include "upstream/fus_client.hpp"
 
 // Catch prints results through this (boost's own operator<< needs T to be printable).
 namespace Catch {

@@ -1,4 +1,4 @@
-#include "server/atom_feed.hpp"
+#include "http/atom_feed.hpp"
 
 #include <catch2/catch.hpp>
 #include <rapidxml/rapidxml.hpp>

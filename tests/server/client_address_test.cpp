@@ -1,4 +1,4 @@
-#include "server/client_address.hpp"
+#include "http/client_address.hpp"
 
 #include <catch2/catch.hpp>
 #include <vector>

@@ -1,4 +1,4 @@
-#include "server/http_range.hpp"
+#include "http/http_range.hpp"
 
 #include <catch2/catch.hpp>
 

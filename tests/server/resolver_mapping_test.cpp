@@ -2,34 +2,35 @@
 // LAST_MODIFIED, file names, metadata from a confirmed build.
 #include <catch2/catch.hpp>
 
-#include "protocol/fus_client.hpp"
-#include "server/api_error.hpp"
-#include "server/resolver_mapping.hpp"
+#include "firmware/resolver_mapping.hpp"
+#include "http/api_error.hpp"
+#include "upstream/fus_client.hpp"
 
 using namespace fusproxy;
 using server::api_error;
+using server::firmware_errc;
 using upstream::errc;
 
 TEST_CASE("upstream failures map to the documented error kinds") {
-  const std::pair<errc, api_error> table[] = {
-      {errc::not_found, api_error::not_found},
-      {errc::bad_version, api_error::not_found},
-      {errc::not_hosted, api_error::not_hosted},
-      {errc::served_other, api_error::not_hosted},
-      {errc::auth, api_error::upstream_auth},
-      {errc::wrong_key_set, api_error::upstream_auth},
-      {errc::imei_required, api_error::upstream_imei_required},
-      {errc::firewall, api_error::upstream_error},
-      {errc::bad_answer, api_error::upstream_error},
-      {errc::upstream_status, api_error::upstream_error},
-      {errc::rate_limited, api_error::upstream_error},
-      {errc::too_large, api_error::upstream_error},
-      {errc::tls, api_error::upstream_error},
-      {errc::bad_range, api_error::upstream_error},
-      {errc::dropped, api_error::upstream_error},
-      {errc::wrong_key, api_error::upstream_error},
-      {errc::timeout, api_error::upstream_timeout},
-      {errc::unreachable, api_error::upstream_unreachable},
+  const std::pair<errc, firmware_errc> table[] = {
+      {errc::not_found, firmware_errc::not_found},
+      {errc::bad_version, firmware_errc::not_found},
+      {errc::not_hosted, firmware_errc::not_hosted},
+      {errc::served_other, firmware_errc::not_hosted},
+      {errc::auth, firmware_errc::upstream_auth},
+      {errc::wrong_key_set, firmware_errc::upstream_auth},
+      {errc::imei_required, firmware_errc::upstream_imei_required},
+      {errc::firewall, firmware_errc::upstream_error},
+      {errc::bad_answer, firmware_errc::upstream_error},
+      {errc::upstream_status, firmware_errc::upstream_error},
+      {errc::rate_limited, firmware_errc::upstream_error},
+      {errc::too_large, firmware_errc::upstream_error},
+      {errc::tls, firmware_errc::upstream_error},
+      {errc::bad_range, firmware_errc::upstream_error},
+      {errc::dropped, firmware_errc::upstream_error},
+      {errc::wrong_key, firmware_errc::upstream_error},
+      {errc::timeout, firmware_errc::upstream_timeout},
+      {errc::unreachable, firmware_errc::upstream_unreachable},
   };
   for (const auto& [from, to] : table) {
     INFO(upstream::make_error_code(from).message());
@@ -49,7 +50,7 @@ TEST_CASE("served_other names the served build") {
   auto f = upstream::make_failure(errc::served_other, "asked X");
   f.served_version = "A/B/C/D";
   const auto e = server::to_service_error(f);
-  CHECK(e.kind == api_error::not_hosted);
+  CHECK(e.kind == firmware_errc::not_hosted);
   CHECK(e.served_version == "A/B/C/D");
   CHECK(e.message.find("A/B/C/D") != std::string::npos);
 }
@@ -111,6 +112,14 @@ TEST_CASE("metadata describes the served build") {
   CHECK(m.changelog_url == b.inform.description);
   CHECK(m.files.home_csc == "home");
   CHECK(m.os_version == "R(Android 11)");
+}
+
+TEST_CASE("every firmware error has its status") {
+  CHECK(server::describe(server::api_error_of(firmware_errc::unsupported)).status == 501);
+  CHECK(server::describe(server::api_error_of(firmware_errc::in_use)).status == 409);
+  CHECK(server::describe(server::api_error_of(firmware_errc::cache_full)).status == 507);
+  CHECK(server::describe(server::api_error_of(firmware_errc::not_hosted)).code == "not_hosted");
+  CHECK(server::errc_name(firmware_errc::upstream_timeout) == "upstream_timeout");
 }
 
 TEST_CASE("not_implemented is 501") {

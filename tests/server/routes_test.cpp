@@ -1,12 +1,12 @@
-#include "server/routes.hpp"
+#include "http/routes.hpp"
 
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 
-#include "server/api_error.hpp"
-#include "server/auth.hpp"
-#include "server/json_views.hpp"
-#include "server/limits.hpp"
+#include "http/api_error.hpp"
+#include "http/auth.hpp"
+#include "http/json_views.hpp"
+#include "http/limits.hpp"
 
 using namespace fusproxy::server;
 
@@ -251,4 +251,30 @@ TEST_CASE("rate limiter: token bucket per client") {
 
   rate_limiter off(0);
   for (int i = 0; i < 1000; ++i) CHECK(off.allow("a", t0, retry));
+}
+
+TEST_CASE("management routes become management requests") {
+  auto post = parse_target("/api/mirror");
+  REQUIRE(post.has_value());
+  auto add = parse_management(*post, "POST", R"({"model":"sm-a207f","region":"ser"})");
+  REQUIRE(add.has_value());
+  CHECK(add->op == management_request::add_mirror);
+  CHECK(add->model == "SM-A207F");
+  CHECK(add->region == "SER");
+  CHECK(parse_management(*post, "GET", "")->op == management_request::list_mirrors);
+  for (auto body :
+       {"", "[]", R"({"model":"SM-A207F"})", R"({"model":"bad model","region":"SER"})"}) {
+    auto bad = parse_management(*post, "POST", body);
+    REQUIRE_FALSE(bad.has_value());
+    CHECK(bad.error().kind == api_error::bad_request);
+  }
+  auto del = parse_management(*parse_target("/api/mirror/SM-A207F/SER"), "DELETE", "");
+  REQUIRE(del.has_value());
+  CHECK(del->op == management_request::remove_mirror);
+  CHECK(del->region == "SER");
+  auto cached = parse_management(*parse_target("/api/cache/x.zip"), "DELETE", "");
+  REQUIRE(cached.has_value());
+  CHECK(cached->op == management_request::remove_cached);
+  CHECK(cached->file_name == "x.zip");
+  CHECK_FALSE(parse_management(*parse_target("/healthz"), "GET", "").has_value());
 }

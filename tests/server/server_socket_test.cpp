@@ -18,9 +18,9 @@
 #include <map>
 #include <thread>
 
-#include "server/firmware_service.hpp"
-#include "server/logging.hpp"
-#include "server/metrics.hpp"
+#include "firmware/firmware_service.hpp"
+#include "obs/logging.hpp"
+#include "obs/metrics.hpp"
 #include "server/server.hpp"
 
 using namespace fusproxy;
@@ -71,7 +71,7 @@ class fake_service final : public firmware_service {
                                                         const std::string& region,
                                                         const request_context&) override {
     ++calls;
-    if (model == "SM-UNKNOWN") co_return service_error{api_error::not_found, "no such model", {}};
+    if (model == "SM-UNKNOWN") co_return service_error{firmware_errc::not_found, "no such model", {}};
     co_return version_list{model, region, "A/B/C/D", {{"A/B/C/D", "R(Android 11)", false}}, {}};
   }
   net::awaitable<service_result<firmware_metadata>> metadata(const std::string& model,
@@ -80,7 +80,7 @@ class fake_service final : public firmware_service {
                                                              const request_context&) override {
     ++calls;
     if (v.kind == version_ref::full && v.text != "A/B/C/D")
-      co_return service_error{api_error::not_hosted, "build gone", "A/B/C/D"};
+      co_return service_error{firmware_errc::not_hosted, "build gone", "A/B/C/D"};
     firmware_metadata m;
     m.model = model;
     m.region = region;

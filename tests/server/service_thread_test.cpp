@@ -115,7 +115,7 @@ class recording_service final : public firmware_service {
   net::awaitable<service_result<firmware_metadata>> metadata(const std::string&, const std::string&,
                                                              const version_ref&,
                                                              const request_context&) override {
-    co_return service_error{api_error::not_found, "none", {}};
+    co_return service_error{firmware_errc::not_found, "none", {}};
   }
   net::awaitable<service_result<std::vector<zip_member>>> files(const std::string&,
                                                                 const std::string&,
@@ -137,10 +137,9 @@ class recording_service final : public firmware_service {
   net::awaitable<std::string> metrics_text() override {
     co_return "refreshes " + std::to_string(++refreshes) + "\n";
   }
-  net::awaitable<service_result<std::string>> manage(route, std::string method,
-                                                     std::string) override {
+  net::awaitable<service_result<boost::json::value>> manage(management_request rq) override {
     ++managed;
-    co_return method;
+    co_return boost::json::value(rq.op == management_request::add_mirror ? "add" : "list");
   }
   std::atomic<int> refreshes{0}, managed{0};
   std::thread::id owner;
@@ -198,14 +197,14 @@ TEST_CASE("service_thread: a call that times out while queued is dropped, never 
   CHECK_FALSE(r.ready);
   CHECK(r.why.find("did not answer within 50 ms") != std::string::npos);
   CHECK(call(t, svc.status_json()) == "{}");
-  const auto managed = call(t, svc.manage(route{}, "POST", "{}"));
+  const auto managed = call(t, svc.manage({management_request::add_mirror, "SM-A207F", "SER", ""}));
   REQUIRE_FALSE(managed.has_value());
   CHECK(managed.error().message.find("the call was not made") != std::string::npos);
   release.set_value();
   settle(t);
   CHECK(inner.managed == 0);          // not run once the thread was free again
   CHECK(call(t, svc.ready()).ready);  // answered again
-  CHECK(call(t, svc.manage(route{}, "GET", "")).value() == "GET");
+  CHECK(call(t, svc.manage({})).value() == "list");
   CHECK(inner.managed == 1);
 }
 

@@ -6,8 +6,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include "server/json_views.hpp"
-#include "server/tar_entries.hpp"
+#include "http/json_views.hpp"
+#include "firmware/tar_entries.hpp"
 #include "tests/archive/archive_support.hpp"
 
 using namespace fusproxy;

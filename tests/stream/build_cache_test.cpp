@@ -1,8 +1,8 @@
 // The build cache's pure parts: LRU victim choice, the start-up scan's decisions, the
 // persisted record; and the index (pins, eviction, removal) on a temporary directory.
-#include "server/build_cache.hpp"
+#include "fetch/build_cache.hpp"
 
-#include "server/metrics.hpp"
+#include "obs/metrics.hpp"
 
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>

@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "crypto/crc32.hpp"
-#include "server/fetch_plan.hpp"
+#include "fetch/fetch_plan.hpp"
 
 using namespace fusproxy::server::fetch;
 using namespace std::chrono_literals;

@@ -18,8 +18,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "server/zip_directory.hpp"
-#include "server/zip_member_reader.hpp"
+#include "zip/zip_directory.hpp"
+#include "zip/zip_member_reader.hpp"
 
 // Catch prints a result as its error message (the values have no operator<<).
 template <class T>

@@ -1,0 +1,198 @@
+#pragma once
+// The build cache: owns --cache-dir. An index of the builds on disk (verified files in
+// builds/, partial files in partial/), their metadata persisted beside them, sizes, last
+// use, pins (client streams reading, the fetch job writing), eviction above
+// --cache-max-bytes, and the start-up scan that removes leftovers. The download_manager
+// asks it where to write a build and publishes into it; the resolver asks it for a
+// build's metadata when upstream cannot answer (offline).
+//
+// Layout (docs/cache.md):
+//   builds/<plain name>         verified plain zip (renamed there only after the CRC matched)
+//   builds/<plain name>.json    its metadata (firmware_metadata + the upstream build_info),
+//                               written to .json.tmp and renamed BEFORE the data is renamed
+//   partial/<plain name>.part   sparse plain bytes of a fetch in progress
+//   partial/<plain name>.part.map  the present runs + their cipher CRCs
+//
+// Threading: one executor (thread), like the resolver; no locks.
+#include <cstdint>
+#include <ctime>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "upstream/fus_client.hpp"
+#include "firmware/model/firmware_types.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace fusproxy::server {
+
+struct upstream_metrics;
+
+// --- pure parts (unit-tested) -----------------------------------------------------------------
+
+// The persisted metadata of a build: what serving it (plain and ?encrypted=1) from disk needs
+// without upstream. The AES key is stored: the cache directory is private to the service.
+struct cached_build_record {
+  firmware_metadata meta;
+  upstream::build_info build;
+};
+std::string serialize_record(const cached_build_record& r);
+// nullopt when the text is not a complete record (torn write, hand edit, older format).
+std::optional<cached_build_record> parse_record(std::string_view text);
+
+// One file found by the start-up scan.
+struct scanned_file {
+  std::string name;  // file name inside its directory
+  std::uint64_t size = 0;
+  bool in_builds = false;  // builds/ (else partial/)
+};
+
+enum class scan_action { keep_verified, keep_partial, remove };
+
+struct scan_decision {
+  std::string name;
+  bool in_builds = false;
+  scan_action action = scan_action::remove;
+  std::string reason;  // for remove: why (logged)
+};
+
+// What the scan does with each file, given the listing of builds/ and partial/ and two
+// probes: the parsed record of a builds/<x>.json (nullopt: missing or unparsable) and the
+// cipher total a partial/<x>.part.map declares (nullopt: unparsable). Rules:
+// - *.tmp anywhere: remove (an interrupted write);
+// - builds/<x> with a record whose plain_size == its size: keep (verified), with its .json;
+//   otherwise both go (unverifiable: wrong size, metadata missing or torn);
+// - builds/<x>.json without its data file: remove;
+// - partial/<x>.part with a map whose total fits (plain size within 16 bytes below it): keep;
+//   otherwise the part and its map go (the fetch restarts);
+// - partial/<x>.part.map without a part: remove; anything else: remove.
+std::vector<scan_decision> decide_scan(
+    const std::vector<scanned_file>& files,
+    const std::function<std::optional<cached_build_record>(const std::string& json_name)>& record,
+    const std::function<std::optional<std::uint64_t>(const std::string& map_name)>& map_total);
+
+// An entry as eviction sees it.
+struct lru_candidate {
+  std::string name;
+  std::uint64_t bytes = 0;
+  std::uint64_t last_used = 0;  // a logical clock: larger is more recent
+  bool busy = false;            // pinned (read) or being written: never evicted
+  bool verified = false;        // only verified builds are evicted (partials are busy or resumable)
+};
+// The entries to remove, least recently used first, so that total + incoming <= limit
+// (limit 0: none). When busy entries alone keep it above the limit, evicts every idle
+// verified entry it can and returns them (the caller then decides whether incoming fits).
+std::vector<std::string> choose_victims(const std::vector<lru_candidate>& entries,
+                                        std::uint64_t limit, std::uint64_t incoming);
+
+// --- the cache ------------------------------------------------------------------------------
+
+struct cache_paths {
+  std::filesystem::path part, map, final, meta;
+};
+
+struct cache_entry {
+  cached_build_record record;
+  bool verified = false;
+  std::uint64_t bytes = 0;       // on disk (verified: plain size; partial: plain size reserved)
+  std::uint64_t last_used = 0;   // logical clock
+  std::time_t last_used_at = 0;  // wall clock, for status
+  std::time_t stored_at = 0;     // wall clock: when it was verified (its record's mtime)
+  unsigned pins = 0;             // client streams reading it
+};
+
+class build_cache {
+ public:
+  build_cache(std::filesystem::path dir, std::uint64_t max_bytes,
+              std::shared_ptr<spdlog::logger> log, upstream_metrics* metrics = nullptr);
+
+  // Start-up: creates the directories, applies decide_scan, indexes what stays, logs what
+  // it removed. Never throws on a bad entry (it is removed); throws std::runtime_error when
+  // the directory cannot be created.
+  void scan();
+
+  const std::filesystem::path& dir() const { return dir_; }
+  std::uint64_t max_bytes() const { return max_bytes_; }
+  std::uint64_t used_bytes() const;
+  cache_paths paths_for(const firmware_metadata& meta) const;
+
+  // The entry of a build (by BINARY_NAME), or nullptr.
+  const cache_entry* find(const std::string& name) const;
+  // A verified build of model/region/version (4-part, '/').
+  const cache_entry* find_version(const std::string& model, const std::string& region,
+                                  const std::string& version) const;
+  // The newest verified build of model/region (largest LAST_MODIFIED, then version text).
+  const cache_entry* newest(const std::string& model, const std::string& region) const;
+
+  // A fetch starts (or resumes): the build is indexed as partial (bytes: its plain size).
+  void track_partial(const cached_build_record& record);
+  // A partial build's bytes as they count against --cache-max-bytes: its plain size while a
+  // complete fetch reserves it, the bytes present while it is fetched sparsely (issue 14).
+  void set_partial_bytes(const std::string& name, std::uint64_t bytes);
+  // Writes builds/<plain>.json (to .tmp, renamed). Called after the CRC matched and before
+  // the data file is renamed; an error leaves no .json behind.
+  std::error_code write_record(const cached_build_record& record);
+  // The data file is in builds/: the entry is verified.
+  void published(const std::string& name);
+  // A fetch failed for good (crc mismatch): forget the partial entry.
+  void forget(const std::string& name);
+  // Marks a use (a download started).
+  void touch(const std::string& name);
+
+  // RAII pin: a client stream reading the build (never evicted while held).
+  class pin {
+   public:
+    pin() = default;
+    pin(build_cache* cache, std::string name);
+    pin(pin&& o) noexcept;
+    pin& operator=(pin&& o) noexcept;
+    ~pin();
+
+   private:
+    build_cache* cache_ = nullptr;
+    std::string name_;
+  };
+  pin acquire(const std::string& name);
+
+  // Removes least recently used idle verified builds until used + incoming fits the limit.
+  // `busy(name)`: also in use elsewhere (its fetch job is writing). Returns the removed
+  // names (the caller drops its jobs for them). Whether incoming fits then: fits().
+  std::vector<std::string> evict(std::uint64_t incoming,
+                                 const std::function<bool(const std::string&)>& busy);
+  bool fits(std::uint64_t incoming) const;
+  // What evict() could free now (idle verified builds), without evicting anything: a HEAD
+  // or a 304 answers whether a build would fit, and only a body that starts evicts.
+  std::uint64_t evictable_bytes(const std::function<bool(const std::string&)>& busy) const;
+
+  // Operator removal: false (and why) when in use.
+  enum class remove_result { removed, not_found, in_use };
+  remove_result remove(const std::string& name,
+                       const std::function<bool(const std::string&)>& busy);
+
+  // JSON array of entries: model, region, version, filename, plain_filename, size,
+  // plain_size, verified, last_used (ISO 8601), readers, path.
+  std::string status_json() const;
+  const std::map<std::string, cache_entry>& entries() const { return entries_; }
+
+ private:
+  void remove_files(const cache_entry& e);
+  std::uint64_t tick() { return ++clock_; }
+  // Sets the cache size and build count gauges from the verified entries (when recording).
+  void update_gauges();
+
+  std::filesystem::path dir_;
+  std::uint64_t max_bytes_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::map<std::string, cache_entry> entries_;  // BINARY_NAME -> entry
+  std::uint64_t clock_ = 0;
+  upstream_metrics* metrics_ = nullptr;  // optional: unit tests build caches without one
+};
+
+}  // namespace fusproxy::server

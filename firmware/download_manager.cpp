@@ -1,0 +1,1012 @@
+#include "firmware/download_manager.hpp"
+
+#include <pthread.h>
+#include <spdlog/logger.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <cerrno>
+#include <latch>
+#include <map>
+
+#include "crypto/ecb.hpp"
+#include "crypto/ranges.hpp"
+#include "obs/metrics.hpp"
+#include "firmware/member_source.hpp"
+#include "firmware/resolver_mapping.hpp"
+#include "firmware/tar_entries.hpp"
+#include "zip/zip_directory.hpp"
+#include "zip/zip_member_reader.hpp"
+
+namespace fusproxy::server {
+
+namespace net = boost::asio;
+
+namespace {
+// Names each of a pool's threads (top -H, perf, bench/stream.sh): one task per thread, each
+// holding its thread until all have run.
+void name_threads(net::thread_pool& pool, unsigned count, const char* name) {
+  auto all = std::make_shared<std::latch>(count);
+  for (unsigned i = 0; i < count; ++i)
+    net::post(pool, [all, name] {
+      ::pthread_setname_np(::pthread_self(), name);
+      all->arrive_and_wait();
+    });
+}
+}  // namespace
+
+struct download_manager::impl : std::enable_shared_from_this<download_manager::impl> {
+  // Declared first so that it is joined last: landing work in flight finishes first.
+  std::unique_ptr<net::thread_pool> land_pool;
+  net::any_io_executor executor;
+  upstream::fus_client& client;
+  download_settings settings;
+  std::shared_ptr<spdlog::logger> log;
+  build_cache cache;
+  std::map<std::string, std::shared_ptr<fetch_job>> jobs;  // BINARY_NAME -> job
+
+  struct counters {
+    std::uint64_t jobs_opened = 0;
+    std::uint64_t verified = 0;
+    std::uint64_t failed = 0;
+    std::uint64_t crc_mismatch = 0;
+    std::uint64_t bodies = 0;           // body reads started
+    std::uint64_t bytes_plain = 0;      // sent to clients, plain
+    std::uint64_t bytes_encrypted = 0;  // sent to clients, re-encrypted
+  } count;
+  // Parsed central directories, by BINARY_NAME (immutable per build).
+  std::map<std::string, std::shared_ptr<const zip::directory>> directories;
+
+  upstream_metrics* metrics;  // optional
+
+  impl(net::any_io_executor ex, upstream::fus_client& c, download_settings s,
+       std::shared_ptr<spdlog::logger> l, upstream_metrics* m)
+      : executor(std::move(ex)),
+        client(c),
+        settings(std::move(s)),
+        log(std::move(l)),
+        cache(settings.cache_dir, settings.cache_max_bytes, log, m),
+        metrics(m) {
+    settings.fetch.metrics = m;
+    if (settings.fetch_threads > 0) {
+      land_pool = std::make_unique<net::thread_pool>(settings.fetch_threads);
+      settings.fetch.land_on = land_pool->get_executor();
+      name_threads(*land_pool, settings.fetch_threads, "fp-landing");
+    }
+    cache.scan();
+  }
+
+  // A body read starts on `job`: a cache hit when the build is verified on disk, else a
+  // miss (its bytes come, or are coming, from upstream).
+  void count_body_start(const fetch_job& job) {
+    if (!metrics) return;
+    if (job.state() == job_state::verified)
+      metrics->cache_hits.inc();
+    else
+      metrics->cache_misses.inc();
+  }
+
+  // What every body source holds while it writes: the build's one fetch job, and a pin so
+  // that the build is never evicted while it is read.
+  struct body_start {
+    std::shared_ptr<fetch_job> job;
+    build_cache::pin pin;
+  };
+  boost::system::result<body_start> start_body(const build_source& source);
+
+  job_files files_for(const build_source& source) {
+    const auto p = cache.paths_for(source.meta);
+    job_files f;
+    f.part = p.part;
+    f.map = p.map;
+    f.final = p.final;
+    const cached_build_record record{source.meta, source.build};
+    std::weak_ptr<impl> weak = weak_from_this();
+    // The metadata is written (temp + rename) after the CRC matched and before the data is
+    // renamed into builds/: a data file there always has its record.
+    f.before_publish = [weak, record]() -> std::error_code {
+      auto self = weak.lock();
+      if (!self) return std::make_error_code(std::errc::operation_canceled);
+      return self->cache.write_record(record);
+    };
+    f.after_publish = [weak, name = source.meta.filename] {
+      auto self = weak.lock();
+      if (!self) return;
+      self->cache.published(name);
+      self->make_room(0);
+    };
+    return f;
+  }
+
+  bool busy(const std::string& name) const {
+    const auto it = jobs.find(name);
+    return it != jobs.end() &&
+           (it->second->state() == job_state::fetching || it->second->state() == job_state::idle);
+  }
+
+  // Evicts least recently used idle builds until `incoming` more bytes fit the limit; their
+  // jobs are dropped (the open descriptor of a removed file goes with the last reader).
+  void make_room(std::uint64_t incoming) {
+    account_partials();
+    const auto victims =
+        cache.evict(incoming, [this](const std::string& name) { return busy(name); });
+    for (const auto& v : victims) {
+      if (auto it = jobs.find(v); it != jobs.end()) {
+        settled.erase(it->second.get());
+        jobs.erase(it);
+      }
+      directories.erase(v);
+    }
+  }
+
+  // Whether a build that is not cached yet has room. `evict`: evicts what it must for it
+  // first (a body starts); otherwise only answers whether eviction would make room (HEAD,
+  // 304, 416 and the headers of a GET never evict).
+  std::optional<service_error> check_room(const firmware_metadata& meta, bool evict) {
+    account_partials();
+    const auto* entry = cache.find(meta.filename);
+    if (entry || jobs.count(meta.filename)) return std::nullopt;  // cached or tracked already
+    std::uint64_t freeable = 0;
+    if (evict)
+      make_room(meta.plain_size);
+    else
+      freeable = cache.evictable_bytes([this](const std::string& n) { return busy(n); });
+    if (cache.max_bytes() != 0 &&
+        cache.used_bytes() - freeable + meta.plain_size > cache.max_bytes())
+      return service_error{firmware_errc::cache_full,
+                           "the cache limit (" + std::to_string(cache.max_bytes()) +
+                               " bytes) is held by builds in use; " + meta.plain_filename +
+                               " needs " + std::to_string(meta.plain_size) + " bytes",
+                           {}};
+    struct statvfs fsinfo {};
+    if (::statvfs(settings.cache_dir.c_str(), &fsinfo) == 0) {
+      const auto avail = static_cast<std::uint64_t>(fsinfo.f_bavail) * fsinfo.f_frsize;
+      if (avail + freeable < meta.plain_size)
+        return service_error{firmware_errc::cache_full,
+                             "no space left in the cache directory: " + meta.plain_filename +
+                                 " needs " + std::to_string(meta.plain_size) + " bytes, " +
+                                 std::to_string(avail) + " available",
+                             {}};
+    }
+    return std::nullopt;
+  }
+
+  // Counts a job's end once, when it is replaced or looked at after finishing.
+  void settle(fetch_job& job, bool& counted) {
+    if (counted) return;
+    switch (job.state()) {
+      case job_state::verified:
+        ++count.verified;
+        break;
+      case job_state::failed:
+        ++count.failed;
+        break;
+      case job_state::crc_mismatch:
+        ++count.crc_mismatch;
+        break;
+      default:
+        return;
+    }
+    counted = true;
+  }
+  std::map<const fetch_job*, bool> settled;
+
+  void settle_all() {
+    for (auto& [name, job] : jobs) settle(*job, settled[job.get()]);
+  }
+
+  boost::system::result<std::shared_ptr<fetch_job>> job_for(const build_source& source,
+                                                            bool sparse = false) {
+    const auto& name = source.meta.filename;
+    if (auto it = jobs.find(name); it != jobs.end()) {
+      auto& job = it->second;
+      settle(*job, settled[job.get()]);
+      // A failed job is replaced by a fresh one (which resumes from the saved map).
+      if (job->state() != job_state::failed && job->state() != job_state::crc_mismatch) return job;
+      settled.erase(job.get());
+      jobs.erase(it);
+    }
+    const auto* entry = cache.find(name);
+    if (!entry || !entry->verified) {
+      cache.track_partial({source.meta, source.build});
+      make_room(0);
+    }
+    auto job =
+        fetch_job::open(executor, client, source, settings.fetch, files_for(source), log, sparse);
+    if (!job) {
+      if (!entry) cache.forget(name);
+      log->error("fetch {}: cannot open its cache file under {}: {}", name,
+                 settings.cache_dir.string(), job.error().message());
+      return job.error();
+    }
+    ++count.jobs_opened;
+    jobs.emplace(name, *job);
+    account_partials();
+    return *job;
+  }
+
+  // A partial build counts against --cache-max-bytes by its reserved plain size while a
+  // complete fetch holds it, by its present bytes while it is fetched sparsely.
+  void account_partials() {
+    for (const auto& [name, job] : jobs)
+      cache.set_partial_bytes(name, job->reserved() ? job->plain_size() : job->present_bytes());
+  }
+
+  // --- files inside tar members (issue 14) ---------------------------------------------
+
+  // A member of the zip, found by full name or alias, and where its data starts.
+  struct located {
+    zip::member m;
+    std::uint64_t data = 0;
+  };
+  net::awaitable<service_result<located>> locate(const build_source& src,
+                                                 upstream::fus_session& session,
+                                                 const std::string& name) {
+    auto dir = co_await directory(src, session);
+    if (!dir) co_return dir.error();
+    const auto* m = find_member(**dir, name);
+    if (!m)
+      co_return service_error{firmware_errc::not_found,
+                              "no member \"" + name + "\" in " + src.meta.plain_filename +
+                                  " (a full name, or AP, BL, CP, CSC, HOME_CSC)",
+                              {},
+                              "files",
+                              src.meta.version};
+    if (!m->readable())
+      co_return service_error{firmware_errc::unsupported,
+                              "member " + m->name + " is " +
+                                  (m->encrypted() ? "encrypted" : m->method_name()) +
+                                  ": not streamable",
+                              {}};
+    const auto lh = zip::local_header_range(*m);
+    auto header = co_await read_plain(src, session, lh.offset, lh.length);
+    if (!header) co_return to_service_error(header.error());
+    auto data = zip::data_offset(*header, *m, **dir);
+    if (!data)
+      co_return service_error{
+          firmware_errc::upstream_error, "member " + m->name + ": " + data.error().message(), {}};
+    co_return located{*m, *data};
+  }
+
+  // The build's job for a reader of a part of it: opened sparse (nothing reserved), pinned.
+  boost::system::result<body_start> start_sparse(const build_source& source) {
+    auto opened = job_for(source, true);
+    if (!opened) return opened.error();
+    return body_start{*opened, cache.acquire(source.meta.filename)};
+  }
+  // A reader of one member of the build: its sparse job (pinned) and the member's bytes.
+  struct member_reading {
+    body_start started;
+    std::unique_ptr<member_source> bytes;
+  };
+  boost::system::result<member_reading> read_member(const build_source& source,
+                                                    const located& at) {
+    auto started = start_sparse(source);
+    if (!started) return started.error();
+    auto bytes = make_member_source(started->job, at.m, at.data);
+    return member_reading{std::move(*started), std::move(bytes)};
+  }
+
+  // Listings and LZ4 block indexes, by build: immutable / growing per build.
+  std::map<std::string, std::shared_ptr<const tar_listing>> listings;  // name \n member
+  std::map<std::string, std::shared_ptr<archive::lz4::block_index>> lz4_indexes;
+
+  static std::string entry_key(const build_source& src, const located& at,
+                               const archive::tar_entry& e) {
+    return src.meta.filename + "\n" + at.m.name + "\n" + e.name + "\n" +
+           std::to_string(e.data_offset);
+  }
+  std::shared_ptr<archive::lz4::block_index> index_for(const std::string& key) {
+    auto& i = lz4_indexes[key];
+    if (!i) i = std::make_shared<archive::lz4::block_index>();
+    return i;
+  }
+
+  static service_error archive_failure(const std::string& what, boost::system::error_code ec) {
+    if (ec == archive::errc::not_a_tar)
+      return {firmware_errc::not_a_tar, what + " is not a tar archive: no tar listing", {}};
+    if (ec.category() == archive::error_category())
+      return {firmware_errc::bad_archive, what + ": " + ec.message(), {}};
+    return {firmware_errc::upstream_error, what + ": " + ec.message(), {}};
+  }
+
+  net::awaitable<service_result<std::shared_ptr<const tar_listing>>> listing(
+      const build_source& src, const located& at) {
+    const auto key = src.meta.filename + "\n" + at.m.name;
+    if (auto it = listings.find(key); it != listings.end()) co_return it->second;
+    auto reading = read_member(src, at);
+    if (!reading) co_return service_error{firmware_errc::upstream_error, reading.error().message(), {}};
+    auto& source = reading->bytes;
+    auto& started = reading->started;
+    auto read = co_await read_listing(*source);
+    if (!read) co_return archive_failure("member " + at.m.name, read.error());
+    auto l = std::make_shared<const tar_listing>(std::move(*read));
+    // The frame headers of its .lz4 entries (their content sizes, when the writer gave them):
+    // fetched together (a few blocks each), kept with the build's indexes.
+    std::vector<std::unique_ptr<fetch_job::interest>> heads;
+    for (const auto& e : l->entries)
+      if (e.regular() && e.name.ends_with(".lz4") && e.size > 0)
+        heads.push_back(std::make_unique<fetch_job::interest>(
+            started.job, at.data + e.data_offset,
+            at.data + e.data_offset + std::min<std::uint64_t>(e.size, archive::lz4::max_header_size)));
+    for (const auto& e : l->entries) {
+      if (!e.regular() || !e.name.ends_with(".lz4") || e.size == 0) continue;
+      auto index = index_for(entry_key(src, at, e));
+      if (index->header) continue;
+      auto h = co_await read_frame_header(*source, e);
+      if (h) index->header = *h;  // a corrupt header: found when the entry is read
+      else if (h.error().category() != archive::error_category())
+        co_return service_error{firmware_errc::upstream_error, h.error().message(), {}};
+    }
+    listings[key] = l;
+    account_partials();
+    co_return l;
+  }
+
+  std::optional<std::uint64_t> decoded_size(const build_source& src, const located& at,
+                                            const archive::tar_entry& e) {
+    auto it = lz4_indexes.find(entry_key(src, at, e));
+    if (it == lz4_indexes.end()) return std::nullopt;
+    if (it->second->decoded_size) return it->second->decoded_size;
+    if (it->second->header) return it->second->header->content_size;
+    return std::nullopt;
+  }
+
+  // Plain bytes [offset, offset + length) of a build: from its job's file when present
+  // there, else fetched upstream (the covering cipher blocks, decrypted). Small reads only
+  // (zip end records, directory, local headers).
+  net::awaitable<upstream::result<std::vector<std::uint8_t>>> read_plain(
+      const build_source& src, upstream::fus_session& session, std::uint64_t offset,
+      std::uint64_t length) {
+    std::vector<std::uint8_t> out(static_cast<std::size_t>(length));
+    if (length == 0) co_return out;
+    // A verified build on disk (e.g. after a restart) is read from there, offline too.
+    if (const auto* e = cache.find(src.meta.filename);
+        e && e->verified && !jobs.count(src.meta.filename))
+      (void)job_for(src);
+    if (auto it = jobs.find(src.meta.filename); it != jobs.end()) {
+      auto& job = *it->second;
+      if (job.state() != job_state::failed && job.state() != job_state::crc_mismatch &&
+          job.progress().total == src.meta.size) {
+        if (job.has(offset, offset + length)) {
+          std::size_t got = 0;
+          while (got < out.size()) {
+            const auto r = ::pread(job.fd(), out.data() + got, out.size() - got,
+                                   static_cast<off_t>(offset + got));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) break;
+            got += static_cast<std::size_t>(r);
+          }
+          if (got == out.size()) co_return out;
+        }
+      }
+    }
+    const crypto::byte_range plain{offset, offset + length};
+    const auto cipher = crypto::cipher_range_for(plain);
+    const auto file = src.build.file();
+    crypto::block_decryptor dec(src.build.key);
+    constexpr std::uint64_t piece = 8u << 20;  // fetch_range takes at most 16 MiB
+    std::vector<std::uint8_t> clear;
+    clear.reserve(static_cast<std::size_t>(cipher.size()));
+    for (std::uint64_t at = cipher.begin; at < cipher.end; at += piece) {
+      auto bytes = co_await session.fetch_range(file, {at, std::min(cipher.end, at + piece)});
+      if (!bytes) co_return bytes.error();
+      if (dec.decrypt(*bytes, *bytes))
+        co_return upstream::make_failure(upstream::errc::bad_answer, "undecryptable range");
+      clear.insert(clear.end(), bytes->begin(), bytes->end());
+    }
+    const auto skip = static_cast<std::size_t>(crypto::plain_skip_in(plain));
+    std::copy_n(clear.begin() + static_cast<std::ptrdiff_t>(skip), out.size(), out.begin());
+    co_return out;
+  }
+
+  net::awaitable<service_result<std::shared_ptr<const zip::directory>>> directory(
+      const build_source& src, upstream::fus_session& session) {
+    if (auto it = directories.find(src.meta.filename); it != directories.end())
+      co_return it->second;
+    zip::directory_reader reader(src.meta.plain_size);
+    while (auto range = reader.next_read()) {
+      auto bytes = co_await read_plain(src, session, range->offset, range->length);
+      if (!bytes) co_return to_service_error(bytes.error());
+      if (auto ec = reader.feed(*bytes))
+        co_return service_error{firmware_errc::upstream_error,
+                                src.meta.plain_filename + " is not a readable zip: " + ec.message(),
+                                {}};
+    }
+    if (!reader.done())
+      co_return service_error{
+          firmware_errc::upstream_error, "zip directory: " + reader.error().message(), {}};
+    auto dir = std::make_shared<const zip::directory>(std::move(reader).result());
+    directories[src.meta.filename] = dir;
+    co_return dir;
+  }
+};
+
+boost::system::result<download_manager::impl::body_start> download_manager::impl::start_body(
+    const build_source& source) {
+  ++count.bodies;
+  // Eviction for a build not cached yet happens here, when its bytes are about to be
+  // written, not when its headers were answered.
+  if (auto full = check_room(source.meta, true)) {
+    log->warn("fetch {}: {}", source.meta.filename, full->message);
+    return make_error_code(stream_errc::no_space);
+  }
+  auto opened = job_for(source);
+  if (!opened) return opened.error();
+  count_body_start(**opened);
+  return body_start{*opened, cache.acquire(source.meta.filename)};
+}
+
+namespace {
+
+constexpr std::uint64_t max_write = 4u << 20;    // per sink call: job state is checked between
+constexpr std::uint64_t min_batch = 256u << 10;  // a reader following the fetch waits for this
+
+// A response that carries the file's last byte, and is a real download rather than a probe
+// of the tail (zip tools read the central directory first), sends that byte only once the
+// build's CRC-32 matched: a client never gets a complete file that failed verification.
+bool holds_last_byte(std::uint64_t end, std::uint64_t length, std::uint64_t size) {
+  constexpr std::uint64_t probe = 1u << 20;
+  return end == size && length > probe;
+}
+
+// The plain zip: the job's file, read as ranges land.
+class plain_body final : public body_source {
+ public:
+  plain_body(std::shared_ptr<download_manager::impl> m, build_source s)
+      : mgr_(std::move(m)), source_(std::move(s)) {}
+
+  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
+                                                        body_sink& sink) override {
+    auto mgr = mgr_;
+    auto started = mgr->start_body(source_);
+    if (!started) co_return started.error();
+    auto job = started->job;
+    const std::uint64_t end = first + length;
+    const std::uint64_t size = source_.meta.plain_size;
+    if (end > size) co_return make_error_code(stream_errc::upstream_failed);
+    const std::uint64_t hold = holds_last_byte(end, length, size) ? 1 : 0;
+    if (auto ec = co_await copy(*job, first, end - hold, sink)) co_return ec;
+    if (hold) {
+      if (auto ec = co_await job->wait_done()) co_return ec;
+      if (auto ec = co_await copy(*job, end - hold, end, sink)) co_return ec;
+    }
+    co_return boost::system::error_code{};
+  }
+
+ private:
+  net::awaitable<boost::system::error_code> copy(fetch_job& job, std::uint64_t pos,
+                                                 std::uint64_t end, body_sink& sink) {
+    fetch_job::follower follow(job.shared_from_this(), pos);
+    while (pos < end) {
+      follow.move_to(pos);
+      auto until = co_await job.wait_for(pos, std::min(end, pos + min_batch));
+      if (!until) co_return until.error();
+      const std::uint64_t stop = std::min({*until, end, pos + max_write});
+      if (auto ec = co_await sink.write_file(job.fd(), pos, stop - pos)) co_return ec;
+      mgr_->count.bytes_plain += stop - pos;
+      pos = stop;
+    }
+    co_return boost::system::error_code{};
+  }
+
+ private:
+  std::shared_ptr<download_manager::impl> mgr_;
+  build_source source_;
+};
+
+// The encrypted file: plain blocks re-encrypted (ECB), the final block padded (PKCS#7).
+class encrypted_body final : public body_source {
+ public:
+  encrypted_body(std::shared_ptr<download_manager::impl> m, build_source s)
+      : mgr_(std::move(m)), source_(std::move(s)) {}
+
+  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
+                                                        body_sink& sink) override {
+    auto mgr = mgr_;
+    auto started = mgr->start_body(source_);
+    if (!started) co_return started.error();
+    auto job = started->job;
+    const std::uint64_t total = source_.meta.size;
+    const std::uint64_t end = first + length;
+    if (end > total) co_return make_error_code(stream_errc::upstream_failed);
+    const std::uint64_t hold = holds_last_byte(end, length, total) ? 1 : 0;
+    crypto::block_encryptor enc(source_.build.key);
+    std::vector<std::uint8_t> buf(256u << 10);
+    if (auto ec = co_await copy(*job, enc, buf, first, end - hold, sink)) co_return ec;
+    if (hold) {
+      if (auto ec = co_await job->wait_done()) co_return ec;
+      if (auto ec = co_await copy(*job, enc, buf, end - hold, end, sink)) co_return ec;
+    }
+    co_return boost::system::error_code{};
+  }
+
+ private:
+  net::awaitable<boost::system::error_code> copy(fetch_job& job, crypto::block_encryptor& enc,
+                                                 std::vector<std::uint8_t>& buf, std::uint64_t pos,
+                                                 std::uint64_t end, body_sink& sink) {
+    const std::uint64_t total = source_.meta.size;
+    const std::uint64_t plain = source_.meta.plain_size;
+    fetch_job::follower follow(job.shared_from_this(), pos);
+    while (pos < end) {
+      follow.move_to(pos);
+      const std::uint64_t a0 = pos - pos % crypto::aes_block;
+      const std::uint64_t end16 = std::min(total, (end + 15) / 16 * 16);
+      auto until = co_await job.wait_for(a0, std::min(end16, a0 + buf.size()));
+      if (!until) co_return until.error();
+      const std::uint64_t stop = std::min({*until, end16, a0 + buf.size()});
+      const std::uint64_t plain_end = std::min(stop, plain);
+      if (plain_end > a0) {
+        std::size_t got = 0;
+        const auto want = static_cast<std::size_t>(plain_end - a0);
+        while (got < want) {
+          const auto r =
+              ::pread(job.fd(), buf.data() + got, want - got, static_cast<off_t>(a0 + got));
+          if (r < 0 && errno == EINTR) continue;
+          if (r <= 0) co_return make_error_code(stream_errc::disk);
+          got += static_cast<std::size_t>(r);
+        }
+      }
+      if (stop == total) {
+        const std::uint64_t last = total - crypto::aes_block;
+        auto block = crypto::pkcs7_final_block(
+            {buf.data() + (last - a0), static_cast<std::size_t>(plain - last)});
+        if (!block) co_return block.error();
+        std::copy(block->begin(), block->end(),
+                  buf.begin() + static_cast<std::ptrdiff_t>(last - a0));
+      }
+      const auto n = static_cast<std::size_t>(stop - a0);
+      if (auto ec = enc.encrypt({buf.data(), n}, buf)) co_return ec;
+      const std::uint64_t out_end = std::min(end, stop);
+      const auto* from = reinterpret_cast<const std::byte*>(buf.data() + (pos - a0));
+      if (auto ec = co_await sink.write({from, static_cast<std::size_t>(out_end - pos)}))
+        co_return ec;
+      mgr_->count.bytes_encrypted += out_end - pos;
+      pos = out_end;
+    }
+    co_return boost::system::error_code{};
+  }
+
+ private:
+  std::shared_ptr<download_manager::impl> mgr_;
+  build_source source_;
+};
+
+// One zip member, uncompressed: its zip bytes read as they land, through the member reader
+// (stored: copied; deflated: inflated), CRC-checked when the range reaches its end.
+class member_body final : public body_source {
+ public:
+  member_body(std::shared_ptr<download_manager::impl> m, build_source s, zip::member member,
+              std::uint64_t data_offset)
+      : mgr_(std::move(m)), source_(std::move(s)), member_(std::move(member)), data_(data_offset) {}
+
+  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
+                                                        body_sink& sink) override {
+    auto mgr = mgr_;
+    auto started = mgr->start_body(source_);
+    if (!started) co_return started.error();
+    auto job = started->job;
+    auto reader = zip::member_reader::open(member_, data_, first, first + length);
+    if (!reader) co_return reader.error();
+    const auto input = reader->input_range();
+    std::vector<std::uint8_t> in(256u << 10), out(256u << 10);
+    std::uint64_t pos = input.offset;
+    const std::uint64_t end = input.offset + input.length;
+    std::span<const std::uint8_t> pending;
+    fetch_job::follower follow(job, pos);
+    while (!reader->finished()) {
+      if (pending.empty() && pos < end) {
+        follow.move_to(pos);
+        auto until = co_await job->wait_for(pos, std::min(end, pos + in.size()));
+        if (!until) co_return until.error();
+        const auto n = static_cast<std::size_t>(std::min({*until, end, pos + in.size()}) - pos);
+        std::size_t got = 0;
+        while (got < n) {
+          const auto r =
+              ::pread(job->fd(), in.data() + got, n - got, static_cast<off_t>(pos + got));
+          if (r < 0 && errno == EINTR) continue;
+          if (r <= 0) co_return make_error_code(stream_errc::disk);
+          got += static_cast<std::size_t>(r);
+        }
+        pending = {in.data(), n};
+        pos += n;
+      }
+      auto step = reader->transform(pending, out);
+      if (!step) co_return step.error();
+      pending = pending.subspan(step->consumed);
+      if (step->produced > 0) {
+        const auto* from = reinterpret_cast<const std::byte*>(out.data());
+        if (auto ec = co_await sink.write({from, step->produced})) co_return ec;
+      }
+    }
+    co_return boost::system::error_code{};
+  }
+
+ private:
+  std::shared_ptr<download_manager::impl> mgr_;
+  build_source source_;
+  zip::member member_;
+  std::uint64_t data_;
+};
+
+// One entry of a tar member: its bytes, fetched sparsely (only the blocks it covers).
+class entry_body final : public body_source {
+ public:
+  entry_body(std::shared_ptr<download_manager::impl> m, build_source s,
+             download_manager::impl::located at, archive::tar_entry e)
+      : mgr_(std::move(m)), source_(std::move(s)), at_(std::move(at)), entry_(std::move(e)) {}
+
+  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
+                                                        body_sink& sink) override {
+    auto mgr = mgr_;
+    ++mgr->count.bodies;
+    auto reading = mgr->read_member(source_, at_);
+    if (!reading) co_return reading.error();
+    auto ec = co_await write_entry(*reading->bytes, entry_, first, length, sink);
+    mgr->count.bytes_plain += length - std::min(length, sink.remaining());
+    mgr->account_partials();
+    co_return ec;
+  }
+
+ private:
+  std::shared_ptr<download_manager::impl> mgr_;
+  build_source source_;
+  download_manager::impl::located at_;
+  archive::tar_entry entry_;
+};
+
+// The LZ4-decoded image of an entry: decoded from the nearest independent block the entry's
+// index knows; the index learnt here is kept with the build for later ranges.
+class decoded_body final : public body_source {
+ public:
+  decoded_body(std::shared_ptr<download_manager::impl> m, build_source s,
+               download_manager::impl::located at, archive::tar_entry e,
+               std::shared_ptr<archive::lz4::block_index> index)
+      : mgr_(std::move(m)),
+        source_(std::move(s)),
+        at_(std::move(at)),
+        entry_(std::move(e)),
+        index_(std::move(index)) {}
+
+  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
+                                                        body_sink& sink) override {
+    auto mgr = mgr_;
+    ++mgr->count.bodies;
+    auto reading = mgr->read_member(source_, at_);
+    if (!reading) co_return reading.error();
+    // Decoders of one entry may run at once: each works on a copy and the longer index wins.
+    auto index = *index_;
+    auto ec = co_await write_decoded(*reading->bytes, entry_, index, first, length, &sink);
+    if (index.blocks.size() > index_->blocks.size() || (index.decoded_size && !index_->decoded_size))
+      *index_ = std::move(index);
+    mgr->account_partials();
+    if (ec)
+      mgr->log->error("{}: {}/{}: decoding bytes {}-{} failed: {} (connection cut)",
+                      source_.meta.plain_filename, at_.m.name, entry_.name, first, first + length,
+                      ec.message());
+    co_return ec;
+  }
+
+ private:
+  std::shared_ptr<download_manager::impl> mgr_;
+  build_source source_;
+  download_manager::impl::located at_;
+  archive::tar_entry entry_;
+  std::shared_ptr<archive::lz4::block_index> index_;
+};
+
+std::string base_name(const std::string& name) {
+  const auto slash = name.find_last_of('/');
+  return slash == std::string::npos ? name : name.substr(slash + 1);
+}
+
+}  // namespace
+
+net::awaitable<service_result<std::vector<zip_member>>> download_manager::files(
+    build_source source) {
+  auto self = impl_;
+  upstream::fus_session session(self->client);
+  auto dir = co_await self->directory(source, session);
+  if (!dir) co_return dir.error();
+  std::vector<zip_member> out;
+  out.reserve((*dir)->members.size());
+  for (const auto& m : (*dir)->members)
+    out.push_back({m.name, m.size, m.local_header_offset, m.method_name()});
+  co_return out;
+}
+
+net::awaitable<service_result<std::vector<tar_entry_info>>> download_manager::entries(
+    build_source source, std::string member) {
+  auto self = impl_;
+  upstream::fus_session session(self->client);
+  auto at = co_await self->locate(source, session, member);
+  if (!at) co_return at.error();
+  auto l = co_await self->listing(source, *at);
+  if (!l) co_return l.error();
+  co_return listing_infos(**l, [&](const archive::tar_entry& e) {
+    return self->decoded_size(source, *at, e);
+  });
+}
+
+net::awaitable<service_result<download_representation>> download_manager::entry_representation(
+    build_source source, std::string member, std::string path, freshness fresh) {
+  auto self = impl_;
+  upstream::fus_session session(self->client);
+  auto at = co_await self->locate(source, session, member);
+  if (!at) co_return at.error();
+  auto l = co_await self->listing(source, *at);
+  if (!l) co_return l.error();
+  const auto choice = find_entry(**l, path);
+  if (!choice.entry)
+    co_return service_error{firmware_errc::not_found,
+                            "no file \"" + path + "\" (nor \"" + path + ".lz4\") in " + at->m.name,
+                            {},
+                            "files/" + at->m.name + "/",
+                            source.meta.version};
+  const auto& e = *choice.entry;
+  const auto& meta = source.meta;
+  download_representation rep;
+  rep.last_modified = meta.last_modified;
+  rep.version = meta.version;
+  rep.fresh = fresh;
+  rep.content_type = "application/octet-stream";
+  char etag[128];
+  if (!choice.decode) {
+    std::snprintf(etag, sizeof etag, "\"%08x-%08x-%llu-%llu-entry\"", meta.crc32.value_or(0),
+                  at->m.crc32, static_cast<unsigned long long>(e.data_offset),
+                  static_cast<unsigned long long>(e.size));
+    rep.etag = etag;
+    rep.size = e.size;
+    rep.filename = base_name(e.name);
+    rep.body = std::make_shared<entry_body>(self, source, *at, e);
+    co_return rep;
+  }
+  auto index = self->index_for(impl::entry_key(source, *at, e));
+  // No content size in the frame header and no decode yet: the first answer is chunked (its
+  // decode learns the size, kept with the build's index for the next ones).
+  const auto size = self->decoded_size(source, *at, e);
+  std::snprintf(etag, sizeof etag, "\"%08x-%08x-%llu-%llu-lz4d\"", meta.crc32.value_or(0),
+                at->m.crc32, static_cast<unsigned long long>(e.data_offset),
+                static_cast<unsigned long long>(e.size));
+  rep.etag = etag;
+  rep.size = size.value_or(0);
+  rep.size_known = size.has_value();
+  rep.filename = base_name(e.name.substr(0, e.name.size() - 4));
+  rep.body = std::make_shared<decoded_body>(self, source, *at, e, index);
+  co_return rep;
+}
+
+net::awaitable<service_result<download_representation>> download_manager::member_representation(
+    build_source source, std::string name, freshness fresh) {
+  auto self = impl_;
+  upstream::fus_session session(self->client);
+  auto dir = co_await self->directory(source, session);
+  if (!dir) co_return dir.error();
+  // "{member}/{path}" names a file inside a tar member (unless a member has that name).
+  if (!(*dir)->find(name))
+    if (const auto slash = name.find('/'); slash != std::string::npos)
+      co_return co_await entry_representation(std::move(source), name.substr(0, slash),
+                                              name.substr(slash + 1), fresh);
+  auto located = co_await self->locate(source, session, name);
+  if (!located) co_return located.error();
+  const auto* m = &located->m;
+  const auto data = std::optional<std::uint64_t>(located->data);
+  const auto& meta = source.meta;
+  download_representation rep;
+  char etag[96];
+  std::snprintf(etag, sizeof etag, "\"%08x-%08x-%llu-member\"", meta.crc32.value_or(0), m->crc32,
+                static_cast<unsigned long long>(m->size));
+  rep.etag = etag;
+  rep.size = m->size;
+  rep.last_modified = meta.last_modified;
+  rep.version = meta.version;
+  rep.fresh = fresh;
+  rep.content_type = "application/octet-stream";
+  rep.filename = base_name(m->name);
+  rep.body = std::make_shared<member_body>(self, source, *m, *data);
+  co_return rep;
+}
+
+download_manager::download_manager(net::any_io_executor executor, upstream::fus_client& client,
+                                   download_settings settings, std::shared_ptr<spdlog::logger> log,
+                                   upstream_metrics* metrics)
+    : impl_(std::make_shared<impl>(std::move(executor), client, std::move(settings), std::move(log),
+                                   metrics)) {}
+
+download_manager::~download_manager() {
+  stop_all();
+}
+
+void download_manager::stop_all() {
+  for (auto& [name, job] : impl_->jobs) job->stop();
+}
+
+std::size_t download_manager::tasks_running() const {
+  std::size_t n = 0;
+  for (const auto& [name, job] : impl_->jobs) n += job->tasks_running();
+  return n;
+}
+
+build_cache& download_manager::cache() {
+  return impl_->cache;
+}
+const build_cache& download_manager::cache() const {
+  return impl_->cache;
+}
+bool download_manager::fetching(const std::string& binary_name) const {
+  return impl_->busy(binary_name);
+}
+
+service_result<void> download_manager::remove_build(const std::string& binary_name) {
+  auto& s = *impl_;
+  const auto r = s.cache.remove(binary_name, [&s](const std::string& n) { return s.busy(n); });
+  switch (r) {
+    case build_cache::remove_result::not_found:
+      return service_error{firmware_errc::not_found, binary_name + " is not in the cache", {}};
+    case build_cache::remove_result::in_use:
+      return service_error{
+          firmware_errc::in_use, binary_name + " is being read or fetched; try again later", {}};
+    case build_cache::remove_result::removed:
+      break;
+  }
+  if (auto it = s.jobs.find(binary_name); it != s.jobs.end()) {
+    s.settled.erase(it->second.get());
+    s.jobs.erase(it);
+  }
+  s.directories.erase(binary_name);
+  return {};
+}
+
+std::string download_manager::cache_status_json() const {
+  impl_->account_partials();
+  const auto& c = impl_->cache;
+  return "{\"dir\":" + boost::json::serialize(boost::json::value(c.dir().string())) +
+         ",\"max_bytes\":" + std::to_string(c.max_bytes()) +
+         ",\"used_bytes\":" + std::to_string(c.used_bytes()) + ",\"builds\":" + c.status_json() +
+         "}";
+}
+
+boost::system::result<std::shared_ptr<fetch_job>> download_manager::job_for(
+    const build_source& source) {
+  return impl_->job_for(source);
+}
+
+service_result<download_representation> download_manager::representation(const build_source& source,
+                                                                         download_variant variant,
+                                                                         freshness fresh) {
+  const auto& m = source.meta;
+  if (auto full = impl_->check_room(m, false)) return *full;
+  download_representation rep;
+  rep.etag = representation_etag(m, variant);
+  rep.last_modified = m.last_modified;
+  rep.version = m.version;
+  rep.fresh = fresh;
+  if (variant == download_variant::encrypted) {
+    rep.size = m.size;
+    rep.content_type = "application/octet-stream";
+    rep.filename = m.filename;
+    rep.body = std::make_shared<encrypted_body>(impl_, source);
+  } else {
+    rep.size = m.plain_size;
+    rep.content_type = "application/zip";
+    rep.filename = m.plain_filename;
+    rep.body = std::make_shared<plain_body>(impl_, source);
+  }
+  return rep;
+}
+
+void download_manager::append_metrics(std::string& out) const {
+  auto& s = *impl_;
+  s.settle_all();
+  const auto counter = [&](const char* name, const char* help, std::uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
+           " " + std::to_string(v) + "\n";
+  };
+  const auto gauge = [&](const char* name, const char* help, double v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
+           " " + std::to_string(v) + "\n";
+  };
+  counter("fusproxy_fetch_jobs_opened_total", "Fetch jobs opened (one per build and attempt).",
+          s.count.jobs_opened);
+  counter("fusproxy_fetch_verified_total", "Fetches whose CRC-32 matched BINARY_CRC.",
+          s.count.verified);
+  counter("fusproxy_fetch_failed_total", "Fetches that gave up (retries exhausted, disk).",
+          s.count.failed);
+  counter("fusproxy_fetch_crc_mismatch_total",
+          "Fetches whose CRC-32 differed from BINARY_CRC (not published).", s.count.crc_mismatch);
+  counter("fusproxy_download_bodies_total", "Download bodies started (plain and encrypted).",
+          s.count.bodies);
+  counter("fusproxy_download_plain_bytes_total", "Plain bytes handed to clients.",
+          s.count.bytes_plain);
+  counter("fusproxy_download_encrypted_bytes_total", "Re-encrypted bytes handed to clients.",
+          s.count.bytes_encrypted);
+  std::uint64_t active = 0, present = 0, sheds = 0, readers = 0, conns = 0, target = 0;
+  double rate = 0, slowest = 0;
+  bool any_conn = false;
+  for (const auto& [name, job] : s.jobs) {
+    const auto p = job->progress();
+    if (p.state == job_state::fetching) {
+      ++active;
+      conns += p.connections;
+      target += p.target;
+      for (const auto& c : p.per_connection) {
+        slowest = any_conn ? std::min(slowest, c.rate) : c.rate;
+        any_conn = true;
+      }
+    }
+    present += p.present;
+    sheds += p.sheds;
+    readers += p.readers;
+    rate += p.rate;
+  }
+  // Retries are fusproxy_upstream_retries_total (server::upstream_metrics, recorded by the
+  // jobs themselves: monotonic, unlike a sum over the jobs in memory).
+  counter("fusproxy_fetch_rate_limited_total", "Upstream 429/503 answers (jobs in memory).", sheds);
+  gauge("fusproxy_fetch_jobs_active", "Fetch jobs fetching now.", static_cast<double>(active));
+  gauge("fusproxy_fetch_present_bytes", "Bytes on disk of the jobs in memory.",
+        static_cast<double>(present));
+  gauge("fusproxy_fetch_upstream_bytes_per_second", "Upstream throughput, last seconds.", rate);
+  gauge("fusproxy_fetch_readers_waiting", "Client streams waiting for bytes to land.",
+        static_cast<double>(readers));
+  gauge("fusproxy_fetch_upstream_connections",
+        "Upstream connections the fetching jobs hold now (the adaptive count, hedges included).",
+        static_cast<double>(conns));
+  gauge("fusproxy_fetch_upstream_connections_target",
+        "Upstream connections the fetching jobs' governors allow now.",
+        static_cast<double>(target));
+  gauge("fusproxy_fetch_slowest_connection_bytes_per_second",
+        "The slowest open upstream connection's rate, last second (0: none open).", slowest);
+}
+
+std::string download_manager::status_json() const {
+  namespace json = boost::json;
+  json::array out;
+  for (const auto& [name, job] : impl_->jobs) {
+    const auto p = job->progress();
+    const auto& m = job->source().meta;
+    json::object o{
+        {"model", m.model},
+        {"region", m.region},
+        {"version", m.version},
+        {"filename", m.filename},
+        {"plain_filename", m.plain_filename},
+        {"state", std::string(to_string(p.state))},
+        {"verified", p.state == job_state::verified},
+        {"size", p.total},
+        {"present", p.present},
+        {"percent",
+         p.total ? 100.0 * static_cast<double>(p.present) / static_cast<double>(p.total) : 0.0},
+        {"bytes_per_second", p.rate},
+        {"connections", p.connections},
+        {"connections_target", p.target},
+        {"connections_max", p.ceiling},
+        {"upstream_gets", p.gets},
+        {"hedges", p.hedges},
+        {"connections_cut", p.cuts},
+        {"splits", p.splits},
+        {"retries", p.retries},
+        {"rate_limited", p.sheds},
+        {"readers_waiting", p.readers},
+        {"clients", impl_->cache.find(name) ? impl_->cache.find(name)->pins : 0u},
+        {"file", job->file_path().string()}};
+    json::array conns;
+    for (const auto& c : p.per_connection)
+      conns.push_back(json::object{{"id", c.worker},
+                                   {"bytes_per_second", c.rate},
+                                   {"range_begin", c.begin},
+                                   {"range_end", c.end},
+                                   {"helper", c.helper}});
+    o["upstream_connections"] = std::move(conns);
+    if (!p.error.empty()) o["error"] = p.error;
+    out.push_back(std::move(o));
+  }
+  return json::serialize(out);
+}
+
+}  // namespace fusproxy::server
