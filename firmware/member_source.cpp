@@ -45,8 +45,7 @@ class stored_source final : public member_source {
     ahead_.reset();
     offset = std::min(offset, m_.size);
     length = std::min(length, m_.size - offset);
-    if (length > 0)
-      ahead_.emplace(job_, data_ + offset, data_ + offset + length);
+    if (length > 0) ahead_.emplace(job_, data_ + offset, data_ + offset + length);
   }
   net::awaitable<boost::system::error_code> read(std::uint64_t offset,
                                                  std::span<std::uint8_t> out) override {
@@ -104,8 +103,8 @@ class deflated_source final : public member_source {
       std::span<std::uint8_t> dst;
       if (produced_ < offset) {  // before the range: inflate and discard
         skip.resize(64u << 10);
-        dst = {skip.data(), static_cast<std::size_t>(
-                                std::min<std::uint64_t>(skip.size(), offset - produced_))};
+        dst = {skip.data(),
+               static_cast<std::size_t>(std::min<std::uint64_t>(skip.size(), offset - produced_))};
       } else {
         dst = out.subspan(got);
       }

@@ -32,8 +32,9 @@ const zip::member* find_member(const zip::directory& dir, std::string_view name)
   for (const auto& m : dir.members) {
     // Members may sit in a folder of the zip; the alias names the file.
     const auto slash = m.name.find_last_of('/');
-    const std::string_view base =
-        slash == std::string::npos ? std::string_view(m.name) : std::string_view(m.name).substr(slash + 1);
+    const std::string_view base = slash == std::string::npos
+                                      ? std::string_view(m.name)
+                                      : std::string_view(m.name).substr(slash + 1);
     if (!istarts_with(base, prefix)) continue;
     if (found) return nullptr;  // ambiguous: ask for the full name
     found = &m;
@@ -87,7 +88,8 @@ net::awaitable<boost::system::error_code> write_entry(member_source& src,
   std::vector<std::uint8_t> buf(256u << 10);
   for (std::uint64_t done = 0; done < length;) {
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), length - done));
-    if (auto ec = co_await src.read(entry.data_offset + first + done, {buf.data(), n})) co_return ec;
+    if (auto ec = co_await src.read(entry.data_offset + first + done, {buf.data(), n}))
+      co_return ec;
     if (auto ec = co_await sink.write({reinterpret_cast<const std::byte*>(buf.data()), n}))
       co_return ec;
     done += n;
@@ -125,8 +127,8 @@ net::awaitable<boost::system::error_code> write_decoded(member_source& src,
   std::uint64_t declared_end = 0;
   std::vector<std::uint8_t> in, out;
   while (auto r = dec.next_read()) {
-    if (r->offset >= declared_end || (!to_image_end && !known_stop &&
-                                      r->offset + decode_window / 4 > declared_end)) {
+    if (r->offset >= declared_end ||
+        (!to_image_end && !known_stop && r->offset + decode_window / 4 > declared_end)) {
       const std::uint64_t stop = to_image_end ? entry.size
                                  : known_stop ? std::max(*known_stop, r->offset + r->length)
                                               : r->offset + std::max(decode_window, r->length);
@@ -145,8 +147,8 @@ net::awaitable<boost::system::error_code> write_decoded(member_source& src,
     // Bytes decoded before a failure are right as far as the frame's checks tell: send them,
     // then the error cuts the connection.
     if (sink && !out.empty())
-      if (auto wec = co_await sink->write({reinterpret_cast<const std::byte*>(out.data()),
-                                           out.size()}))
+      if (auto wec =
+              co_await sink->write({reinterpret_cast<const std::byte*>(out.data()), out.size()}))
         co_return wec;
     if (ec) co_return ec;
   }

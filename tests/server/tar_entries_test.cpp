@@ -6,8 +6,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include "http/json_views.hpp"
 #include "firmware/tar_entries.hpp"
+#include "http/json_views.hpp"
 #include "tests/archive/archive_support.hpp"
 
 using namespace fusproxy;
@@ -26,8 +26,7 @@ class memory_source final : public server::member_source {
   }
   net::awaitable<boost::system::error_code> read(std::uint64_t offset,
                                                  std::span<std::uint8_t> out) override {
-    if (offset + out.size() > b_.size())
-      co_return make_error_code(archive::errc::wrong_input_size);
+    if (offset + out.size() > b_.size()) co_return make_error_code(archive::errc::wrong_input_size);
     std::copy_n(b_.begin() + static_cast<std::ptrdiff_t>(offset), out.size(), out.begin());
     read_bytes += out.size();
     co_return boost::system::error_code{};
@@ -78,7 +77,8 @@ struct ap_member {
     write_file(dir.path() / "vbmeta.img", vbmeta);
     write_file(dir.path() / "misc.bin", noise(1000, 3));
     const auto d = dir.path().string();
-    REQUIRE(sh("cd " + d + " && lz4 -q -B4 -BX --content-size boot.img boot.img.lz4 && "
+    REQUIRE(sh("cd " + d +
+               " && lz4 -q -B4 -BX --content-size boot.img boot.img.lz4 && "
                "lz4 -q -B4 vbmeta.img vbmeta.img.lz4 && "
                "tar -H ustar -cf AP.tar boot.img.lz4 misc.bin vbmeta.img.lz4 && "
                "cp AP.tar AP.tar.md5 && md5sum -t AP.tar >> AP.tar.md5") == 0);
@@ -148,8 +148,8 @@ TEST_CASE("tar entries: listing, raw entry, decoded image and ranges match tar a
   {  // the whole decoded image, prefetching the whole entry
     memory_sink sink;
     src.prefetched.clear();
-    REQUIRE_FALSE(run(
-        server::write_decoded(src, *boot.entry, index, 0, archive::lz4::to_end, &sink)));
+    REQUIRE_FALSE(
+        run(server::write_decoded(src, *boot.entry, index, 0, archive::lz4::to_end, &sink)));
     CHECK(sink.out == ap.boot);
     REQUIRE_FALSE(src.prefetched.empty());
     CHECK(src.prefetched.front().first == boot.entry->data_offset);
