@@ -446,6 +446,11 @@ void build_cache::track_partial(const cached_build_record& record) {
   e.last_used_at = now_wall();
 }
 
+void build_cache::set_partial_bytes(const std::string& name, std::uint64_t bytes) {
+  if (auto it = entries_.find(name); it != entries_.end() && !it->second.verified)
+    it->second.bytes = bytes;
+}
+
 std::error_code build_cache::write_record(const cached_build_record& record) {
   const auto p = paths_for(record.meta);
   const auto tmp = fs::path(p.meta).concat(".tmp");

@@ -134,6 +134,9 @@ class build_cache {
 
   // A fetch starts (or resumes): the build is indexed as partial (bytes: its plain size).
   void track_partial(const cached_build_record& record);
+  // A partial build's bytes as they count against --cache-max-bytes: its plain size while a
+  // complete fetch reserves it, the bytes present while it is fetched sparsely (issue 14).
+  void set_partial_bytes(const std::string& name, std::uint64_t bytes);
   // Writes builds/<plain>.json (to .tmp, renamed). Called after the CRC matched and before
   // the data file is renamed; an error leaves no .json behind.
   std::error_code write_record(const cached_build_record& record);

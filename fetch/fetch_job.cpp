@@ -254,15 +254,15 @@ fetch_job::~fetch_job() {
 
 boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open(
     net::any_io_executor executor, upstream::fus_client& client, build_source source,
-    fetch_options options, job_files files, std::shared_ptr<spdlog::logger> log) {
+    fetch_options options, job_files files, std::shared_ptr<spdlog::logger> log, bool sparse) {
   return open_with_prefix(std::move(executor), client, std::move(source), options, std::move(files),
-                          std::move(log), 0);
+                          std::move(log), 0, sparse);
 }
 
 boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open_with_prefix(
     net::any_io_executor executor, upstream::fus_client& client, build_source source,
     fetch_options options, job_files files, std::shared_ptr<spdlog::logger> log,
-    std::uint64_t plain_prefix) {
+    std::uint64_t plain_prefix, bool sparse) {
   const std::uint64_t total = source.meta.size;
   const std::uint64_t plain = source.meta.plain_size;
   if (total < 16 || total % 16 != 0 || plain >= total || total - plain > 16)
@@ -325,8 +325,10 @@ boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open_with_prefix(
       ::close(fd);
       return make_error_code(stream_errc::disk);
     }
-    // Reserve the blocks now: a full disk is an error at the start, not in the middle.
-    if (const int e = ::posix_fallocate(fd, 0, static_cast<off_t>(plain)); e == ENOSPC) {
+    // Reserve the blocks now: a full disk is an error at the start, not in the middle. A
+    // sparse job reserves them when it turns complete (start()).
+    if (const int e = sparse ? 0 : ::posix_fallocate(fd, 0, static_cast<off_t>(plain));
+        e == ENOSPC) {
       ::close(fd);
       std::error_code ignored;
       if (!resumed) {
@@ -340,6 +342,7 @@ boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open_with_prefix(
                                                options, std::move(files), std::move(log),
                                                std::move(present)));
   job->fd_ = fd;
+  job->reserved_ = published || !sparse;
   job->unverified_ = std::move(unverified);
   if (published) {
     job->published_ = true;
@@ -382,8 +385,21 @@ job_progress fetch_job::progress() const {
 
 // --- control --------------------------------------------------------------------------------
 
-void fetch_job::start() {
+void fetch_job::start(bool complete) {
+  if (complete && !complete_) {
+    complete_ = true;
+    plan_.set_sparse(false);
+    if (!reserved_ && !published_ && fd_ >= 0) {
+      reserved_ = true;
+      if (::posix_fallocate(fd_, 0, static_cast<off_t>(source_.meta.plain_size)) == ENOSPC) {
+        fail(make_error_code(stream_errc::no_space), "no space left to complete the build");
+        return;
+      }
+    }
+    io_->slot.cancel();  // parked workers: the whole build is wanted now
+  }
   if (state_ != job_state::idle) return;
+  plan_.set_sparse(!complete_);
   state_ = job_state::fetching;
   if (!unverified_.empty()) {
     io_->tasks.spawn(check_resumed(shared_from_this()), "check of resumed bytes",
@@ -456,8 +472,25 @@ void fetch_job::begin_fetch() {
                      fail_on_exception("fetch worker"));
   }
   started_ = steady::now();
-  io_->tasks.spawn(supervise(shared_from_this()), "supervisor",
-                   fail_on_exception("fetch supervisor"));
+  // A sparse job that went idle and starts again within a tick still has its supervisor.
+  if (!supervising_) {
+    supervising_ = true;
+    io_->tasks.spawn(supervise(shared_from_this()), "supervisor",
+                     fail_on_exception("fetch supervisor"));
+  }
+}
+
+fetch_job::interest::interest(std::shared_ptr<fetch_job> job, std::uint64_t begin,
+                              std::uint64_t end)
+    : job_(std::move(job)), begin_(begin), end_(std::min(end, job_->plan_.total())) {
+  if (begin_ >= end_) return;
+  job_->plan_.add_interest(begin_, end_);
+  job_->start(false);
+  job_->io_->slot.cancel();  // parked workers: there is work
+}
+
+fetch_job::interest::~interest() {
+  if (begin_ < end_) job_->plan_.remove_interest(begin_, end_);
 }
 
 void fetch_job::stop() {
@@ -467,6 +500,10 @@ void fetch_job::stop() {
                     unverified_.empty() && !published_ && fd_ >= 0 && ::fdatasync(fd_) == 0;
   fail(make_error_code(stream_errc::cancelled), "stopped");
   io_->tasks.cancel_all();  // workers waiting on upstream end now, not at their timeout
+}
+
+std::size_t fetch_job::tasks_running() const {
+  return io_->tasks.size();
 }
 
 std::function<void(std::exception_ptr)> fetch_job::fail_on_exception(std::string what) {
@@ -638,7 +675,8 @@ void fetch_job::finished() {
 // --- readers --------------------------------------------------------------------------------
 
 net::awaitable<boost::system::result<std::uint64_t>> fetch_job::wait_for(std::uint64_t pos,
-                                                                         std::uint64_t until) {
+                                                                         std::uint64_t until,
+                                                                         bool sparse) {
   auto self = shared_from_this();  // the job outlives this wait
   if (pos >= plan_.total()) co_return make_error_code(stream_errc::upstream_failed);
   const std::uint64_t need = std::max(pos + 1, std::min(until, plan_.total()));
@@ -646,20 +684,26 @@ net::awaitable<boost::system::result<std::uint64_t>> fetch_job::wait_for(std::ui
     if (state_ == job_state::failed || state_ == job_state::crc_mismatch) co_return error_;
     const auto present = plan_.present().present_until(pos);
     if (present >= need) co_return present;
-    start();
+    start(!sparse);
     if (state_ != job_state::fetching) continue;  // start() may have settled it
 
     waiter w{pos, need, net::steady_timer(executor_, steady::time_point::max())};
     io_->waiters.push_back(&w);
     plan_.want(pos);
+    if (sparse) {
+      plan_.add_interest(pos, need);
+      io_->slot.cancel();  // parked workers: there is work
+    }
     struct unregister {
       fetch_job* job;
       waiter* w;
+      bool sparse;
       ~unregister() {
         job->io_->waiters.remove(w);
         job->plan_.unwant(w->pos);
+        if (sparse) job->plan_.remove_interest(w->pos, w->until);
       }
-    } guard{this, &w};
+    } guard{this, &w, sparse};
     co_await w.timer.async_wait(use_tuple);
     // The reader's wait was cancelled (its client went away, the server stops): stop
     // waiting; the job goes on for others.
@@ -728,8 +772,18 @@ net::awaitable<void> fetch_job::run_worker(std::shared_ptr<fetch_job> self, unsi
   }
   --self->workers_running_;
   if (self->workers_running_ == 0 && self->state_ == job_state::fetching &&
-      !self->plan_.present().complete())
-    self->fail(make_error_code(stream_errc::upstream_failed), "every worker stopped");
+      !self->plan_.present().complete()) {
+    if (self->complete_) {
+      self->fail(make_error_code(stream_errc::upstream_failed), "every worker stopped");
+    } else {
+      // A sparse job with nothing declared missing: idle until the next reader (its map is
+      // saved, its file stays; a complete start or an interest starts it again).
+      self->state_ = job_state::idle;
+      self->save_map();
+      self->log_->debug("fetch {}: sparse: {} bytes present, idle", self->source_.meta.filename,
+                        self->plan_.present().present_bytes());
+    }
+  }
 }
 
 namespace {
@@ -763,6 +817,12 @@ net::awaitable<void> fetch_job::worker(unsigned index) {
     if ((index == 0 || opened_once_) && (active_ < governor_.target() || !hedge_queue_.empty()))
       claim = next_work(w);
     if (!claim) {
+      // Sparse: nothing declared is missing and no connection is busy: the workers end (the
+      // job goes idle) instead of holding the job open.
+      if (!complete_ && active_ == 0 && hedge_queue_.empty() && !plan_.has_work()) {
+        io_->slot.cancel();
+        break;
+      }
       ++parked_;  // no slot, or nothing to fetch now: wait for a change
       co_await io_->slot.async_wait(use_tuple);
       --parked_;
@@ -883,6 +943,10 @@ void fetch_job::cut(fetch::worker_id id) {
 
 net::awaitable<void> fetch_job::supervise(std::shared_ptr<fetch_job> self) {
   net::steady_timer t(self->executor_);
+  struct done_guard {
+    fetch_job* job;
+    ~done_guard() { job->supervising_ = false; }
+  } guard{self.get()};
   while (self->state_ == job_state::fetching) {
     t.expires_after(std::chrono::milliseconds(100));
     auto [ec] = co_await t.async_wait(use_tuple);
@@ -901,7 +965,7 @@ void fetch_job::supervise_tick() {
   // and not held at the total cap).
   const double rate = recent_.rate(now);
   const bool capped = options_.max_bps > 0 && rate >= 0.9 * static_cast<double>(options_.max_bps);
-  const bool saturated = active_ >= governor_.target() && plan_.has_unclaimed(horizon()) && !capped;
+  const bool saturated = active_ >= governor_.target() && plan_.has_work(horizon()) && !capped;
   const auto before = governor_.target();
   governor_.tick(now, rate, saturated);
   if (governor_.target() != before) {

@@ -162,11 +162,20 @@ std::optional<byte_range> fetch_plan::claim(worker_id w, std::uint64_t limit, st
                                             std::uint64_t stop) {
   if (claim_of(w) != claimed_.end() || helpers_.count(w)) return std::nullopt;
   std::optional<std::uint64_t> pos;
-  for (auto want : wanted_) {
-    want -= want % 16;  // ranges upstream are whole blocks
-    if ((pos = first_free(want, want + chunk_))) break;
+  std::uint64_t interest_end = UINT64_MAX;  // a sparse claim ends with its interest
+  if (!sparse_) {
+    for (auto want : wanted_) {
+      want -= want % 16;  // ranges upstream are whole blocks
+      if ((pos = first_free(want, want + chunk_))) break;
+    }
   }
-  if (!pos) pos = first_free(0, std::min(limit, total()));
+  if (!pos) {
+    if (auto in = first_free_interest()) {
+      pos = in->first;
+      if (sparse_) interest_end = in->second;
+    }
+  }
+  if (!pos && !sparse_) pos = first_free(0, std::min(limit, total()));
   if (!pos) return std::nullopt;
   size = size ? size - size % 16 : chunk_;
   if (size < 16) size = 16;
@@ -174,7 +183,7 @@ std::optional<byte_range> fetch_plan::claim(worker_id w, std::uint64_t limit, st
   std::uint64_t end = *pos + size;
   if (end - end % chunk_ > *pos) end -= end % chunk_;
   if (*pos < stop && stop < total()) end = std::min(end, stop + (16 - stop % 16) % 16);
-  end = std::min({end, total(), present_.next_present(*pos)});
+  end = std::min({end, interest_end, total(), present_.next_present(*pos)});
   if (auto next = claimed_.upper_bound(*pos); next != claimed_.end())
     end = std::min(end, next->first);
   if (auto next = landing_.upper_bound(*pos); next != landing_.end())
@@ -346,6 +355,30 @@ std::uint64_t fetch_plan::claimed_bytes() const {
 bool fetch_plan::wanted_in(std::uint64_t begin, std::uint64_t end) const {
   auto it = wanted_.lower_bound(begin);
   return it != wanted_.end() && *it < end;
+}
+
+void fetch_plan::add_interest(std::uint64_t begin, std::uint64_t end) {
+  begin -= begin % 16;
+  end = std::min(total(), (end + 15) / 16 * 16);
+  if (begin < end) interests_.emplace(begin, end);
+}
+
+void fetch_plan::remove_interest(std::uint64_t begin, std::uint64_t end) {
+  begin -= begin % 16;
+  end = std::min(total(), (end + 15) / 16 * 16);
+  if (auto it = interests_.find({begin, end}); it != interests_.end()) interests_.erase(it);
+}
+
+std::optional<std::pair<std::uint64_t, std::uint64_t>> fetch_plan::first_free_interest() const {
+  for (const auto& [b, e] : interests_)
+    if (auto pos = first_free(b, e)) return std::pair{*pos, e};
+  return std::nullopt;
+}
+
+bool fetch_plan::has_work(std::uint64_t limit) const {
+  if (first_free_interest()) return true;
+  if (sparse_) return false;
+  return first_free(0, limit).has_value();
 }
 
 void fetch_plan::want(std::uint64_t pos) {

@@ -167,6 +167,19 @@ class fetch_plan {
   bool restore(std::uint64_t begin, std::uint64_t end, std::uint32_t crc);
   std::uint64_t claimed_bytes() const;
 
+  // Sparse fetching (docs/streaming.md, issue 14): a plan in sparse mode claims only bytes
+  // inside the ranges readers declared they need (interests), never the lowest missing byte
+  // nor a read-ahead past them; a claim ends at its interest's end. In the default (complete)
+  // mode interests only come first, like waiting readers. Interests are rounded out to whole
+  // 16-byte blocks; a multiset: several readers may declare the same range.
+  void set_sparse(bool sparse) { sparse_ = sparse; }
+  bool sparse() const { return sparse_; }
+  void add_interest(std::uint64_t begin, std::uint64_t end);
+  void remove_interest(std::uint64_t begin, std::uint64_t end);
+  std::size_t interest_count() const { return interests_.size(); }
+  // Whether a claim() could find work now (below limit; in sparse mode: inside interests).
+  bool has_work(std::uint64_t limit = UINT64_MAX) const;
+
   // Readers: a reader waits for `pos` (a multiset: several readers may want one byte).
   void want(std::uint64_t pos);
   void unwant(std::uint64_t pos);
@@ -192,6 +205,10 @@ class fetch_plan {
   std::map<std::uint64_t, held> landing_;   // reserved, being landed
   std::map<worker_id, worker_id> helpers_;  // helper -> victim
   std::multiset<std::uint64_t> wanted_;
+  std::multiset<std::pair<std::uint64_t, std::uint64_t>> interests_;  // [begin, end), whole blocks
+  bool sparse_ = false;
+  // The first free byte inside an interest, and that interest's end.
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> first_free_interest() const;
 };
 
 // Retries of one job's workers. A failure after the worker received bytes retries at once

@@ -778,6 +778,15 @@ net::awaitable<service_result<std::vector<zip_member>>> firmware_resolver::files
   co_return co_await self->downloads.files(std::move(*source));
 }
 
+net::awaitable<service_result<std::vector<tar_entry_info>>> firmware_resolver::entries(
+    const std::string& model, const std::string& region, const version_ref& version,
+    const std::string& member, const request_context& ctx) {
+  auto self = impl_;
+  auto source = co_await self->source_for(model, region, version, ctx.request_id);
+  if (!source) co_return source.error();
+  co_return co_await self->downloads.entries(std::move(*source), member);
+}
+
 net::awaitable<service_result<download_representation>> firmware_resolver::open_download(
     const download_request& request, const request_context& ctx) {
   auto self = impl_;

@@ -19,6 +19,8 @@ reply service_error_reply(const service_error& e, std::string_view model, std::s
     extra.emplace_back("served_version", e.served_version);
     extra.emplace_back("download_url", firmware_path(model, region, e.served_version, "download"));
   }
+  if (!e.list_suffix.empty() && !e.list_version.empty())
+    extra.emplace_back("list_url", firmware_path(model, region, e.list_version, e.list_suffix));
   const auto kind = api_error_of(e.kind);
   return error_reply(kind, e.message.empty() ? describe(kind).code : e.message, extra);
 }
@@ -126,6 +128,7 @@ std::variant<reply, stream_plan> decide_download(const request_view& req,
   cond.if_unmodified_since = req.if_unmodified_since;
   cond.if_range = req.if_range;
   cond.range = req.range;
+  if (!rep.size_known) cond.range = cond.if_range = std::nullopt;  // chunked: the whole body
   const http::validators val{rep.etag, rep.last_modified};
   const auto plan = http::plan_response(cond, val, rep.size);
 

@@ -88,6 +88,9 @@ struct representation_view {
   std::string_view content_type;
   std::string_view filename;
   freshness fresh;
+  // False for an LZ4 image whose decoded size is not known yet: the whole body, chunked,
+  // Range ignored (then `size` means nothing).
+  bool size_known = true;
 };
 // What to stream: the status line and headers, then `length` bytes from `first`.
 struct stream_plan {

@@ -229,6 +229,8 @@ boost::system::result<route, request_error> parse_target(std::string_view target
     r.kind = route_kind::download;
   else if (n == 5 && segments[4] == "files")
     r.kind = route_kind::files;
+  else if (n == 7 && segments[4] == "files" && segments[6].empty())
+    r.kind = route_kind::entries;  // …/files/{member}/ (the trailing slash)
   else if (n >= 6 && segments[4] == "files")
     r.kind = route_kind::file;
   else
@@ -240,9 +242,10 @@ boost::system::result<route, request_error> parse_target(std::string_view target
                "' (latest, a PDA, or 4 parts joined by _ or %2F)");
   r.version = std::move(*version);
 
-  if (r.kind == route_kind::file) {
+  if (r.kind == route_kind::file || r.kind == route_kind::entries) {
     std::string name;
-    for (std::size_t i = 5; i < n; ++i) {
+    const std::size_t stop = r.kind == route_kind::entries ? 6 : n;
+    for (std::size_t i = 5; i < stop; ++i) {
       if (segments[i].empty() || segments[i] == "." || segments[i] == "..")
         return bad("malformed file name");
       if (i > 5) name += '/';
@@ -354,6 +357,8 @@ std::string_view route_label(route_kind kind) {
       return "files";
     case route_kind::file:
       return "file";
+    case route_kind::entries:
+      return "entries";
     case route_kind::mirrors:
     case route_kind::mirror:
       return "mirror";

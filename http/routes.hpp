@@ -26,7 +26,8 @@ enum class route_kind {
   metadata,    // GET /firmware/{model}/{region}/{version}
   download,    // GET, HEAD …/{version}/download[?encrypted=1]
   files,       // GET …/{version}/files
-  file,        // GET, HEAD …/{version}/files/{name}
+  file,        // GET, HEAD …/{version}/files/{name}   (also {member}/{entry path}: issue 14)
+  entries,     // GET …/{version}/files/{member}/        the entries of a tar member
   mirrors,     // GET, POST /api/mirror            mirrored model/regions (docs/cache.md)
   mirror,      // DELETE /api/mirror/{model}/{region}
   cached,      // DELETE /api/cache/{file name}     a cached build (operators)
@@ -38,7 +39,8 @@ struct route {
   std::string region;  // upper-case
   version_ref version;
   bool encrypted = false;  // download?encrypted=1
-  std::string file_name;   // files/{name}, percent-decoded; assets/{name}
+  std::string file_name;   // files/{name}, percent-decoded, segments joined by '/' (entries:
+                           // {member}/{entry}); assets/{name}
 };
 
 // Why a request target was refused, and how to answer.

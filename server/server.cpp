@@ -225,6 +225,51 @@ request_view request_view_of(const bhttp::request<bhttp::string_body>& req) {
   return v;
 }
 
+// Writes a body of unknown length as HTTP/1.1 chunks (RFC 9112 7.1); finish() sends the last
+// chunk. A body that fails before finish() leaves the chunked body unterminated: the client
+// sees an incomplete response, never a complete wrong one.
+class chunked_sink final : public body_sink {
+ public:
+  chunked_sink(connection& conn, std::chrono::seconds progress) : conn_(conn), progress_(progress) {}
+
+  net::awaitable<boost::system::error_code> write(std::span<const std::byte> bytes) override {
+    if (bytes.empty()) co_return boost::system::error_code{};
+    conn_.stream.expires_after(progress_);
+    auto chunk = bhttp::make_chunk(net::buffer(bytes.data(), bytes.size()));
+    auto [ec, n] =
+        co_await conn_.with_stream([&](auto& s) { return net::async_write(s, chunk, use_tuple); });
+    if (!ec) written_ += bytes.size();
+    co_return ec;
+  }
+  net::awaitable<boost::system::error_code> write_file(int fd, std::uint64_t offset,
+                                                       std::uint64_t length) override {
+    std::vector<std::byte> buf(1u << 20);
+    while (length > 0) {
+      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), length));
+      const auto r = ::pread(fd, buf.data(), n, static_cast<off_t>(offset));
+      if (r <= 0) co_return make_error_code(boost::system::errc::io_error);
+      if (auto ec = co_await write({buf.data(), static_cast<std::size_t>(r)})) co_return ec;
+      offset += static_cast<std::uint64_t>(r);
+      length -= static_cast<std::uint64_t>(r);
+    }
+    co_return boost::system::error_code{};
+  }
+  std::uint64_t remaining() const override { return 0; }  // unknown
+  std::uint64_t written() const { return written_; }
+  net::awaitable<boost::system::error_code> finish() {
+    conn_.stream.expires_after(progress_);
+    auto last = bhttp::make_chunk_last();
+    auto [ec, n] =
+        co_await conn_.with_stream([&](auto& s) { return net::async_write(s, last, use_tuple); });
+    co_return ec;
+  }
+
+ private:
+  connection& conn_;
+  std::chrono::seconds progress_;
+  std::uint64_t written_ = 0;
+};
+
 // Writes a body to the client connection for a body_source, enforcing Content-Length.
 class stream_sink final : public body_sink {
  public:
@@ -901,14 +946,13 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       }
       case route_kind::files: {
         auto call = firmware.files(rt.model, rt.region, rt.version, ctx);
-        auto res = co_await unless_client_leaves(conn, std::move(call));
-        if (!res) {
-          // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
-          reply tmp = service_error_reply(res.error(), rt.model, rt.region);
-          co_return co_await send_reply(conn, req, rid, std::move(tmp));
-        }
-        reply r = json_reply(files_json(*res), metadata_cache_control(rt));
-        co_return co_await send_reply(conn, req, rid, std::move(r));
+        co_return co_await build_listing(conn, req, rt, rid, std::move(call),
+                                         [](const auto& v) { return files_json(v); });
+      }
+      case route_kind::entries: {
+        auto call = firmware.entries(rt.model, rt.region, rt.version, rt.file_name, ctx);
+        co_return co_await build_listing(conn, req, rt, rid, std::move(call),
+                                         [](const auto& v) { return entries_json(v); });
       }
       case route_kind::download:
       case route_kind::file:
@@ -1073,6 +1117,47 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   }
 
   // …/download and …/files/{name}: conditionals, Range, then the body from the service.
+  // The body of a representation of unknown size, after its chunked header.
+  net::awaitable<outcome> send_chunked(connection& conn, download_representation& rep,
+                                       const std::string& rid, outcome out) {
+    chunked_sink sink(conn, std::chrono::seconds(cfg.idle_timeout));
+    boost::system::error_code body_ec;
+    try {
+      auto body_call = rep.body->write_range(0, unknown_length, sink);
+      body_ec = co_await unless_client_leaves(conn, std::move(body_call));
+      if (!body_ec) body_ec = co_await sink.finish();
+    } catch (const std::exception& e) {
+      log->error("[{}] body source threw: {}", rid, e.what());
+      body_ec = make_error_code(boost::system::errc::io_error);
+    }
+    out.bytes = sink.written();
+    if (body_ec) {
+      log->warn("[{}] chunked body ended after {} bytes: {}", rid, sink.written(),
+                body_ec.message());
+      out.cut = true;
+      out.keep_alive = false;
+      beast::error_code ignored;
+      conn.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      conn.stream.close();
+    }
+    co_return out;
+  }
+
+  // …/files and …/files/{member}/: a JSON listing of the build (cacheable like metadata).
+  template <class T, class ToJson>
+  net::awaitable<outcome> build_listing(connection& conn, bhttp::request<bhttp::string_body>& req,
+                                        const route& rt, const std::string& rid,
+                                        net::awaitable<service_result<T>> call, ToJson to_json) {
+    auto res = co_await unless_client_leaves(conn, std::move(call));
+    if (!res) {
+      // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+      reply tmp = service_error_reply(res.error(), rt.model, rt.region);
+      co_return co_await send_reply(conn, req, rid, std::move(tmp));
+    }
+    reply r = json_reply(to_json(*res), metadata_cache_control(rt));
+    co_return co_await send_reply(conn, req, rid, std::move(r));
+  }
+
   net::awaitable<outcome> download(connection& conn, bhttp::request<bhttp::string_body>& req,
                                    const route& rt, const request_context& ctx) {
     const auto& rid = ctx.request_id;
@@ -1091,7 +1176,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     auto& rep = *opened;
 
     const representation_view facts{rep.size,         rep.etag,     rep.last_modified,
-                                    rep.content_type, rep.filename, rep.fresh};
+                                    rep.content_type, rep.filename, rep.fresh,
+                                    rep.size_known};
     const auto decided = decide_download(
         request_view_of(req), facts,
         rt.version.is_latest() ? cache_control_short() : "public, max-age=31536000, immutable");
@@ -1105,7 +1191,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     const bool head = req.method() == bhttp::verb::head;
 
     // Slots are only taken by responses that move bytes; over a cap the download waits.
-    const bool takes_slot = !head && length > 0;
+    const bool takes_slot = !head && (length > 0 || !rep.size_known);
     if (takes_slot && !slots.try_acquire(ctx.client_ip)) {
       const auto waited = co_await wait_for_slot(conn, ctx.client_ip);
       if (waited != download_queue::outcome::granted) {
@@ -1152,7 +1238,10 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(plan.status), req.version()};
     common_headers(res, rid);
     for (const auto& [k, v] : plan.headers) res.set(k, v);
-    res.content_length(length);
+    if (rep.size_known)
+      res.content_length(length);
+    else
+      res.chunked(true);  // an LZ4 image whose size no frame header or decode told yet
     res.keep_alive(out.keep_alive);
 
     bhttp::response_serializer<bhttp::empty_body> serializer{res};
@@ -1164,7 +1253,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       out.keep_alive = false;
       co_return out;
     }
-    if (head || length == 0) co_return out;
+    if (head || (length == 0 && rep.size_known)) co_return out;
+    if (!rep.size_known) co_return co_await send_chunked(conn, rep, rid, std::move(out));
 
     stream_sink sink(conn, length, std::chrono::seconds(cfg.idle_timeout));
     boost::system::error_code body_ec;

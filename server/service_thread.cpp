@@ -270,6 +270,16 @@ net::awaitable<service_result<std::vector<zip_member>>> service_thread::files(
   co_return co_await hop(executor_, std::move(call));
 }
 
+net::awaitable<service_result<std::vector<tar_entry_info>>> service_thread::entries(
+    const std::string& model, const std::string& region, const version_ref& version,
+    const std::string& member, const request_context& ctx) {
+  const std::string m = model, r = region, n = member;
+  const version_ref v = version;
+  const request_context c = ctx;
+  auto call = inner_.entries(m, r, v, n, c);
+  co_return co_await hop(executor_, std::move(call));
+}
+
 net::awaitable<service_result<download_representation>> service_thread::open_download(
     const download_request& request, const request_context& ctx) {
   const download_request q = request;

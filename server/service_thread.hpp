@@ -56,6 +56,9 @@ class service_thread final : public firmware_service {
   boost::asio::awaitable<service_result<std::vector<zip_member>>> files(
       const std::string& model, const std::string& region, const version_ref& version,
       const request_context& ctx) override;
+  boost::asio::awaitable<service_result<std::vector<tar_entry_info>>> entries(
+      const std::string& model, const std::string& region, const version_ref& version,
+      const std::string& member, const request_context& ctx) override;
   boost::asio::awaitable<service_result<download_representation>> open_download(
       const download_request& request, const request_context& ctx) override;
   boost::asio::awaitable<readiness> ready() override;

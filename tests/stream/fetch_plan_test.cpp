@@ -632,4 +632,45 @@ TEST_CASE("split_worth: a quarter second at the typical rate, two first claims a
   REQUIRE(s);
   CHECK(s->at == 8 * MiB);
   CHECK_FALSE(pick_split({{1, {0, 9'000'000}}}, r, t + 1s, fast.min_bytes, fast.min_time));
+
+TEST_CASE("fetch_plan: sparse mode claims only declared interests, ends claims there",
+          "[stream][plan][sparse]") {
+  fetch_plan p(100u << 20, 2u << 20);
+  p.set_sparse(true);
+  CHECK_FALSE(p.has_work());
+  CHECK_FALSE(p.claim(0));  // nothing declared: nothing fetched
+  p.want(5000);             // a waiting reader alone does not widen a sparse fetch
+  CHECK_FALSE(p.claim(0));
+  p.unwant(5000);
+  // A tar header: 512 bytes at an odd offset -> the whole blocks around it, nothing more.
+  p.add_interest(10'000'001, 10'000'513);
+  CHECK(p.has_work());
+  auto c = p.claim(0, UINT64_MAX, 8u << 20);
+  REQUIRE(c);
+  CHECK(c->begin == 10'000'000);
+  CHECK(c->end == 10'000'528);
+  CHECK_FALSE(p.claim(1));  // everything declared is claimed
+  // An entry of 5 MiB: two workers split it, claims clipped at its end.
+  p.add_interest(40u << 20, (45u << 20) + 100);
+  auto a = p.claim(1, UINT64_MAX, 4u << 20);
+  auto b = p.claim(2, UINT64_MAX, 4u << 20);
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(a->begin == (40u << 20));
+  CHECK(b->begin == a->end);
+  CHECK(b->end == (45u << 20) + 112);
+  CHECK_FALSE(p.claim(3));
+  p.remove_interest(40u << 20, (45u << 20) + 100);
+  p.remove_interest(10'000'001, 10'000'513);
+  CHECK(p.interest_count() == 0);
+  // Complete mode: interests come first, then the lowest missing byte as before.
+  fetch_plan q(100u << 20, 2u << 20);
+  q.add_interest(50u << 20, (50u << 20) + 100);
+  auto first = q.claim(0);
+  REQUIRE(first);
+  CHECK(first->begin == (50u << 20));
+  auto second = q.claim(1);
+  REQUIRE(second);
+  CHECK(second->begin == 0);
+  CHECK(q.has_work());
 }
