@@ -632,6 +632,7 @@ TEST_CASE("split_worth: a quarter second at the typical rate, two first claims a
   REQUIRE(s);
   CHECK(s->at == 8 * MiB);
   CHECK_FALSE(pick_split({{1, {0, 9'000'000}}}, r, t + 1s, fast.min_bytes, fast.min_time));
+}
 
 TEST_CASE("fetch_plan: sparse mode claims only declared interests, ends claims there",
           "[stream][plan][sparse]") {
