@@ -375,7 +375,7 @@ TEST_CASE("a long zero tail is not walked: only the member's last bytes are read
   // last bytes, so those are all the reader asks for.
   const bytes head = tar_header("boot.img", 0);  // one empty entry, then zeros
   const std::uint64_t member_size = 1ull << 40;
-  tar_reader r(member_size);
+  archive::tar_reader r(member_size);
   std::vector<std::uint8_t> buf;
   int reads = 0;
   while (auto range = r.next_read()) {
