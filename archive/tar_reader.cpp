@@ -324,8 +324,13 @@ boost::system::error_code tar_reader::start_tail(std::uint64_t from) {
     state_ = state::done;
     return {};
   }
+  // Only the member's last bytes are read: the MD5 line (if any) ends the member, and the
+  // zeros before it (end-of-archive blocks, record padding) say nothing about the entries.
+  // Walking a long padding would cost upstream bytes and, for a corrupt size, forever
+  // (a fuzzer's 1 TiB member of zeros took minutes).
   const std::uint64_t rest = member_size_ - pos_;
-  want_ = rest <= max_tail_read ? rest : std::min<std::uint64_t>(max_tail_read, rest - 4096);
+  if (rest > max_tail_read) pos_ = member_size_ - max_tail_read;
+  want_ = member_size_ - pos_;
   state_ = state::need_tail;
   return {};
 }

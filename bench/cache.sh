@@ -6,7 +6,9 @@
 # after the 64-client runs (target < 64 MiB).
 #
 # usage: bench/cache.sh [BUILD_DIR]        (default: build)
-# env:   RUNS (3), DURATION (10), MODEL (SM-A207F), REGION (SER): the build (24 MiB)
+# env:   RUNS (3), DURATION (10), MODEL (SM-A207F), REGION (SER): the build (24 MiB),
+#        SIM_ARGS (extra fus-sim flags: --lenient to fill the cache with a build older than
+#        fusproxy's strict session conduct, when comparing with an older commit)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-$here/../build}"
@@ -17,6 +19,7 @@ duration="${DURATION:-10}"
 model="${MODEL:-SM-A207F}"
 region="${REGION:-SER}"
 python="$(command -v /usr/bin/python3 || command -v python3)"
+read -r -a sim_args <<<"${SIM_ARGS:-}"
 for b in "$sim" "$proxy"; do [ -x "$b" ] || { echo "missing $b (build it)" >&2; exit 2; }; done
 for t in nginx wrk curl; do
   command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || { echo "missing $t" >&2; exit 2; }
@@ -42,7 +45,7 @@ wait_file() {  # file pid log
   echo "no $1" >&2; exit 1
 }
 
-"$sim" --listen 127.0.0.1:0 --port-file "$dir/sim.port" 2>"$dir/sim.log" &
+"$sim" --listen 127.0.0.1:0 --port-file "$dir/sim.port" "${sim_args[@]}" 2>"$dir/sim.log" &
 sim_pid=$!
 wait_file "$dir/sim.port" "$sim_pid" "$dir/sim.log"
 base="http://127.0.0.1:$(cat "$dir/sim.port")/"

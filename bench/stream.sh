@@ -18,12 +18,21 @@
 #
 # usage: bench/stream.sh [BUILD_DIR]        (default: build)
 # env:   RUNS (5), BYTES (2 GiB), THROTTLE_BPS (20000000), CONNECTIONS (8),
-#        THROTTLE_SECONDS (10), CLIENTS (10), RSS_BYTES (2 GiB)
+#        THROTTLE_SECONDS (10), THROTTLE_RUNS (3), CLIENTS (10), RSS_BYTES (2 GiB),
+#        SECTIONS ("1 3 4": which of the sections above run; 2 comes with 1),
+#        PROXY (another fusproxy binary), COMPARE (a second fusproxy binary, e.g. an older
+#        commit's build: section 3 measures it beside PROXY in every run, alternating which
+#        goes first, so that the machine's load hits both alike), SIM_ARGS (extra fus-sim
+#        flags: --lenient for a COMPARE build older than fusproxy's strict session conduct)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-$here/../build}"
 sim="$build/sim/fus-sim"
-proxy="$build/cli/fusproxy"
+proxy="${PROXY:-$build/cli/fusproxy}"
+compare="${COMPARE:-}"
+sections=" ${SECTIONS:-1 3 4} "
+throttle_runs="${THROTTLE_RUNS:-3}"
+read -r -a sim_args <<<"${SIM_ARGS:-}"
 runs="${RUNS:-5}"
 bytes="${BYTES:-2147483648}"
 throttle="${THROTTLE_BPS:-20000000}"
@@ -32,7 +41,7 @@ throttle_seconds="${THROTTLE_SECONDS:-10}"
 clients="${CLIENTS:-10}"
 rss_bytes="${RSS_BYTES:-2147483648}"
 python="$(command -v /usr/bin/python3 || command -v python3)"
-for b in "$sim" "$proxy"; do [ -x "$b" ] || { echo "missing $b (build it)" >&2; exit 2; }; done
+for b in "$sim" "$proxy" ${compare:+"$compare"}; do [ -x "$b" ] || { echo "missing $b (build it)" >&2; exit 2; }; done
 
 dir="$(mktemp -d)"
 sim_pid="" proxy_pid=""
@@ -53,16 +62,16 @@ wait_port() {  # file pid log
 }
 start_sim() {  # extra args
   rm -f "$dir/sim.port"
-  "$sim" --listen 127.0.0.1:0 --port-file "$dir/sim.port" "$@" 2>"$dir/sim.log" &
+  "$sim" --listen 127.0.0.1:0 --port-file "$dir/sim.port" "${sim_args[@]}" "$@" 2>"$dir/sim.log" &
   sim_pid=$!
   wait_port "$dir/sim.port" "$sim_pid" "$dir/sim.log"
   sim_port="$(cat "$dir/sim.port")"
 }
 stop_sim() { kill "$sim_pid"; wait "$sim_pid" 2>/dev/null || true; sim_pid=""; }
-start_proxy() {  # extra args
+start_proxy() {  # extra args (BIN: the binary, default PROXY)
   rm -rf "$dir/cache" "$dir/proxy.port"
   local base="http://127.0.0.1:$sim_port/"
-  "$proxy" --listen 127.0.0.1:0 --port-file "$dir/proxy.port" --cache-dir "$dir/cache" \
+  "${BIN:-$proxy}" --listen 127.0.0.1:0 --port-file "$dir/proxy.port" --cache-dir "$dir/cache" \
     --fus-url "$base" --cloud-url "$base" --fota-url "$base" --log-level warn \
     --max-downloads-per-client 0 "$@" 2>"$dir/proxy.log" &
   proxy_pid=$!
@@ -76,6 +85,7 @@ url_plain() { echo "http://127.0.0.1:$proxy_port/firmware/SM-BIG00/BIG/latest/do
 range="0-$((bytes - 1))"
 gb() { awk -v s="$1" 'BEGIN {printf "%.2f GB/s", s / 1e9}'; }
 
+if [[ "$sections" == *" 1 "* ]]; then
 echo "== 1, 2: throughput and time to first byte, $bytes bytes of SM-BIG00 (20 GB), $runs runs"
 start_sim
 mapfile -t auth < <("$python" "$here/sim_authorise.py" "$sim_port" SM-BIG00 BIG)
@@ -174,22 +184,43 @@ awk -v ds="$(m "${cpu_direct_sim[@]}")" -v dc="$(m "${cpu_direct_curl[@]}")" -v 
   printf "ceilings: on %d cores all three processes share %.0f CPU-s/s -> %.2f GB/s through fusproxy; with a core per thread, its busiest thread -> %.2f GB/s\n",
          n, n, n / (s + h + sv + l + c), 1 / busiest }'
 stop_sim
+fi
 
-echo "== 3: upstream throttled to $throttle B/s per connection, $conns connections, 3 runs"
+if [[ "$sections" == *" 3 "* ]]; then
+echo "== 3: upstream throttled to $throttle B/s per connection, $conns connections, $throttle_runs runs"
 start_sim --throttle-bps "$throttle"
 tbytes=$((throttle * conns * throttle_seconds))
-rates=()
-for i in 1 2 3; do
-  start_proxy --connections "$conns"
-  r="$(curl -s -o /dev/null -r "0-$((tbytes - 1))" -w '%{speed_download}' "$(url_plain "")")"
+throttled() {  # binary -> bytes/s
+  BIN="$1" start_proxy --connections "$conns"
+  curl -s -o /dev/null -r "0-$((tbytes - 1))" -w '%{speed_download}' "$(url_plain "")"
   stop_proxy
+}
+ratio() { awk -v r="$1" -v c="$conns" -v t="$throttle" 'BEGIN {printf "%.2f", r / (c * t)}'; }
+rates=() crates=()
+for i in $(seq "$throttle_runs"); do
+  if [ -n "$compare" ] && [ $((i % 2)) = 0 ]; then
+    c="$(throttled "$compare")"; r="$(throttled "$proxy")"
+  else
+    r="$(throttled "$proxy")"; [ -n "$compare" ] && c="$(throttled "$compare")"
+  fi
   rates+=("$r")
-  awk -v r="$r" -v c="$conns" -v t="$throttle" -v i="$i" 'BEGIN {printf "  run %d: %.1f MB/s (%.2f x connections x cap)\n", i, r / 1e6, r / (c * t)}'
+  line="$(awk -v r="$r" -v i="$i" 'BEGIN {printf "  run %d: %.1f MB/s", i, r / 1e6}') ($(ratio "$r") x connections x cap)"
+  if [ -n "$compare" ]; then
+    crates+=("$c")
+    line+="; COMPARE: $(awk -v r="$c" 'BEGIN {printf "%.1f MB/s", r / 1e6}') ($(ratio "$c"))"
+  fi
+  echo "$line"
 done
 mr="$(printf '%s\n' "${rates[@]}" | median)"
 awk -v r="$mr" -v c="$conns" -v t="$throttle" 'BEGIN {printf "median: %.1f MB/s = %.2f x %d x %.0f MB/s (target >= 0.9)\n", r / 1e6, r / (c * t), c, t / 1e6}'
+if [ -n "$compare" ]; then
+  mc="$(printf '%s\n' "${crates[@]}" | median)"
+  echo "median COMPARE ($compare): $(awk -v r="$mc" 'BEGIN {printf "%.1f MB/s", r / 1e6}') = $(ratio "$mc") x; this build / COMPARE = $(awk -v a="$mr" -v b="$mc" 'BEGIN {printf "%.3f", a / b}')"
+fi
 stop_sim
+fi
 
+if [[ "$sections" == *" 4 "* ]]; then
 echo "== 4: peak RSS, $clients clients x $rss_bytes bytes of the 20 GB build at once"
 start_sim
 start_proxy
@@ -215,3 +246,4 @@ stop_proxy
 awk -v k="$peak" -v r="$total_rate" -v n="$clients" 'BEGIN {
   printf "fusproxy VmHWM %.1f MiB with %d clients (target < 64 MiB); aggregate %.2f GB/s\n", k / 1024, n, r / 1e9 }'
 stop_sim
+fi

@@ -16,9 +16,12 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <fcntl.h>
 #include <cctype>
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -27,6 +30,7 @@
 #include "cli/commands.hpp"
 #include "config/settings.hpp"
 #include "fetch/fetch_job.hpp"
+#include "firmware/download_manager.hpp"
 #include "http/json_views.hpp"
 #include "firmware/resolver_mapping.hpp"
 #include "firmware/upstream_config.hpp"
@@ -53,10 +57,16 @@ enum exit_code : int {
 
 constexpr const char* get_usage =
     "usage: fusproxy get MODEL REGION [VERSION] [-o FILE] [-c] [-q] [--json] [--connections N]\n"
-    "                    [upstream flags]\n"
+    "                    [--file MEMBER/PATH] [upstream flags]\n"
     "\n"
     "Downloads a firmware build and writes the decrypted zip. VERSION is `latest` (default),\n"
     "the PDA part alone, or the 4-part version ('/' or '_' separated).\n"
+    "      --file M/PATH   only one file inside a tar member of the build (issue 14): M is AP,\n"
+    "                      BL, CP, CSC, HOME_CSC or a member's full name; PATH an entry of\n"
+    "                      its tar, or NAME for the LZ4-decoded NAME.lz4 (AP/boot.img). Only\n"
+    "                      the blocks the tar headers and that file need are fetched (a\n"
+    "                      scratch FILE.fetch/ holds them; removed at the end). Default FILE:\n"
+    "                      the entry's base name; -c does not apply\n"
     "  -o, --output FILE   where to write (default: the plain file name, in this directory);\n"
     "                      bytes land in FILE.part (+ FILE.part.map), renamed to FILE once\n"
     "                      its CRC-32 matched BINARY_CRC\n"
@@ -87,6 +97,7 @@ struct parsed_args {
   std::vector<std::string> positional;
   std::vector<std::string> settings_args;  // handed to config::parse
   std::string output;
+  std::string file;  // --file MEMBER/PATH
   bool resume = false;
   bool quiet = false;
   bool json = false;
@@ -115,6 +126,14 @@ std::optional<parsed_args> split_args(int argc, char** argv, std::string& error)
       a.output = argv[++i];
     } else if (t.rfind("--output=", 0) == 0) {
       a.output = t.substr(9);
+    } else if (t == "--file") {
+      if (i + 1 >= argc) {
+        error = t + " needs MEMBER/PATH (e.g. AP/boot.img)";
+        return std::nullopt;
+      }
+      a.file = argv[++i];
+    } else if (t.rfind("--file=", 0) == 0) {
+      a.file = t.substr(7);
     } else if (t.rfind("--", 0) == 0) {
       a.settings_args.push_back(t);
       const bool valueless =
@@ -270,6 +289,152 @@ net::awaitable<void> tick_progress(progress_bar& bar, const server::fetch_job& j
   }
 }
 
+// Writes a body to a file (--file), counting what it wrote for the progress bar.
+class file_sink final : public server::body_sink {
+ public:
+  file_sink(int fd, std::uint64_t size) : fd_(fd), size_(size) {}
+  net::awaitable<boost::system::error_code> write(std::span<const std::byte> bytes) override {
+    const auto* p = reinterpret_cast<const char*>(bytes.data());
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const auto w = ::pwrite(fd_, p + done, bytes.size() - done, static_cast<off_t>(written_));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) co_return boost::system::error_code(errno, boost::system::system_category());
+      done += static_cast<std::size_t>(w);
+      written_ += static_cast<std::uint64_t>(w);
+    }
+    co_return boost::system::error_code{};
+  }
+  net::awaitable<boost::system::error_code> write_file(int fd, std::uint64_t offset,
+                                                       std::uint64_t length) override {
+    std::vector<std::byte> buf(1u << 20);
+    while (length > 0) {
+      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), length));
+      const auto r = ::pread(fd, buf.data(), n, static_cast<off_t>(offset));
+      if (r <= 0) co_return make_error_code(boost::system::errc::io_error);
+      if (auto ec = co_await write({buf.data(), static_cast<std::size_t>(r)})) co_return ec;
+      offset += static_cast<std::uint64_t>(r);
+      length -= static_cast<std::uint64_t>(r);
+    }
+    co_return boost::system::error_code{};
+  }
+  std::uint64_t remaining() const override { return size_ - std::min(size_, written_); }
+  std::uint64_t written() const { return written_; }
+
+ private:
+  int fd_;
+  std::uint64_t size_;
+  std::uint64_t written_ = 0;
+};
+
+// `get --file MEMBER/PATH`: the service's download manager on a scratch cache (sparse: the
+// build's file holds only the blocks fetched), one entry written to OUTPUT.part, renamed.
+net::awaitable<int> get_file_flow(context& c, const parsed_args& a, upstream::fus_client& client,
+                                  const server::build_source& source) {
+  const auto& s = c.settings;
+  const auto slash = a.file.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == a.file.size()) {
+    std::fprintf(stderr, "fusproxy get: --file takes MEMBER/PATH (e.g. AP/boot.img)\n");
+    co_return usage;
+  }
+  const auto base = a.file.substr(a.file.find_last_of('/') + 1);
+  const fs::path out = a.output.empty() ? fs::path(base) : fs::path(a.output);
+  std::error_code ec;
+  if (fs::exists(out, ec)) {
+    std::fprintf(stderr, "fusproxy get: %s exists (remove it first)\n", out.c_str());
+    co_return failure;
+  }
+  server::download_settings ds;
+  ds.cache_dir = fs::path(out).concat(".fetch");
+  ds.fetch = server::fetch_options_from(s);
+  ds.fetch_threads = s.fetch_threads;
+  struct scratch {
+    fs::path dir;
+    ~scratch() {
+      std::error_code ignored;
+      fs::remove_all(dir, ignored);
+    }
+  } cleanup{ds.cache_dir};
+  auto mgr = std::make_unique<server::download_manager>(c.ioc.get_executor(), client, ds, c.log);
+  auto rep = co_await mgr->entry_representation(source, a.file.substr(0, slash),
+                                                 a.file.substr(slash + 1), {});
+  if (!rep) {
+    std::fprintf(stderr, "fusproxy get: %s: %s\n", a.file.c_str(), rep.error().message.c_str());
+    mgr->stop_all();
+    net::steady_timer t(c.ioc);
+    for (int i = 0; i < 500 && mgr->tasks_running() > 0; ++i) {
+      t.expires_after(std::chrono::milliseconds(10));
+      co_await t.async_wait(net::as_tuple(net::use_awaitable));
+    }
+    co_return exit_for(rep.error());
+  }
+  const auto part = fs::path(out).concat(".part");
+  const int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    std::fprintf(stderr, "fusproxy get: %s: %s\n", part.c_str(), std::strerror(errno));
+    co_return disk;
+  }
+  std::fprintf(stderr, "fusproxy get: %s/%s %s\n  %s -> %s (%s)\n", source.meta.model.c_str(),
+               source.meta.region.c_str(), source.meta.version.c_str(), a.file.c_str(),
+               out.c_str(), human_bytes(static_cast<double>(rep->size)).c_str());
+  file_sink sink(fd, rep->size);
+  progress_bar bar(!a.quiet && ::isatty(STDERR_FILENO));
+  net::steady_timer tick(c.ioc);
+  bool running = true;
+  const auto started = steady::now();
+  net::co_spawn(
+      c.ioc,
+      [&]() -> net::awaitable<void> {
+        while (running) {
+          server::job_progress p;
+          p.total = rep->size_known ? rep->size : 0;  // unknown: no bar
+          p.present = sink.written();
+          bar.draw(p, 0);
+          tick.expires_after(std::chrono::milliseconds(200));
+          co_await tick.async_wait(net::as_tuple(net::use_awaitable));
+        }
+      },
+      net::detached);
+  const auto result = co_await rep->body->write_range(
+      0, rep->size_known ? rep->size : server::unknown_length, sink);
+  running = false;
+  tick.cancel();
+  bar.finish();
+  mgr->stop_all();
+  for (int i = 0; i < 500 && mgr->tasks_running() > 0; ++i) {  // they unwind on this thread
+    tick.expires_after(std::chrono::milliseconds(10));
+    co_await tick.async_wait(net::as_tuple(net::use_awaitable));
+  }
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (result || (rep->size_known && sink.remaining() > 0) || !synced) {
+    std::fprintf(stderr, "fusproxy get: %s: failed after %llu of %llu bytes: %s\n",
+                 a.file.c_str(), static_cast<unsigned long long>(sink.written()),
+                 static_cast<unsigned long long>(rep->size),
+                 result ? result.message().c_str() : "short or unsynced output");
+    fs::remove(part, ec);
+    co_return result ? exit_for(result) : disk;
+  }
+  fs::rename(part, out, ec);
+  if (ec) {
+    std::fprintf(stderr, "fusproxy get: %s: %s\n", out.c_str(), ec.message().c_str());
+    co_return disk;
+  }
+  const double secs = std::chrono::duration<double>(steady::now() - started).count();
+  std::fprintf(stderr, "fusproxy get: %s written (%s in %.1f s)\n", out.c_str(),
+               human_bytes(static_cast<double>(sink.written())).c_str(), secs);
+  if (a.json) {
+    boost::json::object doc{{"file", fs::absolute(out, ec).string()},
+                            {"entry", a.file},
+                            {"size", sink.written()},
+                            {"etag", rep->etag},
+                            {"version", source.meta.version},
+                            {"seconds", secs}};
+    std::printf("%s\n", boost::json::serialize(doc).c_str());
+  }
+  co_return ok;
+}
+
 net::awaitable<int> get_flow(context& c, const parsed_args& a) {
   const auto& s = c.settings;
   const std::string model = upper(a.positional[0]);
@@ -293,6 +458,7 @@ net::awaitable<int> get_flow(context& c, const parsed_args& a) {
     co_return exit_for(e);
   }
   server::build_source source{server::make_metadata(*build, *plain), *build};
+  if (!a.file.empty()) co_return co_await get_file_flow(c, a, client, source);
   const auto& meta = source.meta;
   const fs::path out = a.output.empty() ? fs::path(meta.plain_filename) : fs::path(a.output);
   server::job_files files;

@@ -57,7 +57,8 @@ constexpr option_info options_table[] = {
      "evict least recently used builds above this size (K/M/G/T suffixes; 0: no limit)"},
     {"metadata-ttl", kind::text, "600", "seconds a `latest` answer is reused"},
     {"token", kind::text, "",
-     "when set, every route but /healthz and /readyz needs Authorization: Bearer TOKEN"},
+     "when set, every route but /healthz and /readyz needs Authorization: Bearer TOKEN "
+     "(browsers: HTTP Basic with TOKEN as password, or the sign-in form at /login)"},
     {"log-level", kind::text, "info", "trace, debug, info, warn, error, critical or off"},
     {"log-format", kind::text, "text", "text, or json for one JSON object per line"},
     {"log-file", kind::text, "", "append logs to this file (default: stderr); SIGHUP reopens it"},
@@ -101,6 +102,9 @@ constexpr option_info options_table[] = {
     {"trusted-proxy", kind::list, "",
      "ADDRESS or CIDR of a reverse proxy whose X-Forwarded-For names the client (for the "
      "per-client limits and the access log); repeatable"},
+    {"test-disk-full-after", kind::text, "0",
+     "TESTS ONLY: the cache's writes fail with ENOSPC once the fetch jobs wrote this many bytes "
+     "in all (a full disk where a small tmpfs cannot be mounted; 0: off)"},
     {"test-stall-on-sigusr1", kind::text, "0",
      "TESTS ONLY: milliseconds the service thread is kept busy on each SIGUSR1 (shows that "
      "/metrics, /healthz and the HTTP thread do not wait for it; 0: off)"},
@@ -448,6 +452,8 @@ settings convert(const po::variables_map& vm) {
   u32("idle-timeout", s.idle_timeout, 1, 24 * 3600);
   u32("shutdown-grace", s.shutdown_grace, 0, 24 * 3600);
   u32("test-stall-on-sigusr1", s.test_stall_ms, 0, 600'000);
+  if (const auto* v = get("test-disk-full-after"))
+    s.test_disk_full_after = parse_bytes("test-disk-full-after", *v, 0);
   for (const auto& item : list_items(vm, "trusted-proxy")) {
     const auto network = parse_ip_network(item);
     if (!network)

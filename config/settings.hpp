@@ -75,7 +75,8 @@ struct settings {
   std::uint32_t header_timeout = 10;  // seconds to receive a request's header
   std::uint32_t idle_timeout = 60;    // keep-alive idle / write progress, seconds
   std::uint32_t shutdown_grace = 30;  // seconds in-flight requests get on SIGTERM
-  std::uint32_t test_stall_ms = 0;    // tests only: SIGUSR1 keeps the service thread busy this long
+  std::uint64_t test_disk_full_after = 0;  // tests only: cache writes past N bytes fail (ENOSPC)
+  std::uint32_t test_stall_ms = 0;  // tests only: SIGUSR1 keeps the service thread busy this long
   // Reverse proxies whose X-Forwarded-For is believed (empty: the header is ignored and
   // the socket's peer is the client of the limits and the access log).
   std::vector<ip_network> trusted_proxies;

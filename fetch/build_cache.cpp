@@ -446,6 +446,11 @@ void build_cache::track_partial(const cached_build_record& record) {
   e.last_used_at = now_wall();
 }
 
+void build_cache::set_partial_bytes(const std::string& name, std::uint64_t bytes) {
+  if (auto it = entries_.find(name); it != entries_.end() && !it->second.verified)
+    it->second.bytes = bytes;
+}
+
 std::error_code build_cache::write_record(const cached_build_record& record) {
   const auto p = paths_for(record.meta);
   const auto tmp = fs::path(p.meta).concat(".tmp");
@@ -570,7 +575,7 @@ build_cache::remove_result build_cache::remove(
   return remove_result::removed;
 }
 
-std::string build_cache::status_json() const {
+json::array build_cache::status_json() const {
   json::array out;
   std::vector<const cache_entry*> order;
   for (const auto& [n, e] : entries_) order.push_back(&e);
@@ -592,7 +597,7 @@ std::string build_cache::status_json() const {
                                {"readers", e->pins},
                                {"path", (e->verified ? p.final : p.part).string()}});
   }
-  return json::serialize(out);
+  return out;
 }
 
 }  // namespace fusproxy::server

@@ -14,6 +14,7 @@
 //   partial/<plain name>.part.map  the present runs + their cipher CRCs
 //
 // Threading: one executor (thread), like the resolver; no locks.
+#include <boost/json/array.hpp>
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
@@ -24,8 +25,8 @@
 #include <string>
 #include <vector>
 
-#include "upstream/fus_client.hpp"
 #include "firmware/model/firmware_types.hpp"
+#include "upstream/fus_client.hpp"
 
 namespace spdlog {
 class logger;
@@ -133,6 +134,9 @@ class build_cache {
 
   // A fetch starts (or resumes): the build is indexed as partial (bytes: its plain size).
   void track_partial(const cached_build_record& record);
+  // A partial build's bytes as they count against --cache-max-bytes: its plain size while a
+  // complete fetch reserves it, the bytes present while it is fetched sparsely (issue 14).
+  void set_partial_bytes(const std::string& name, std::uint64_t bytes);
   // Writes builds/<plain>.json (to .tmp, renamed). Called after the CRC matched and before
   // the data file is renamed; an error leaves no .json behind.
   std::error_code write_record(const cached_build_record& record);
@@ -175,7 +179,7 @@ class build_cache {
 
   // JSON array of entries: model, region, version, filename, plain_filename, size,
   // plain_size, verified, last_used (ISO 8601), readers, path.
-  std::string status_json() const;
+  boost::json::array status_json() const;
   const std::map<std::string, cache_entry>& entries() const { return entries_; }
 
  private:

@@ -26,9 +26,9 @@
 #include "crypto/crc32.hpp"
 #include "crypto/ecb.hpp"
 #include "crypto/md5.hpp"
-#include "obs/metrics.hpp"
 #include "firmware/model/errors.hpp"
 #include "net/task_group.hpp"
+#include "obs/metrics.hpp"
 
 namespace fusproxy::server {
 
@@ -102,21 +102,18 @@ struct waiter {
   net::steady_timer timer;
 };
 
-// Test hook: FUSPROXY_TEST_ENOSPC_AFTER=N makes every pwrite past N bytes into the cache
-// fail with ENOSPC (a full disk, where a tmpfs cannot be mounted).
-std::uint64_t enospc_after() {
-  static const std::uint64_t n = [] {
-    const char* v = std::getenv("FUSPROXY_TEST_ENOSPC_AFTER");
-    return v ? std::strtoull(v, nullptr, 10) : UINT64_MAX;
-  }();
-  return n;
-}
-
-bool write_all(int fd, const std::uint8_t* data, std::size_t n, std::uint64_t offset) {
-  static std::atomic<std::uint64_t> written{0};
-  if (written.fetch_add(n) + n > enospc_after()) {
-    errno = ENOSPC;
-    return false;
+// `budget` (tests only, --test-disk-full-after): bytes left before writes fail with ENOSPC.
+bool write_all(int fd, const std::uint8_t* data, std::size_t n, std::uint64_t offset,
+               std::atomic<std::uint64_t>* budget) {
+  if (budget) {
+    auto left = budget->load();
+    do {
+      if (left < n) {
+        budget->store(0);
+        errno = ENOSPC;
+        return false;
+      }
+    } while (!budget->compare_exchange_weak(left, left - n));
   }
   while (n > 0) {
     const auto w = ::pwrite(fd, data, n, static_cast<off_t>(offset));
@@ -257,15 +254,15 @@ fetch_job::~fetch_job() {
 
 boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open(
     net::any_io_executor executor, upstream::fus_client& client, build_source source,
-    fetch_options options, job_files files, std::shared_ptr<spdlog::logger> log) {
+    fetch_options options, job_files files, std::shared_ptr<spdlog::logger> log, bool sparse) {
   return open_with_prefix(std::move(executor), client, std::move(source), options, std::move(files),
-                          std::move(log), 0);
+                          std::move(log), 0, sparse);
 }
 
 boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open_with_prefix(
     net::any_io_executor executor, upstream::fus_client& client, build_source source,
     fetch_options options, job_files files, std::shared_ptr<spdlog::logger> log,
-    std::uint64_t plain_prefix) {
+    std::uint64_t plain_prefix, bool sparse) {
   const std::uint64_t total = source.meta.size;
   const std::uint64_t plain = source.meta.plain_size;
   if (total < 16 || total % 16 != 0 || plain >= total || total - plain > 16)
@@ -328,8 +325,10 @@ boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open_with_prefix(
       ::close(fd);
       return make_error_code(stream_errc::disk);
     }
-    // Reserve the blocks now: a full disk is an error at the start, not in the middle.
-    if (const int e = ::posix_fallocate(fd, 0, static_cast<off_t>(plain)); e == ENOSPC) {
+    // Reserve the blocks now: a full disk is an error at the start, not in the middle. A
+    // sparse job reserves them when it turns complete (start()).
+    if (const int e = sparse ? 0 : ::posix_fallocate(fd, 0, static_cast<off_t>(plain));
+        e == ENOSPC) {
       ::close(fd);
       std::error_code ignored;
       if (!resumed) {
@@ -343,6 +342,7 @@ boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open_with_prefix(
                                                options, std::move(files), std::move(log),
                                                std::move(present)));
   job->fd_ = fd;
+  job->reserved_ = published || !sparse;
   job->unverified_ = std::move(unverified);
   if (published) {
     job->published_ = true;
@@ -385,8 +385,21 @@ job_progress fetch_job::progress() const {
 
 // --- control --------------------------------------------------------------------------------
 
-void fetch_job::start() {
+void fetch_job::start(bool complete) {
+  if (complete && !complete_) {
+    complete_ = true;
+    plan_.set_sparse(false);
+    if (!reserved_ && !published_ && fd_ >= 0) {
+      reserved_ = true;
+      if (::posix_fallocate(fd_, 0, static_cast<off_t>(source_.meta.plain_size)) == ENOSPC) {
+        fail(make_error_code(stream_errc::no_space), "no space left to complete the build");
+        return;
+      }
+    }
+    io_->slot.cancel();  // parked workers: the whole build is wanted now
+  }
   if (state_ != job_state::idle) return;
+  plan_.set_sparse(!complete_);
   state_ = job_state::fetching;
   if (!unverified_.empty()) {
     io_->tasks.spawn(check_resumed(shared_from_this()), "check of resumed bytes",
@@ -459,8 +472,25 @@ void fetch_job::begin_fetch() {
                      fail_on_exception("fetch worker"));
   }
   started_ = steady::now();
-  io_->tasks.spawn(supervise(shared_from_this()), "supervisor",
-                   fail_on_exception("fetch supervisor"));
+  // A sparse job that went idle and starts again within a tick still has its supervisor.
+  if (!supervising_) {
+    supervising_ = true;
+    io_->tasks.spawn(supervise(shared_from_this()), "supervisor",
+                     fail_on_exception("fetch supervisor"));
+  }
+}
+
+fetch_job::interest::interest(std::shared_ptr<fetch_job> job, std::uint64_t begin,
+                              std::uint64_t end)
+    : job_(std::move(job)), begin_(begin), end_(std::min(end, job_->plan_.total())) {
+  if (begin_ >= end_) return;
+  job_->plan_.add_interest(begin_, end_);
+  job_->start(false);
+  job_->io_->slot.cancel();  // parked workers: there is work
+}
+
+fetch_job::interest::~interest() {
+  if (begin_ < end_) job_->plan_.remove_interest(begin_, end_);
 }
 
 void fetch_job::stop() {
@@ -470,6 +500,10 @@ void fetch_job::stop() {
                     unverified_.empty() && !published_ && fd_ >= 0 && ::fdatasync(fd_) == 0;
   fail(make_error_code(stream_errc::cancelled), "stopped");
   io_->tasks.cancel_all();  // workers waiting on upstream end now, not at their timeout
+}
+
+std::size_t fetch_job::tasks_running() const {
+  return io_->tasks.size();
 }
 
 std::function<void(std::exception_ptr)> fetch_job::fail_on_exception(std::string what) {
@@ -641,7 +675,8 @@ void fetch_job::finished() {
 // --- readers --------------------------------------------------------------------------------
 
 net::awaitable<boost::system::result<std::uint64_t>> fetch_job::wait_for(std::uint64_t pos,
-                                                                         std::uint64_t until) {
+                                                                         std::uint64_t until,
+                                                                         bool sparse) {
   auto self = shared_from_this();  // the job outlives this wait
   if (pos >= plan_.total()) co_return make_error_code(stream_errc::upstream_failed);
   const std::uint64_t need = std::max(pos + 1, std::min(until, plan_.total()));
@@ -649,20 +684,26 @@ net::awaitable<boost::system::result<std::uint64_t>> fetch_job::wait_for(std::ui
     if (state_ == job_state::failed || state_ == job_state::crc_mismatch) co_return error_;
     const auto present = plan_.present().present_until(pos);
     if (present >= need) co_return present;
-    start();
+    start(!sparse);
     if (state_ != job_state::fetching) continue;  // start() may have settled it
 
     waiter w{pos, need, net::steady_timer(executor_, steady::time_point::max())};
     io_->waiters.push_back(&w);
     plan_.want(pos);
+    if (sparse) {
+      plan_.add_interest(pos, need);
+      io_->slot.cancel();  // parked workers: there is work
+    }
     struct unregister {
       fetch_job* job;
       waiter* w;
+      bool sparse;
       ~unregister() {
         job->io_->waiters.remove(w);
         job->plan_.unwant(w->pos);
+        if (sparse) job->plan_.remove_interest(w->pos, w->until);
       }
-    } guard{this, &w};
+    } guard{this, &w, sparse};
     co_await w.timer.async_wait(use_tuple);
     // The reader's wait was cancelled (its client went away, the server stops): stop
     // waiting; the job goes on for others.
@@ -686,11 +727,14 @@ net::awaitable<boost::system::error_code> fetch_job::wait_done() {
 
 // --- followers and the window ---------------------------------------------------------------
 
-fetch_job::follower::follower(std::shared_ptr<fetch_job> job, std::uint64_t pos)
-    : job_(std::move(job)), at_(job_->followers_.insert(pos)) {}
+fetch_job::follower::follower(std::shared_ptr<fetch_job> job, std::uint64_t pos, std::uint64_t end)
+    : job_(std::move(job)),
+      at_(job_->followers_.insert(pos)),
+      end_(job_->follower_ends_.insert(end)) {}
 
 fetch_job::follower::~follower() {
   job_->followers_.erase(at_);
+  job_->follower_ends_.erase(end_);
   if (job_->parked_ > 0) job_->io_->slot.cancel();
 }
 
@@ -700,12 +744,21 @@ void fetch_job::follower::move_to(std::uint64_t pos) {
   if (job_->parked_ > 0) job_->io_->slot.cancel();
 }
 
+std::uint64_t fetch_job::follow_window() const {
+  return fetch::follow_window(governor_.target(), plan_.chunk_size(), options_.chunk_size_max);
+}
+
 std::uint64_t fetch_job::horizon() const {
   if (followers_.empty()) return UINT64_MAX;
-  const std::uint64_t window = std::max<std::uint64_t>(
-      64u << 20, 2ull * governor_.target() *
-                     std::min<std::uint64_t>(options_.chunk_size_max, 8 * plan_.chunk_size()));
-  return *followers_.rbegin() + window;
+  return std::min(*followers_.rbegin() + follow_window(), followers_end());
+}
+
+std::uint64_t fetch_job::followers_end() const {
+  if (follower_ends_.empty()) return UINT64_MAX;
+  // An end in the final two blocks is the file's (a download holds back its last byte
+  // until the CRC matched; the last cipher block may be all pad): the job's own end game.
+  const std::uint64_t end = *follower_ends_.rbegin();
+  return end + 2 * crypto::aes_block >= plan_.total() ? UINT64_MAX : end;
 }
 
 // --- workers --------------------------------------------------------------------------------
@@ -719,8 +772,18 @@ net::awaitable<void> fetch_job::run_worker(std::shared_ptr<fetch_job> self, unsi
   }
   --self->workers_running_;
   if (self->workers_running_ == 0 && self->state_ == job_state::fetching &&
-      !self->plan_.present().complete())
-    self->fail(make_error_code(stream_errc::upstream_failed), "every worker stopped");
+      !self->plan_.present().complete()) {
+    if (self->complete_) {
+      self->fail(make_error_code(stream_errc::upstream_failed), "every worker stopped");
+    } else {
+      // A sparse job with nothing declared missing: idle until the next reader (its map is
+      // saved, its file stays; a complete start or an interest starts it again).
+      self->state_ = job_state::idle;
+      self->save_map();
+      self->log_->debug("fetch {}: sparse: {} bytes present, idle", self->source_.meta.filename,
+                        self->plan_.present().present_bytes());
+    }
+  }
 }
 
 namespace {
@@ -754,6 +817,12 @@ net::awaitable<void> fetch_job::worker(unsigned index) {
     if ((index == 0 || opened_once_) && (active_ < governor_.target() || !hedge_queue_.empty()))
       claim = next_work(w);
     if (!claim) {
+      // Sparse: nothing declared is missing and no connection is busy: the workers end (the
+      // job goes idle) instead of holding the job open.
+      if (!complete_ && active_ == 0 && hedge_queue_.empty() && !plan_.has_work()) {
+        io_->slot.cancel();
+        break;
+      }
       ++parked_;  // no slot, or nothing to fetch now: wait for a change
       co_await io_->slot.async_wait(use_tuple);
       --parked_;
@@ -836,22 +905,21 @@ std::optional<fetch::byte_range> fetch_job::next_work(worker_state& w) {
   // A connection added later (the count grew, a worker after a failure) starts where the
   // others are: the job's rate estimates exist already.
   const auto previous = w.last_claim ? w.last_claim : largest_claim_ / 4;
-  const auto size = fetch::claim_size(options_.chunk_size, options_.chunk_size_max, previous);
-  if (auto c = plan_.claim(w.id, limit, size)) {
+  auto size = fetch::claim_size(options_.chunk_size, options_.chunk_size_max, previous);
+  if (!followers_.empty())  // claims that fit the follow window twice over
+    size = std::min(
+        size, fetch::follow_claim_max(follow_window(), governor_.target(), plan_.chunk_size()));
+  if (auto c = plan_.claim(w.id, limit, size, followers_end())) {
     w.last_claim = size;
     largest_claim_ = std::max(largest_claim_, size);
     return c;
   }
-  // The end game: nothing left to claim; take the back of the claim that ends last. A piece
-  // is worth a GET when it is at least two first claims and half a second of the typical
-  // rate, and the split saves a quarter of a second and three first-byte latencies (smaller
-  // pieces multiply GETs for little).
-  const auto min_bytes = std::max<std::uint64_t>(
-      2 * plan_.chunk_size(), static_cast<std::uint64_t>(rates_.typical_rate(now) / 2));
-  const auto min_time =
-      std::max<steady::duration>(rates_.first_byte_latency() * 3 + std::chrono::milliseconds(100),
-                                 std::chrono::milliseconds(250));
-  if (auto s = fetch::pick_split(plan_.claims(), rates_, now, min_bytes, min_time)) {
+  // The end game: nothing left to claim; take the back of the claim that ends last (of the
+  // claims split_candidates allows), if worth a GET (split_worth).
+  const auto worth =
+      fetch::split_worth(plan_.chunk_size(), rates_.typical_rate(now), rates_.first_byte_latency());
+  if (auto s = fetch::pick_split(plan_.split_candidates(followers_end()), rates_, now,
+                                 worth.min_bytes, worth.min_time)) {
     if (auto r = plan_.split(w.id, s->victim, s->at)) {
       ++splits_;
       if (auto* m = options_.metrics) m->splits.inc();
@@ -875,6 +943,10 @@ void fetch_job::cut(fetch::worker_id id) {
 
 net::awaitable<void> fetch_job::supervise(std::shared_ptr<fetch_job> self) {
   net::steady_timer t(self->executor_);
+  struct done_guard {
+    fetch_job* job;
+    ~done_guard() { job->supervising_ = false; }
+  } guard{self.get()};
   while (self->state_ == job_state::fetching) {
     t.expires_after(std::chrono::milliseconds(100));
     auto [ec] = co_await t.async_wait(use_tuple);
@@ -893,7 +965,7 @@ void fetch_job::supervise_tick() {
   // and not held at the total cap).
   const double rate = recent_.rate(now);
   const bool capped = options_.max_bps > 0 && rate >= 0.9 * static_cast<double>(options_.max_bps);
-  const bool saturated = active_ >= governor_.target() && plan_.has_unclaimed(horizon()) && !capped;
+  const bool saturated = active_ >= governor_.target() && plan_.has_work(horizon()) && !capped;
   const auto before = governor_.target();
   governor_.tick(now, rate, saturated);
   if (governor_.target() != before) {
@@ -1057,7 +1129,7 @@ struct landed_batch {
 // the cipher, decrypt in place, check the final block's pad, pwrite the plain bytes.
 landed_batch decrypt_and_write(int fd, crypto::block_decryptor& dec, std::uint64_t at,
                                std::span<std::uint8_t> cipher, std::uint64_t total,
-                               std::uint64_t plain_size) {
+                               std::uint64_t plain_size, std::atomic<std::uint64_t>* budget) {
   crypto::crc32 crc;
   crc.update(cipher);
   if (auto ec = dec.decrypt(cipher, cipher)) return {ec};
@@ -1070,7 +1142,7 @@ landed_batch decrypt_and_write(int fd, crypto::block_decryptor& dec, std::uint64
     if (!pad || total - *pad != plain_size) return {make_error_code(stream_errc::bad_padding)};
     plain_len -= *pad;
   }
-  if (plain_len > 0 && !write_all(fd, cipher.data(), plain_len, at))
+  if (plain_len > 0 && !write_all(fd, cipher.data(), plain_len, at, budget))
     return {make_error_code(errno == ENOSPC ? stream_errc::no_space : stream_errc::disk)};
   return {{}, crc.value()};
 }
@@ -1083,18 +1155,19 @@ net::awaitable<boost::system::error_code> fetch_job::land(std::uint64_t at,
   const std::uint64_t plain_size = source_.meta.plain_size;
   const int fd = fd_;
   auto& dec = *w.decryptor;
+  auto* budget = options_.test_write_budget.get();
   landed_batch batch;
   if (options_.land_on) {
     // The worker waits (its buffer is busy) while the others keep receiving on this thread.
     auto [ep, r] = co_await net::co_spawn(
         options_.land_on,
-        [fd, &dec, at, cipher, total, plain_size]() -> net::awaitable<landed_batch> {
-          co_return decrypt_and_write(fd, dec, at, cipher, total, plain_size);
+        [fd, &dec, at, cipher, total, plain_size, budget]() -> net::awaitable<landed_batch> {
+          co_return decrypt_and_write(fd, dec, at, cipher, total, plain_size, budget);
         },
         on_pool());
     batch = ep ? landed_batch{make_error_code(stream_errc::disk)} : r;
   } else {
-    batch = decrypt_and_write(fd, dec, at, cipher, total, plain_size);
+    batch = decrypt_and_write(fd, dec, at, cipher, total, plain_size, budget);
   }
   if (batch.ec) co_return batch.ec;
   if (state_ != job_state::fetching) {

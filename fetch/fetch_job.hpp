@@ -15,6 +15,7 @@
 // Threading: the job's state lives on the executor the job was made with (one thread; no
 // locks). Only the per-byte work of landing a batch (CRC-32, decrypt, pwrite into the job's
 // file, on the worker's own buffer and decryptor) may run elsewhere (fetch_options::land_on).
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/error_code.hpp>
@@ -30,9 +31,9 @@
 #include <system_error>
 #include <vector>
 
-#include "upstream/fus_client.hpp"
 #include "fetch/fetch_plan.hpp"
 #include "firmware/model/firmware_types.hpp"
+#include "upstream/fus_client.hpp"
 
 namespace spdlog {
 class logger;
@@ -77,6 +78,9 @@ struct fetch_options {
   boost::asio::any_io_executor land_on;
   // Where ranges, bytes, latency and retries are recorded; optional (tests, `fusproxy get`).
   upstream_metrics* metrics = nullptr;
+  // Tests only (--test-disk-full-after): bytes the jobs sharing this budget may still write
+  // before their writes fail with ENOSPC, as a full disk would. Null: no such limit.
+  std::shared_ptr<std::atomic<std::uint64_t>> test_write_budget;
 };
 
 // Where the job keeps the build: it writes `part` and renames it to `final` once verified.
@@ -129,33 +133,61 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   // adopted as verified (it is only ever renamed there after its CRC matched); an existing
   // `part` with a valid `map` resumes from it (a map not saved by a graceful stop has its
   // runs checked against the disk when the job starts); anything else starts from nothing.
+  // `sparse`: the file is not reserved (posix_fallocate) until a complete start: a job
+  // opened for a tar entry of a 20 GB build takes the disk its fetched bytes need.
   static boost::system::result<std::shared_ptr<fetch_job>> open(
       boost::asio::any_io_executor executor, upstream::fus_client& client, build_source source,
-      fetch_options options, job_files files, std::shared_ptr<spdlog::logger> log);
+      fetch_options options, job_files files, std::shared_ptr<spdlog::logger> log,
+      bool sparse = false);
   // Like open(), but trusts the first `plain_prefix` bytes already in `part` (rounded down
   // to 16): their cipher CRC is recomputed by re-encrypting them (`fusproxy get -c`).
   static boost::system::result<std::shared_ptr<fetch_job>> open_with_prefix(
       boost::asio::any_io_executor executor, upstream::fus_client& client, build_source source,
       fetch_options options, job_files files, std::shared_ptr<spdlog::logger> log,
-      std::uint64_t plain_prefix);
+      std::uint64_t plain_prefix, bool sparse = false);
   ~fetch_job();
 
-  // Starts the workers unless running or done. Idempotent.
-  void start();
+  // Starts the workers unless running or done. Idempotent. `complete` (the default: full
+  // downloads, --mirror, wait_done) fetches the whole build; otherwise (sparse, issue 14)
+  // the job fetches only what interests and sparse waits declare, and goes back to idle
+  // when nothing declared is missing. A complete start turns a sparse job complete (it
+  // then reserves the file's blocks, as open() does for a complete one).
+  void start(bool complete = true);
+  bool complete_mode() const { return complete_; }
+  // A range of plain bytes a reader will need soon (a tar header, an entry, the compressed
+  // blocks ahead of an LZ4 decoder): fetched by the job's connections in parallel, lowest
+  // first, without starting a complete fetch. RAII: the declaration ends with the object.
+  class interest {
+   public:
+    interest(std::shared_ptr<fetch_job> job, std::uint64_t begin, std::uint64_t end);
+    ~interest();
+    interest(const interest&) = delete;
+    interest& operator=(const interest&) = delete;
+
+   private:
+    std::shared_ptr<fetch_job> job_;
+    std::uint64_t begin_, end_;
+  };
   // Waits until cipher bytes [pos, max(pos + 1, min(until, total))) are present (starting
   // the fetch if needed) and returns the end of the present run from pos, or the job's
   // error. pos < total(). Readers ask for a batch (e.g. 256 KiB) so that a client following
   // the fetch gets large writes rather than one per landed piece.
+  // `sparse`: a reader of a part of the build (a tar entry): the wait declares [pos, until)
+  // as an interest and starts the job sparse (see start()).
   boost::asio::awaitable<boost::system::result<std::uint64_t>> wait_for(std::uint64_t pos,
-                                                                        std::uint64_t until = 0);
+                                                                        std::uint64_t until = 0,
+                                                                        bool sparse = false);
   // A client stream following the job. While any is attached, workers claim bytes only up
-  // to a window past the furthest follower (2 x connections x chunk, at least 64 MiB): the
-  // one thread then serves the clients instead of racing ahead to disk (a loopback upstream
-  // is faster than the disk). With none attached the job fetches at full speed (a mirror
-  // completes the build whoever is reading).
+  // to a window past the furthest follower (fetch::follow_window, claims no larger than
+  // fetch::follow_claim_max): the one thread then serves the clients instead of racing
+  // ahead to disk (a loopback upstream is faster than the disk). With none attached the job
+  // fetches at full speed, claims growing to chunk_size_max (a mirror completes the build
+  // whoever is reading).
   class follower {
    public:
-    follower(std::shared_ptr<fetch_job> job, std::uint64_t pos);
+    // Reading from pos up to `end` (the end of the client's range; the job does not claim
+    // past the furthest end while clients follow it).
+    follower(std::shared_ptr<fetch_job> job, std::uint64_t pos, std::uint64_t end = UINT64_MAX);
     ~follower();
     follower(const follower&) = delete;
     follower& operator=(const follower&) = delete;
@@ -163,13 +195,16 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
 
    private:
     std::shared_ptr<fetch_job> job_;
-    std::multiset<std::uint64_t>::iterator at_;
+    std::multiset<std::uint64_t>::iterator at_, end_;
   };
 
   // Waits until the job is verified (success) or failed (its error).
   boost::asio::awaitable<boost::system::error_code> wait_done();
   // Stops the workers; waiting readers get `cancelled`.
   void stop();
+  // The job's tasks (workers, supervisor, checks) not finished yet: after stop(), a caller
+  // about to destroy the executor waits for 0 (they unwind on it).
+  std::size_t tasks_running() const;
 
   const build_source& source() const { return source_; }
   // Whether plain bytes [begin, end) are on disk now.
@@ -177,6 +212,10 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
     return plan_.present().contains(begin, end);
   }
   int fd() const { return fd_; }
+  // Plain bytes on disk now, and whether the file's blocks are reserved (a complete job):
+  // what the cache counts for a partial build (sparse: the present bytes).
+  std::uint64_t present_bytes() const { return plan_.present().present_bytes(); }
+  bool reserved() const { return reserved_; }
   std::uint64_t total() const { return plan_.total(); }  // cipher size
   std::uint64_t plain_size() const { return source_.meta.plain_size; }
   job_state state() const { return state_; }
@@ -223,6 +262,9 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   void wake_readers();
   void save_map();
   std::uint64_t horizon() const;
+  std::uint64_t follow_window() const;
+  // The furthest end of the followers' ranges (UINT64_MAX: none follow).
+  std::uint64_t followers_end() const;
 
   struct impl;
   std::unique_ptr<impl> io_;  // timers, session, files: Asio stays in the .cpp
@@ -256,6 +298,9 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   };
   std::vector<resumed_run> unverified_;
   bool stopped_synced_ = false;  // stop() synced the part: the saved map is marked synced
+  bool complete_ = false;        // a complete start happened: fetch the whole build
+  bool reserved_ = true;         // the file's blocks are allocated (posix_fallocate)
+  bool supervising_ = false;     // the supervisor task runs
   unsigned workers_running_ = 0;
   unsigned active_ = 0;  // workers holding a claim / connection
   unsigned parked_ = 0;  // workers waiting for the window to move
@@ -267,7 +312,7 @@ class fetch_job : public std::enable_shared_from_this<fetch_job> {
   std::chrono::steady_clock::time_point started_{};
   std::uint64_t gets_ = 0, hedges_ = 0, cuts_ = 0, splits_ = 0;
   std::uint64_t largest_claim_ = 0;  // the largest claim size asked so far
-  std::multiset<std::uint64_t> followers_;
+  std::multiset<std::uint64_t> followers_, follower_ends_;
   std::uint64_t chunks_since_save_ = 0;
   std::chrono::steady_clock::time_point last_save_{};
 };

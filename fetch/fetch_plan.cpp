@@ -158,21 +158,32 @@ std::map<std::uint64_t, fetch_plan::held>::const_iterator fetch_plan::claim_of(w
                       [w](const auto& c) { return c.second.owner == w; });
 }
 
-std::optional<byte_range> fetch_plan::claim(worker_id w, std::uint64_t limit, std::uint64_t size) {
+std::optional<byte_range> fetch_plan::claim(worker_id w, std::uint64_t limit, std::uint64_t size,
+                                            std::uint64_t stop) {
   if (claim_of(w) != claimed_.end() || helpers_.count(w)) return std::nullopt;
   std::optional<std::uint64_t> pos;
-  for (auto want : wanted_) {
-    want -= want % 16;  // ranges upstream are whole blocks
-    if ((pos = first_free(want, want + chunk_))) break;
+  std::uint64_t interest_end = UINT64_MAX;  // a sparse claim ends with its interest
+  if (!sparse_) {
+    for (auto want : wanted_) {
+      want -= want % 16;  // ranges upstream are whole blocks
+      if ((pos = first_free(want, want + chunk_))) break;
+    }
   }
-  if (!pos) pos = first_free(0, std::min(limit, total()));
+  if (!pos) {
+    if (auto in = first_free_interest()) {
+      pos = in->first;
+      if (sparse_) interest_end = in->second;
+    }
+  }
+  if (!pos && !sparse_) pos = first_free(0, std::min(limit, total()));
   if (!pos) return std::nullopt;
   size = size ? size - size % 16 : chunk_;
   if (size < 16) size = 16;
   // End on the chunk grid when that still leaves something (tidy ranges, fewer odd pieces).
   std::uint64_t end = *pos + size;
   if (end - end % chunk_ > *pos) end -= end % chunk_;
-  end = std::min({end, total(), present_.next_present(*pos)});
+  if (*pos < stop && stop < total()) end = std::min(end, stop + (16 - stop % 16) % 16);
+  end = std::min({end, interest_end, total(), present_.next_present(*pos)});
   if (auto next = claimed_.upper_bound(*pos); next != claimed_.end())
     end = std::min(end, next->first);
   if (auto next = landing_.upper_bound(*pos); next != landing_.end())
@@ -202,6 +213,25 @@ std::optional<worker_id> fetch_plan::victim_of(worker_id w) const {
 std::vector<std::pair<worker_id, byte_range>> fetch_plan::claims() const {
   std::vector<std::pair<worker_id, byte_range>> out;
   for (const auto& [b, c] : claimed_) out.emplace_back(c.owner, byte_range{b, c.end});
+  return out;
+}
+
+std::vector<std::pair<worker_id, byte_range>> fetch_plan::split_candidates(
+    std::uint64_t stop) const {
+  if (!has_unclaimed()) return claims();
+  std::vector<std::pair<worker_id, byte_range>> out;
+  if (stop < total() && !has_unclaimed(stop)) {
+    for (const auto& [b, c] : claimed_)
+      if (b < stop) out.emplace_back(c.owner, byte_range{b, c.end});
+    return out;
+  }
+  if (wanted_.empty()) return out;
+  const std::uint64_t want = *wanted_.begin();
+  for (const auto& [b, c] : claimed_)
+    if (c.end > want) {
+      out.emplace_back(c.owner, byte_range{b, c.end});
+      break;
+    }
   return out;
 }
 
@@ -327,6 +357,30 @@ bool fetch_plan::wanted_in(std::uint64_t begin, std::uint64_t end) const {
   return it != wanted_.end() && *it < end;
 }
 
+void fetch_plan::add_interest(std::uint64_t begin, std::uint64_t end) {
+  begin -= begin % 16;
+  end = std::min(total(), (end + 15) / 16 * 16);
+  if (begin < end) interests_.emplace(begin, end);
+}
+
+void fetch_plan::remove_interest(std::uint64_t begin, std::uint64_t end) {
+  begin -= begin % 16;
+  end = std::min(total(), (end + 15) / 16 * 16);
+  if (auto it = interests_.find({begin, end}); it != interests_.end()) interests_.erase(it);
+}
+
+std::optional<std::pair<std::uint64_t, std::uint64_t>> fetch_plan::first_free_interest() const {
+  for (const auto& [b, e] : interests_)
+    if (auto pos = first_free(b, e)) return std::pair{*pos, e};
+  return std::nullopt;
+}
+
+bool fetch_plan::has_work(std::uint64_t limit) const {
+  if (first_free_interest()) return true;
+  if (sparse_) return false;
+  return first_free(0, limit).has_value();
+}
+
 void fetch_plan::want(std::uint64_t pos) {
   wanted_.insert(pos);
 }
@@ -384,19 +438,21 @@ void connection_governor::tick(clock::time_point now, double rate, bool saturate
     const unsigned before = target_ - step_;
     const double per_connection = before ? base_rate_ / before : 0;
     const double needed = std::max(0.10 * base_rate_, 0.5 * step_ * per_connection);
-    if (rate >= base_rate_ + needed && base_rate_ > 0) {
-      backoff_ = 1;
-      ++grown_;
-    } else {
+    if (!(rate >= base_rate_ + needed && base_rate_ > 0)) {
       target_ = before;
       backoff_ = std::min(backoff_ * 2, 64u);
       ++undone_;
       since_ = now + probe_ * (backoff_ - 1);  // wait longer before the next probe
+      return;
     }
-    return;
+    backoff_ = 1;
+    ++grown_;
+    // Kept: the rate just measured is the next probe's base, so the next step starts now
+    // rather than after another interval of waiting (a link that scales reaches the
+    // ceiling in one interval per step).
   }
   if (!saturated || target_ >= ceiling_ || now < hold_until_ || rate <= 0) return;
-  step_ = std::min(std::max(1u, target_ / 2), ceiling_ - target_);
+  step_ = std::min(target_, ceiling_ - target_);
   base_rate_ = rate;
   target_ += step_;
   probing_ = true;
@@ -547,6 +603,24 @@ std::optional<split_choice> pick_split(const std::vector<std::pair<worker_id, by
     best_time = t;
   }
   return best;
+}
+
+split_bounds split_worth(std::uint64_t first_claim, double typical_rate,
+                         connection_rates::clock::duration first_byte_latency) {
+  using namespace std::chrono_literals;
+  return {std::max<std::uint64_t>(2 * first_claim, static_cast<std::uint64_t>(typical_rate / 4)),
+          std::max<connection_rates::clock::duration>(first_byte_latency * 3 + 100ms, 250ms)};
+}
+
+std::uint64_t follow_window(unsigned connections, std::uint64_t start, std::uint64_t max) {
+  return std::max<std::uint64_t>(64u << 20,
+                                 2ull * connections * std::min<std::uint64_t>(max, 16 * start));
+}
+
+std::uint64_t follow_claim_max(std::uint64_t window, unsigned connections, std::uint64_t grid) {
+  grid = std::max<std::uint64_t>(grid, 16);
+  const std::uint64_t share = window / (2ull * std::max(connections, 1u));
+  return std::max(grid, share - share % grid);
 }
 
 std::uint64_t claim_size(std::uint64_t start, std::uint64_t max, std::uint64_t previous) {

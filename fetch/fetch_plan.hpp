@@ -108,9 +108,12 @@ class fetch_plan {
   // then the lowest unclaimed missing byte. The claim runs `size` bytes (0: chunk_size),
   // ending on a multiple of chunk_size, or to the next claimed or present byte if sooner.
   // Bytes at or above `limit` are not claimed (readers' wanted bytes excepted): the fetch
-  // window while clients follow the job.
+  // window while clients follow the job. A claim starting below `stop` ends at it at the
+  // latest (rounded up to a block): the end of the ranges the following clients asked for,
+  // so that the connections share the last bytes those clients wait for (the end game
+  // splits them) instead of one of them carrying on past it.
   std::optional<byte_range> claim(worker_id w, std::uint64_t limit = UINT64_MAX,
-                                  std::uint64_t size = 0);
+                                  std::uint64_t size = 0, std::uint64_t stop = UINT64_MAX);
   // Whether any missing byte is still unclaimed (below limit).
   bool has_unclaimed(std::uint64_t limit = UINT64_MAX) const {
     return first_free(0, limit).has_value();
@@ -126,6 +129,14 @@ class fetch_plan {
   std::optional<worker_id> victim_of(worker_id w) const;
   // The claims now: (owner, [cursor, end)), lowest first.
   std::vector<std::pair<worker_id, byte_range>> claims() const;
+  // The claims a free worker may split (pick_split). At the job's end (no missing byte is
+  // unclaimed) every claim; at the followers' end (`stop`: every missing byte below it is
+  // claimed) the claims starting below it. While only the follow window holds claims back,
+  // the claim readers wait on next (the lowest one ending past the lowest wanted byte), or
+  // none: splitting a claim far ahead of the readers spends a GET on bytes nobody waits for
+  // while the readers wait on one connection.
+  std::vector<std::pair<worker_id, byte_range>> split_candidates(
+      std::uint64_t stop = UINT64_MAX) const;
 
   // The helper (holding nothing) fetches the victim's rest too: the range for its GET, or
   // nullopt when the victim holds nothing or is hedged already.
@@ -156,6 +167,19 @@ class fetch_plan {
   bool restore(std::uint64_t begin, std::uint64_t end, std::uint32_t crc);
   std::uint64_t claimed_bytes() const;
 
+  // Sparse fetching (docs/streaming.md, issue 14): a plan in sparse mode claims only bytes
+  // inside the ranges readers declared they need (interests), never the lowest missing byte
+  // nor a read-ahead past them; a claim ends at its interest's end. In the default (complete)
+  // mode interests only come first, like waiting readers. Interests are rounded out to whole
+  // 16-byte blocks; a multiset: several readers may declare the same range.
+  void set_sparse(bool sparse) { sparse_ = sparse; }
+  bool sparse() const { return sparse_; }
+  void add_interest(std::uint64_t begin, std::uint64_t end);
+  void remove_interest(std::uint64_t begin, std::uint64_t end);
+  std::size_t interest_count() const { return interests_.size(); }
+  // Whether a claim() could find work now (below limit; in sparse mode: inside interests).
+  bool has_work(std::uint64_t limit = UINT64_MAX) const;
+
   // Readers: a reader waits for `pos` (a multiset: several readers may want one byte).
   void want(std::uint64_t pos);
   void unwant(std::uint64_t pos);
@@ -181,6 +205,10 @@ class fetch_plan {
   std::map<std::uint64_t, held> landing_;   // reserved, being landed
   std::map<worker_id, worker_id> helpers_;  // helper -> victim
   std::multiset<std::uint64_t> wanted_;
+  std::multiset<std::pair<std::uint64_t, std::uint64_t>> interests_;  // [begin, end), whole blocks
+  bool sparse_ = false;
+  // The first free byte inside an interest, and that interest's end.
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> first_free_interest() const;
 };
 
 // Retries of one job's workers. A failure after the worker received bytes retries at once
@@ -214,11 +242,12 @@ class retry_policy {
 // How many connections the job's workers may hold: the target starts at `start` and moves
 // between 1 and `ceiling` (--connections). Growth is probed: when every allowed connection
 // is busy, the rate has been steady for a probe interval and no refusal is recent, the
-// target grows by a step of max(1, target / 2); after a probe interval the step is kept
+// target doubles (up to the ceiling); after a probe interval the step is kept
 // when the aggregate rate rose by at least 10 % and by at least half of what the added
-// connections would give at the per-connection rate before (so a link that scales gets up
-// to the ceiling in a few steps, and one that does not is left alone), else it is undone
-// and the next probe waits twice as long (at most 64 intervals). A refusal (429/503, a
+// connections would give at the per-connection rate before, and the next probe starts at
+// once from the rate just measured (so a link that scales gets up to the ceiling in one
+// interval per step, and one that does not is left alone); else the step is undone and the
+// next probe waits twice as long (at most 64 intervals). A refusal (429/503, a
 // refused connection) sets the target to the connections that are working (at most one
 // less than before) and holds growth for `hold` (upstream said where its limit is).
 class connection_governor {
@@ -319,6 +348,31 @@ std::optional<split_choice> pick_split(const std::vector<std::pair<worker_id, by
                                        connection_rates::clock::time_point now,
                                        std::uint64_t min_bytes,
                                        connection_rates::clock::duration min_time);
+
+// While clients follow a job, workers claim only up to a window past the furthest follower
+// (the one thread serves the clients rather than racing ahead to disk): two rounds, for
+// each connection, of claims of min(max, 16 x start) bytes (32 MiB by default: few GETs),
+// at least 64 MiB.
+std::uint64_t follow_window(unsigned connections, std::uint64_t start, std::uint64_t max);
+// The largest claim inside such a window: window / (2 x connections), on the `grid` (at
+// least one grid step). Larger claims than two rounds' worth would fill the window with a
+// few connections' claims: the others idle (or split far claims) while the readers wait on
+// the nearest claim, landing at one connection's rate.
+std::uint64_t follow_claim_max(std::uint64_t window, unsigned connections, std::uint64_t grid);
+
+// When an end-game split is worth a GET (pick_split's bounds): each piece at least two
+// first claims and a quarter of a second at the typical per-connection rate, and the split
+// saving a quarter of a second and three first-byte latencies. Smaller pieces multiply GETs
+// and waste: the victim's GET keeps coming until its connection is closed, and what
+// upstream sent past the new end by then is fetched twice. A quarter second of the rate,
+// not more: a 16 MiB claim at 20 MB/s (0.8 s) is still split when the readers wait for
+// its end.
+struct split_bounds {
+  std::uint64_t min_bytes;
+  connection_rates::clock::duration min_time;
+};
+split_bounds split_worth(std::uint64_t first_claim, double typical_rate,
+                         connection_rates::clock::duration first_byte_latency);
 
 // How big a worker's next claim is: its first claim `start` bytes (a quick first byte, a
 // quick rate estimate), then 4 x its previous claim, up to `max` (few GETs on a long build:

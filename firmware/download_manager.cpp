@@ -1,5 +1,7 @@
 #include "firmware/download_manager.hpp"
 
+#include "firmware/firmware_metrics.hpp"
+
 #include <pthread.h>
 #include <spdlog/logger.h>
 #include <sys/statvfs.h>
@@ -17,8 +19,10 @@
 
 #include "crypto/ecb.hpp"
 #include "crypto/ranges.hpp"
-#include "obs/metrics.hpp"
+#include "firmware/member_source.hpp"
 #include "firmware/resolver_mapping.hpp"
+#include "firmware/tar_entries.hpp"
+#include "obs/metrics.hpp"
 #include "zip/zip_directory.hpp"
 #include "zip/zip_member_reader.hpp"
 
@@ -49,15 +53,10 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
   build_cache cache;
   std::map<std::string, std::shared_ptr<fetch_job>> jobs;  // BINARY_NAME -> job
 
-  struct counters {
-    std::uint64_t jobs_opened = 0;
-    std::uint64_t verified = 0;
-    std::uint64_t failed = 0;
-    std::uint64_t crc_mismatch = 0;
-    std::uint64_t bodies = 0;           // body reads started
-    std::uint64_t bytes_plain = 0;      // sent to clients, plain
-    std::uint64_t bytes_encrypted = 0;  // sent to clients, re-encrypted
-  } count;
+  // Tests construct the manager without a registry: it then keeps one of its own.
+  std::unique_ptr<metrics::registry> own_registry;
+  download_metrics count;
+  std::uint64_t sheds_seen = 0;  // the jobs' 429/503 answers already counted
   // Parsed central directories, by BINARY_NAME (immutable per build).
   std::map<std::string, std::shared_ptr<const zip::directory>> directories;
 
@@ -70,6 +69,8 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
         settings(std::move(s)),
         log(std::move(l)),
         cache(settings.cache_dir, settings.cache_max_bytes, log, m),
+        own_registry(m ? nullptr : std::make_unique<metrics::registry>()),
+        count(m ? m->registry() : *own_registry),
         metrics(m) {
     settings.fetch.metrics = m;
     if (settings.fetch_threads > 0) {
@@ -131,6 +132,7 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
   // Evicts least recently used idle builds until `incoming` more bytes fit the limit; their
   // jobs are dropped (the open descriptor of a removed file goes with the last reader).
   void make_room(std::uint64_t incoming) {
+    account_partials();
     const auto victims =
         cache.evict(incoming, [this](const std::string& name) { return busy(name); });
     for (const auto& v : victims) {
@@ -146,6 +148,7 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
   // first (a body starts); otherwise only answers whether eviction would make room (HEAD,
   // 304, 416 and the headers of a GET never evict).
   std::optional<service_error> check_room(const firmware_metadata& meta, bool evict) {
+    account_partials();
     const auto* entry = cache.find(meta.filename);
     if (entry || jobs.count(meta.filename)) return std::nullopt;  // cached or tracked already
     std::uint64_t freeable = 0;
@@ -197,7 +200,8 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
     for (auto& [name, job] : jobs) settle(*job, settled[job.get()]);
   }
 
-  boost::system::result<std::shared_ptr<fetch_job>> job_for(const build_source& source) {
+  boost::system::result<std::shared_ptr<fetch_job>> job_for(const build_source& source,
+                                                            bool sparse = false) {
     const auto& name = source.meta.filename;
     if (auto it = jobs.find(name); it != jobs.end()) {
       auto& job = it->second;
@@ -212,7 +216,8 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
       cache.track_partial({source.meta, source.build});
       make_room(0);
     }
-    auto job = fetch_job::open(executor, client, source, settings.fetch, files_for(source), log);
+    auto job =
+        fetch_job::open(executor, client, source, settings.fetch, files_for(source), log, sparse);
     if (!job) {
       if (!entry) cache.forget(name);
       log->error("fetch {}: cannot open its cache file under {}: {}", name,
@@ -221,7 +226,135 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
     }
     ++count.jobs_opened;
     jobs.emplace(name, *job);
+    account_partials();
     return *job;
+  }
+
+  // A partial build counts against --cache-max-bytes by its reserved plain size while a
+  // complete fetch holds it, by its present bytes while it is fetched sparsely.
+  void account_partials() {
+    for (const auto& [name, job] : jobs)
+      cache.set_partial_bytes(name, job->reserved() ? job->plain_size() : job->present_bytes());
+  }
+
+  // --- files inside tar members (issue 14) ---------------------------------------------
+
+  // A member of the zip, found by full name or alias, and where its data starts.
+  struct located {
+    zip::member m;
+    std::uint64_t data = 0;
+  };
+  net::awaitable<service_result<located>> locate(const build_source& src,
+                                                 upstream::fus_session& session,
+                                                 const std::string& name) {
+    auto dir = co_await directory(src, session);
+    if (!dir) co_return dir.error();
+    const auto* m = find_member(**dir, name);
+    if (!m)
+      co_return service_error{firmware_errc::not_found,
+                              "no member \"" + name + "\" in " + src.meta.plain_filename +
+                                  " (a full name, or AP, BL, CP, CSC, HOME_CSC)",
+                              {},
+                              "files",
+                              src.meta.version};
+    if (!m->readable())
+      co_return service_error{firmware_errc::unsupported,
+                              "member " + m->name + " is " +
+                                  (m->encrypted() ? "encrypted" : m->method_name()) +
+                                  ": not streamable",
+                              {}};
+    const auto lh = zip::local_header_range(*m);
+    auto header = co_await read_plain(src, session, lh.offset, lh.length);
+    if (!header) co_return to_service_error(header.error());
+    auto data = zip::data_offset(*header, *m, **dir);
+    if (!data)
+      co_return service_error{
+          firmware_errc::upstream_error, "member " + m->name + ": " + data.error().message(), {}};
+    co_return located{*m, *data};
+  }
+
+  // The build's job for a reader of a part of it: opened sparse (nothing reserved), pinned.
+  boost::system::result<body_start> start_sparse(const build_source& source) {
+    auto opened = job_for(source, true);
+    if (!opened) return opened.error();
+    return body_start{*opened, cache.acquire(source.meta.filename)};
+  }
+  // A reader of one member of the build: its sparse job (pinned) and the member's bytes.
+  struct member_reading {
+    body_start started;
+    std::unique_ptr<member_source> bytes;
+  };
+  boost::system::result<member_reading> read_member(const build_source& source,
+                                                    const located& at) {
+    auto started = start_sparse(source);
+    if (!started) return started.error();
+    auto bytes = make_member_source(started->job, at.m, at.data);
+    return member_reading{std::move(*started), std::move(bytes)};
+  }
+
+  // Listings and LZ4 block indexes, by build: immutable / growing per build.
+  std::map<std::string, std::shared_ptr<const tar_listing>> listings;  // name \n member
+  std::map<std::string, std::shared_ptr<archive::lz4::block_index>> lz4_indexes;
+
+  static std::string entry_key(const build_source& src, const located& at,
+                               const archive::tar_entry& e) {
+    return src.meta.filename + "\n" + at.m.name + "\n" + e.name + "\n" +
+           std::to_string(e.data_offset);
+  }
+  std::shared_ptr<archive::lz4::block_index> index_for(const std::string& key) {
+    auto& i = lz4_indexes[key];
+    if (!i) i = std::make_shared<archive::lz4::block_index>();
+    return i;
+  }
+
+  static service_error archive_failure(const std::string& what, boost::system::error_code ec) {
+    if (ec == archive::errc::not_a_tar)
+      return {firmware_errc::not_a_tar, what + " is not a tar archive: no tar listing", {}};
+    if (ec.category() == archive::error_category())
+      return {firmware_errc::bad_archive, what + ": " + ec.message(), {}};
+    return {firmware_errc::upstream_error, what + ": " + ec.message(), {}};
+  }
+
+  net::awaitable<service_result<std::shared_ptr<const tar_listing>>> listing(
+      const build_source& src, const located& at) {
+    const auto key = src.meta.filename + "\n" + at.m.name;
+    if (auto it = listings.find(key); it != listings.end()) co_return it->second;
+    auto reading = read_member(src, at);
+    if (!reading) co_return service_error{firmware_errc::upstream_error, reading.error().message(), {}};
+    auto& source = reading->bytes;
+    auto& started = reading->started;
+    auto read = co_await read_listing(*source);
+    if (!read) co_return archive_failure("member " + at.m.name, read.error());
+    auto l = std::make_shared<const tar_listing>(std::move(*read));
+    // The frame headers of its .lz4 entries (their content sizes, when the writer gave them):
+    // fetched together (a few blocks each), kept with the build's indexes.
+    std::vector<std::unique_ptr<fetch_job::interest>> heads;
+    for (const auto& e : l->entries)
+      if (e.regular() && e.name.ends_with(".lz4") && e.size > 0)
+        heads.push_back(std::make_unique<fetch_job::interest>(
+            started.job, at.data + e.data_offset,
+            at.data + e.data_offset + std::min<std::uint64_t>(e.size, archive::lz4::max_header_size)));
+    for (const auto& e : l->entries) {
+      if (!e.regular() || !e.name.ends_with(".lz4") || e.size == 0) continue;
+      auto index = index_for(entry_key(src, at, e));
+      if (index->header) continue;
+      auto h = co_await read_frame_header(*source, e);
+      if (h) index->header = *h;  // a corrupt header: found when the entry is read
+      else if (h.error().category() != archive::error_category())
+        co_return service_error{firmware_errc::upstream_error, h.error().message(), {}};
+    }
+    listings[key] = l;
+    account_partials();
+    co_return l;
+  }
+
+  std::optional<std::uint64_t> decoded_size(const build_source& src, const located& at,
+                                            const archive::tar_entry& e) {
+    auto it = lz4_indexes.find(entry_key(src, at, e));
+    if (it == lz4_indexes.end()) return std::nullopt;
+    if (it->second->decoded_size) return it->second->decoded_size;
+    if (it->second->header) return it->second->header->content_size;
+    return std::nullopt;
   }
 
   // Plain bytes [offset, offset + length) of a build: from its job's file when present
@@ -349,7 +482,7 @@ class plain_body final : public body_source {
  private:
   net::awaitable<boost::system::error_code> copy(fetch_job& job, std::uint64_t pos,
                                                  std::uint64_t end, body_sink& sink) {
-    fetch_job::follower follow(job.shared_from_this(), pos);
+    fetch_job::follower follow(job.shared_from_this(), pos, end);
     while (pos < end) {
       follow.move_to(pos);
       auto until = co_await job.wait_for(pos, std::min(end, pos + min_batch));
@@ -399,7 +532,7 @@ class encrypted_body final : public body_source {
                                                  std::uint64_t end, body_sink& sink) {
     const std::uint64_t total = source_.meta.size;
     const std::uint64_t plain = source_.meta.plain_size;
-    fetch_job::follower follow(job.shared_from_this(), pos);
+    fetch_job::follower follow(job.shared_from_this(), pos, end);
     while (pos < end) {
       follow.move_to(pos);
       const std::uint64_t a0 = pos - pos % crypto::aes_block;
@@ -465,7 +598,7 @@ class member_body final : public body_source {
     std::uint64_t pos = input.offset;
     const std::uint64_t end = input.offset + input.length;
     std::span<const std::uint8_t> pending;
-    fetch_job::follower follow(job, pos);
+    fetch_job::follower follow(job, pos, end);
     while (!reader->finished()) {
       if (pending.empty() && pos < end) {
         follow.move_to(pos);
@@ -501,6 +634,72 @@ class member_body final : public body_source {
   std::uint64_t data_;
 };
 
+// One entry of a tar member: its bytes, fetched sparsely (only the blocks it covers).
+class entry_body final : public body_source {
+ public:
+  entry_body(std::shared_ptr<download_manager::impl> m, build_source s,
+             download_manager::impl::located at, archive::tar_entry e)
+      : mgr_(std::move(m)), source_(std::move(s)), at_(std::move(at)), entry_(std::move(e)) {}
+
+  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
+                                                        body_sink& sink) override {
+    auto mgr = mgr_;
+    ++mgr->count.bodies;
+    auto reading = mgr->read_member(source_, at_);
+    if (!reading) co_return reading.error();
+    auto ec = co_await write_entry(*reading->bytes, entry_, first, length, sink);
+    mgr->count.bytes_plain += length - std::min(length, sink.remaining());
+    mgr->account_partials();
+    co_return ec;
+  }
+
+ private:
+  std::shared_ptr<download_manager::impl> mgr_;
+  build_source source_;
+  download_manager::impl::located at_;
+  archive::tar_entry entry_;
+};
+
+// The LZ4-decoded image of an entry: decoded from the nearest independent block the entry's
+// index knows; the index learnt here is kept with the build for later ranges.
+class decoded_body final : public body_source {
+ public:
+  decoded_body(std::shared_ptr<download_manager::impl> m, build_source s,
+               download_manager::impl::located at, archive::tar_entry e,
+               std::shared_ptr<archive::lz4::block_index> index)
+      : mgr_(std::move(m)),
+        source_(std::move(s)),
+        at_(std::move(at)),
+        entry_(std::move(e)),
+        index_(std::move(index)) {}
+
+  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
+                                                        body_sink& sink) override {
+    auto mgr = mgr_;
+    ++mgr->count.bodies;
+    auto reading = mgr->read_member(source_, at_);
+    if (!reading) co_return reading.error();
+    // Decoders of one entry may run at once: each works on a copy and the longer index wins.
+    auto index = *index_;
+    auto ec = co_await write_decoded(*reading->bytes, entry_, index, first, length, &sink);
+    if (index.blocks.size() > index_->blocks.size() || (index.decoded_size && !index_->decoded_size))
+      *index_ = std::move(index);
+    mgr->account_partials();
+    if (ec)
+      mgr->log->error("{}: {}/{}: decoding bytes {}-{} failed: {} (connection cut)",
+                      source_.meta.plain_filename, at_.m.name, entry_.name, first, first + length,
+                      ec.message());
+    co_return ec;
+  }
+
+ private:
+  std::shared_ptr<download_manager::impl> mgr_;
+  build_source source_;
+  download_manager::impl::located at_;
+  archive::tar_entry entry_;
+  std::shared_ptr<archive::lz4::block_index> index_;
+};
+
 std::string base_name(const std::string& name) {
   const auto slash = name.find_last_of('/');
   return slash == std::string::npos ? name : name.substr(slash + 1);
@@ -521,29 +720,82 @@ net::awaitable<service_result<std::vector<zip_member>>> download_manager::files(
   co_return out;
 }
 
+net::awaitable<service_result<std::vector<tar_entry_info>>> download_manager::entries(
+    build_source source, std::string member) {
+  auto self = impl_;
+  upstream::fus_session session(self->client);
+  auto at = co_await self->locate(source, session, member);
+  if (!at) co_return at.error();
+  auto l = co_await self->listing(source, *at);
+  if (!l) co_return l.error();
+  co_return listing_infos(**l, [&](const archive::tar_entry& e) {
+    return self->decoded_size(source, *at, e);
+  });
+}
+
+net::awaitable<service_result<download_representation>> download_manager::entry_representation(
+    build_source source, std::string member, std::string path, freshness fresh) {
+  auto self = impl_;
+  upstream::fus_session session(self->client);
+  auto at = co_await self->locate(source, session, member);
+  if (!at) co_return at.error();
+  auto l = co_await self->listing(source, *at);
+  if (!l) co_return l.error();
+  const auto choice = find_entry(**l, path);
+  if (!choice.entry)
+    co_return service_error{firmware_errc::not_found,
+                            "no file \"" + path + "\" (nor \"" + path + ".lz4\") in " + at->m.name,
+                            {},
+                            "files/" + at->m.name + "/",
+                            source.meta.version};
+  const auto& e = *choice.entry;
+  const auto& meta = source.meta;
+  download_representation rep;
+  rep.last_modified = meta.last_modified;
+  rep.version = meta.version;
+  rep.fresh = fresh;
+  rep.content_type = "application/octet-stream";
+  char etag[128];
+  if (!choice.decode) {
+    std::snprintf(etag, sizeof etag, "\"%08x-%08x-%llu-%llu-entry\"", meta.crc32.value_or(0),
+                  at->m.crc32, static_cast<unsigned long long>(e.data_offset),
+                  static_cast<unsigned long long>(e.size));
+    rep.etag = etag;
+    rep.size = e.size;
+    rep.filename = base_name(e.name);
+    rep.body = std::make_shared<entry_body>(self, source, *at, e);
+    co_return rep;
+  }
+  auto index = self->index_for(impl::entry_key(source, *at, e));
+  // No content size in the frame header and no decode yet: the first answer is chunked (its
+  // decode learns the size, kept with the build's index for the next ones).
+  const auto size = self->decoded_size(source, *at, e);
+  std::snprintf(etag, sizeof etag, "\"%08x-%08x-%llu-%llu-lz4d\"", meta.crc32.value_or(0),
+                at->m.crc32, static_cast<unsigned long long>(e.data_offset),
+                static_cast<unsigned long long>(e.size));
+  rep.etag = etag;
+  rep.size = size.value_or(0);
+  rep.size_known = size.has_value();
+  rep.filename = base_name(e.name.substr(0, e.name.size() - 4));
+  rep.body = std::make_shared<decoded_body>(self, source, *at, e, index);
+  co_return rep;
+}
+
 net::awaitable<service_result<download_representation>> download_manager::member_representation(
     build_source source, std::string name, freshness fresh) {
   auto self = impl_;
   upstream::fus_session session(self->client);
   auto dir = co_await self->directory(source, session);
   if (!dir) co_return dir.error();
-  const auto* m = (*dir)->find(name);
-  if (!m)
-    co_return service_error{
-        firmware_errc::not_found, "no member \"" + name + "\" in " + source.meta.plain_filename, {}};
-  if (!m->readable())
-    co_return service_error{firmware_errc::unsupported,
-                            "member " + name + " is " +
-                                (m->encrypted() ? "encrypted" : m->method_name()) +
-                                ": not streamable",
-                            {}};
-  const auto lh = zip::local_header_range(*m);
-  auto header = co_await self->read_plain(source, session, lh.offset, lh.length);
-  if (!header) co_return to_service_error(header.error());
-  auto data = zip::data_offset(*header, *m, **dir);
-  if (!data)
-    co_return service_error{
-        firmware_errc::upstream_error, "member " + name + ": " + data.error().message(), {}};
+  // "{member}/{path}" names a file inside a tar member (unless a member has that name).
+  if (!(*dir)->find(name))
+    if (const auto slash = name.find('/'); slash != std::string::npos)
+      co_return co_await entry_representation(std::move(source), name.substr(0, slash),
+                                              name.substr(slash + 1), fresh);
+  auto located = co_await self->locate(source, session, name);
+  if (!located) co_return located.error();
+  const auto* m = &located->m;
+  const auto data = std::optional<std::uint64_t>(located->data);
   const auto& meta = source.meta;
   download_representation rep;
   char etag[96];
@@ -572,6 +824,12 @@ download_manager::~download_manager() {
 
 void download_manager::stop_all() {
   for (auto& [name, job] : impl_->jobs) job->stop();
+}
+
+std::size_t download_manager::tasks_running() const {
+  std::size_t n = 0;
+  for (const auto& [name, job] : impl_->jobs) n += job->tasks_running();
+  return n;
 }
 
 build_cache& download_manager::cache() {
@@ -604,12 +862,13 @@ service_result<void> download_manager::remove_build(const std::string& binary_na
   return {};
 }
 
-std::string download_manager::cache_status_json() const {
+boost::json::object download_manager::cache_status_json() const {
+  impl_->account_partials();
   const auto& c = impl_->cache;
-  return "{\"dir\":" + boost::json::serialize(boost::json::value(c.dir().string())) +
-         ",\"max_bytes\":" + std::to_string(c.max_bytes()) +
-         ",\"used_bytes\":" + std::to_string(c.used_bytes()) + ",\"builds\":" + c.status_json() +
-         "}";
+  return {{"dir", c.dir().string()},
+          {"max_bytes", c.max_bytes()},
+          {"used_bytes", c.used_bytes()},
+          {"builds", c.status_json()}};
 }
 
 boost::system::result<std::shared_ptr<fetch_job>> download_manager::job_for(
@@ -641,31 +900,9 @@ service_result<download_representation> download_manager::representation(const b
   return rep;
 }
 
-void download_manager::append_metrics(std::string& out) const {
+void download_manager::refresh_metrics() {
   auto& s = *impl_;
   s.settle_all();
-  const auto counter = [&](const char* name, const char* help, std::uint64_t v) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
-           " " + std::to_string(v) + "\n";
-  };
-  const auto gauge = [&](const char* name, const char* help, double v) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name +
-           " " + std::to_string(v) + "\n";
-  };
-  counter("fusproxy_fetch_jobs_opened_total", "Fetch jobs opened (one per build and attempt).",
-          s.count.jobs_opened);
-  counter("fusproxy_fetch_verified_total", "Fetches whose CRC-32 matched BINARY_CRC.",
-          s.count.verified);
-  counter("fusproxy_fetch_failed_total", "Fetches that gave up (retries exhausted, disk).",
-          s.count.failed);
-  counter("fusproxy_fetch_crc_mismatch_total",
-          "Fetches whose CRC-32 differed from BINARY_CRC (not published).", s.count.crc_mismatch);
-  counter("fusproxy_download_bodies_total", "Download bodies started (plain and encrypted).",
-          s.count.bodies);
-  counter("fusproxy_download_plain_bytes_total", "Plain bytes handed to clients.",
-          s.count.bytes_plain);
-  counter("fusproxy_download_encrypted_bytes_total", "Re-encrypted bytes handed to clients.",
-          s.count.bytes_encrypted);
   std::uint64_t active = 0, present = 0, sheds = 0, readers = 0, conns = 0, target = 0;
   double rate = 0, slowest = 0;
   bool any_conn = false;
@@ -685,26 +922,21 @@ void download_manager::append_metrics(std::string& out) const {
     readers += p.readers;
     rate += p.rate;
   }
-  // Retries are fusproxy_upstream_retries_total (server::upstream_metrics, recorded by the
-  // jobs themselves: monotonic, unlike a sum over the jobs in memory).
-  counter("fusproxy_fetch_rate_limited_total", "Upstream 429/503 answers (jobs in memory).", sheds);
-  gauge("fusproxy_fetch_jobs_active", "Fetch jobs fetching now.", static_cast<double>(active));
-  gauge("fusproxy_fetch_present_bytes", "Bytes on disk of the jobs in memory.",
-        static_cast<double>(present));
-  gauge("fusproxy_fetch_upstream_bytes_per_second", "Upstream throughput, last seconds.", rate);
-  gauge("fusproxy_fetch_readers_waiting", "Client streams waiting for bytes to land.",
-        static_cast<double>(readers));
-  gauge("fusproxy_fetch_upstream_connections",
-        "Upstream connections the fetching jobs hold now (the adaptive count, hedges included).",
-        static_cast<double>(conns));
-  gauge("fusproxy_fetch_upstream_connections_target",
-        "Upstream connections the fetching jobs' governors allow now.",
-        static_cast<double>(target));
-  gauge("fusproxy_fetch_slowest_connection_bytes_per_second",
-        "The slowest open upstream connection's rate, last second (0: none open).", slowest);
+  // The jobs count their own 429/503 answers; a counter only grows, so it takes what is
+  // new since the last scrape (jobs that left memory take theirs along).
+  if (sheds > s.sheds_seen) s.count.rate_limited.inc(sheds - s.sheds_seen);
+  s.sheds_seen = sheds;
+  const auto set = [](metrics::gauge& g, double v) { g.set(static_cast<std::int64_t>(v)); };
+  set(s.count.jobs_active, static_cast<double>(active));
+  set(s.count.present_bytes, static_cast<double>(present));
+  set(s.count.upstream_bytes_per_second, rate);
+  set(s.count.readers_waiting, static_cast<double>(readers));
+  set(s.count.upstream_connections, static_cast<double>(conns));
+  set(s.count.upstream_connections_target, static_cast<double>(target));
+  set(s.count.slowest_connection_bytes_per_second, slowest);
 }
 
-std::string download_manager::status_json() const {
+boost::json::array download_manager::status_json() const {
   namespace json = boost::json;
   json::array out;
   for (const auto& [name, job] : impl_->jobs) {
@@ -746,7 +978,7 @@ std::string download_manager::status_json() const {
     if (!p.error.empty()) o["error"] = p.error;
     out.push_back(std::move(o));
   }
-  return json::serialize(out);
+  return out;
 }
 
 }  // namespace fusproxy::server

@@ -12,6 +12,8 @@
 // landing work runs on the manager's own small thread pool (download_settings::fetch_threads).
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -55,11 +57,22 @@ class download_manager {
   boost::asio::awaitable<service_result<download_representation>> member_representation(
       build_source source, std::string name, freshness fresh);
 
+  // Files inside tar members (issue 14; docs/archive.md). The entries of a tar member
+  // (full name or AP, BL, CP, CSC, HOME_CSC), read from its headers, sparse.
+  boost::asio::awaitable<service_result<std::vector<tar_entry_info>>> entries(build_source source,
+                                                                               std::string member);
+  // One entry (`path` names it, or "<path>.lz4" decoded). member_representation() comes here
+  // for "{member}/{path}".
+  boost::asio::awaitable<service_result<download_representation>> entry_representation(
+      build_source source, std::string member, std::string path, freshness fresh);
+
   // The build's job, joined or started (opened, not yet fetching until read).
   boost::system::result<std::shared_ptr<fetch_job>> job_for(const build_source& source);
 
   // Stops every job (shutdown).
   void stop_all();
+  // Tasks of the jobs not finished yet (after stop_all(), wait for 0 before destroying).
+  std::size_t tasks_running() const;
 
   // The cache directory's index (scanned at construction).
   build_cache& cache();
@@ -69,9 +82,9 @@ class download_manager {
   // Operator removal of a cached build (and its job): in_use while read or fetched.
   service_result<void> remove_build(const std::string& binary_name);
 
-  void append_metrics(std::string& out) const;
-  std::string status_json() const;        // a JSON array of jobs
-  std::string cache_status_json() const;  // {"dir","max_bytes","used_bytes","builds":[…]}
+  void refresh_metrics();  // /metrics: the gauges of the jobs in memory
+  boost::json::array status_json() const;         // the jobs
+  boost::json::object cache_status_json() const;  // {"dir","max_bytes","used_bytes","builds":[…]}
 
   struct impl;
 

@@ -25,6 +25,7 @@
 
 #include "crypto/auth.hpp"
 #include "firmware/download_manager.hpp"
+#include "firmware/firmware_metrics.hpp"
 #include "firmware/resolver_mapping.hpp"
 #include "firmware/upstream_config.hpp"
 #include "net/task_group.hpp"
@@ -170,6 +171,8 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
         tasks(ex, log, "resolver"),
         configured_mirrors(s.mirrors),
         metrics(metrics),
+        own_registry(metrics ? nullptr : std::make_unique<metrics::registry>()),
+        count(metrics ? metrics->registry() : *own_registry),
         upstream_deadline(std::chrono::seconds(s.upstream_deadline)),
         retry_backoff(metadata_backoff_from(s)),
         jitter_source(std::random_device{}()) {}
@@ -216,17 +219,9 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
   upstream::backoff retry_backoff;
   std::minstd_rand jitter_source;
 
-  struct counters {
-    std::uint64_t upstream_sessions = 0;
-    std::uint64_t cache_hits = 0;
-    std::uint64_t cache_misses = 0;
-    std::uint64_t error_hits = 0;  // answered from a remembered definitive error
-    std::uint64_t singleflight_joins = 0;
-    std::uint64_t stale_served = 0;
-    std::uint64_t disk_hits = 0;       // metadata answered from the build cache's records
-    std::uint64_t offline_served = 0;  // upstream failed: a cached build's record answered
-    std::map<std::string, std::uint64_t> upstream_failures;  // by api code
-  } count;
+  // Tests construct the resolver without a registry: it then keeps one of its own.
+  std::unique_ptr<metrics::registry> own_registry;
+  resolver_metrics count;
 
   // --- waiting for a flight ---------------------------------------------------------------
 
@@ -262,9 +257,7 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
     });
   }
 
-  void note_failure(const service_error& e) {
-    ++count.upstream_failures[std::string(errc_name(e.kind))];
-  }
+  void note_failure(const service_error& e) { count.count_failure(errc_name(e.kind)); }
 
   // --- retries (docs/resolver.md, "Retries") ----------------------------------------------
 
@@ -670,66 +663,30 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
 
   // --- observability ----------------------------------------------------------------------
 
-  void append_metrics(std::string& out) const {
-    const auto counter = [&](const char* name, const char* help, std::uint64_t v) {
-      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name +
-             " " + std::to_string(v) + "\n";
-    };
-    counter("fusproxy_resolver_upstream_sessions_total",
-            "Upstream FUS sessions started by the resolver (one per single-flight lookup).",
-            count.upstream_sessions);
-    counter("fusproxy_resolver_cache_hits_total",
-            "Metadata and version-list lookups answered from cache.", count.cache_hits);
-    counter("fusproxy_resolver_cache_misses_total",
-            "Lookups that needed upstream (started or joined a lookup).", count.cache_misses);
-    counter("fusproxy_resolver_error_cache_hits_total",
-            "Lookups answered from a remembered not_found/not_hosted.", count.error_hits);
-    counter("fusproxy_resolver_singleflight_joins_total",
-            "Lookups that joined an identical lookup already in flight.", count.singleflight_joins);
-    counter("fusproxy_resolver_stale_served_total",
-            "Answers served past their TTL because upstream failed.", count.stale_served);
-    counter("fusproxy_resolver_disk_metadata_hits_total",
-            "Full-version metadata answered from a cached build's persisted record.",
-            count.disk_hits);
-    counter("fusproxy_resolver_offline_served_total",
-            "Lookups answered from a cached build because upstream failed.", count.offline_served);
-    out +=
-        "# HELP fusproxy_resolver_upstream_failures_total Failed upstream lookups by error code.\n"
-        "# TYPE fusproxy_resolver_upstream_failures_total counter\n";
-    for (const auto& [code, n] : count.upstream_failures)
-      out += "fusproxy_resolver_upstream_failures_total{code=\"" + code + "\"} " +
-             std::to_string(n) + "\n";
-    out +=
-        "# HELP fusproxy_resolver_cache_entries Entries in the resolver's caches.\n"
-        "# TYPE fusproxy_resolver_cache_entries gauge\n";
-    const std::pair<const char*, std::size_t> sizes[] = {{"builds", builds.size()},
-                                                         {"latest", moving.size()},
-                                                         {"versions", lists.size()},
-                                                         {"errors", errors.size()}};
-    for (const auto& [name, n] : sizes)
-      out += std::string("fusproxy_resolver_cache_entries{cache=\"") + name + "\"} " +
-             std::to_string(n) + "\n";
-    out +=
-        "# HELP fusproxy_resolver_lookups_in_flight Upstream lookups running now.\n"
-        "# TYPE fusproxy_resolver_lookups_in_flight gauge\n"
-        "fusproxy_resolver_lookups_in_flight " +
-        std::to_string(metadata_flights.size() + list_flights.size()) + "\n";
+  // Scrape time: the gauges that describe state rather than events.
+  void refresh_metrics() {
+    count.cache_entries("builds").set(static_cast<std::int64_t>(builds.size()));
+    count.cache_entries("latest").set(static_cast<std::int64_t>(moving.size()));
+    count.cache_entries("versions").set(static_cast<std::int64_t>(lists.size()));
+    count.cache_entries("errors").set(static_cast<std::int64_t>(errors.size()));
+    count.lookups_in_flight.set(
+        static_cast<std::int64_t>(metadata_flights.size() + list_flights.size()));
   }
 
-  std::string status_json() const {
+  boost::json::object status_json() const {
     namespace json = boost::json;
     json::object counters;
-    counters["upstream_sessions"] = count.upstream_sessions;
-    counters["cache_hits"] = count.cache_hits;
-    counters["cache_misses"] = count.cache_misses;
-    counters["error_cache_hits"] = count.error_hits;
-    counters["singleflight_joins"] = count.singleflight_joins;
-    counters["stale_served"] = count.stale_served;
-    counters["disk_metadata_hits"] = count.disk_hits;
-    counters["offline_served"] = count.offline_served;
+    counters["upstream_sessions"] = count.upstream_sessions.value();
+    counters["cache_hits"] = count.cache_hits.value();
+    counters["cache_misses"] = count.cache_misses.value();
+    counters["error_cache_hits"] = count.error_hits.value();
+    counters["singleflight_joins"] = count.singleflight_joins.value();
+    counters["stale_served"] = count.stale_served.value();
+    counters["disk_metadata_hits"] = count.disk_hits.value();
+    counters["offline_served"] = count.offline_served.value();
     counters["lookups_in_flight"] = metadata_flights.size() + list_flights.size();
     json::object failures;
-    for (const auto& [code, n] : count.upstream_failures) failures[code] = n;
+    for (const auto& [code, n] : count.failures()) failures[code] = n;
     counters["upstream_failures"] = std::move(failures);
 
     // The builds whose metadata is known, most recently used first (at most 100 shown).
@@ -747,12 +704,12 @@ struct firmware_resolver::impl : std::enable_shared_from_this<impl> {
     json::object out;
     out["resolver"] = std::move(counters);
     out["known_builds"] = std::move(known);
-    out["downloads"] = json::parse(downloads.status_json());
-    out["cache"] = json::parse(downloads.cache_status_json());
+    out["downloads"] = downloads.status_json();
+    out["cache"] = downloads.cache_status_json();
     json::array mirrored;
     for (const auto& [k, m] : mirrors) mirrored.push_back(mirror_object(m));
     out["mirrors"] = std::move(mirrored);
-    return json::serialize(out);
+    return out;
   }
 };
 
@@ -821,6 +778,15 @@ net::awaitable<service_result<std::vector<zip_member>>> firmware_resolver::files
   co_return co_await self->downloads.files(std::move(*source));
 }
 
+net::awaitable<service_result<std::vector<tar_entry_info>>> firmware_resolver::entries(
+    const std::string& model, const std::string& region, const version_ref& version,
+    const std::string& member, const request_context& ctx) {
+  auto self = impl_;
+  auto source = co_await self->source_for(model, region, version, ctx.request_id);
+  if (!source) co_return source.error();
+  co_return co_await self->downloads.entries(std::move(*source), member);
+}
+
 net::awaitable<service_result<download_representation>> firmware_resolver::open_download(
     const download_request& request, const request_context& ctx) {
   auto self = impl_;
@@ -838,14 +804,13 @@ net::awaitable<service_result<download_representation>> firmware_resolver::open_
   co_return std::move(*rep);
 }
 
-net::awaitable<std::string> firmware_resolver::metrics_text() {
-  std::string out;
-  impl_->append_metrics(out);
-  impl_->downloads.append_metrics(out);
-  co_return out;
+net::awaitable<void> firmware_resolver::refresh_metrics() {
+  impl_->refresh_metrics();
+  impl_->downloads.refresh_metrics();
+  co_return;
 }
 
-net::awaitable<std::string> firmware_resolver::status_json() {
+net::awaitable<boost::json::object> firmware_resolver::status_json() {
   co_return impl_->status_json();
 }
 

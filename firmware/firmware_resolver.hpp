@@ -61,11 +61,14 @@ class firmware_resolver final : public firmware_service {
   boost::asio::awaitable<service_result<std::vector<zip_member>>> files(
       const std::string& model, const std::string& region, const version_ref& version,
       const request_context& ctx) override;
+  boost::asio::awaitable<service_result<std::vector<tar_entry_info>>> entries(
+      const std::string& model, const std::string& region, const version_ref& version,
+      const std::string& member, const request_context& ctx) override;
   boost::asio::awaitable<service_result<download_representation>> open_download(
       const download_request& request, const request_context& ctx) override;
 
-  boost::asio::awaitable<std::string> metrics_text() override;
-  boost::asio::awaitable<std::string> status_json() override;
+  boost::asio::awaitable<void> refresh_metrics() override;
+  boost::asio::awaitable<boost::json::object> status_json() override;
   boost::asio::awaitable<service_result<boost::json::value>> manage(
       management_request request) override;
   // Starts the --mirror entries of the settings (the server calls it once it listens).

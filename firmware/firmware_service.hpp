@@ -4,6 +4,7 @@
 // owns firmware (upstream sessions, metadata cache, single-flight, fetch, decryption).
 // The lead's resolver implements this interface.
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <boost/system/error_code.hpp>
 #include <cstddef>
@@ -58,7 +59,12 @@ struct download_representation {
   std::string version;            // the build's 4-part version ("A/B/C/D")
   freshness fresh;
   std::shared_ptr<body_source> body;
+  // False when the size is not known before the body is sent (an LZ4 image whose frame has
+  // no content size, before a decode learnt it): answered 200 with chunked transfer coding,
+  // Range ignored, HEAD without Content-Length; the body is write_range(0, unknown_length).
+  bool size_known = true;
 };
+inline constexpr std::uint64_t unknown_length = ~std::uint64_t{0};
 
 // What /readyz reports of the service.
 struct readiness {
@@ -71,7 +77,9 @@ struct download_request {
   std::string region;  // validated, upper-case
   version_ref version;
   download_variant variant = download_variant::plain;
-  std::string member;  // variant == member: the zip member's name
+  // variant == member: the zip member's name, an alias (AP, …), or "{member}/{entry path}"
+  // for a file inside a tar member (its LZ4-decoded image when the path drops ".lz4").
+  std::string member;
 };
 
 class firmware_service {
@@ -92,6 +100,15 @@ class firmware_service {
       const std::string& model, const std::string& region, const version_ref& version,
       const request_context& ctx) = 0;
 
+  // GET …/files/{member}/: the entries of a tar / .tar.md5 member (a full member name or
+  // AP, BL, CP, CSC, HOME_CSC). Reads the member's headers (sparse: only their blocks).
+  virtual boost::asio::awaitable<service_result<std::vector<tar_entry_info>>> entries(
+      const std::string& model, const std::string& region, const version_ref& version,
+      const std::string& member, const request_context& ctx) {
+    (void)model, (void)region, (void)version, (void)member, (void)ctx;
+    co_return service_error{firmware_errc::not_found, "no tar listings in this service", {}};
+  }
+
   // …/download, …/download?encrypted=1, …/files/{name}: the representation only; bytes
   // flow when the server calls body->write_range().
   virtual boost::asio::awaitable<service_result<download_representation>> open_download(
@@ -103,10 +120,13 @@ class firmware_service {
 
   // /readyz: not ready (with a reason) when the service cannot serve.
   virtual boost::asio::awaitable<readiness> ready() { co_return readiness{}; }
-  // /metrics: more lines in Prometheus text format (HELP/TYPE included).
-  virtual boost::asio::awaitable<std::string> metrics_text() { co_return std::string(); }
-  // /api/status: a JSON object text describing cached builds and active downloads.
-  virtual boost::asio::awaitable<std::string> status_json() { co_return std::string("{}"); }
+  // /metrics: sets the service's gauges in the metrics registry (counters are recorded as
+  // things happen); the edge renders the registry afterwards.
+  virtual boost::asio::awaitable<void> refresh_metrics() { co_return; }
+  // /api/status: cached builds, active downloads, resolver counters, mirrors.
+  virtual boost::asio::awaitable<boost::json::object> status_json() {
+    co_return boost::json::object();
+  }
   // Mirrors and the cache (docs/cache.md): the JSON answer, or an error. Taken by value:
   // the call may run on another thread after the caller's frame moved on.
   virtual boost::asio::awaitable<service_result<boost::json::value>> manage(

@@ -42,6 +42,8 @@ fetch_options fetch_options_from(const config::settings& s) {
   f.max_bps = s.upstream_max_bps;
   f.retry.base = std::chrono::milliseconds(s.retry_base_ms);
   f.retry.attempts = s.retry_attempts;
+  if (s.test_disk_full_after)
+    f.test_write_budget = std::make_shared<std::atomic<std::uint64_t>>(s.test_disk_full_after);
   return f;
 }
 

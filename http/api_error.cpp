@@ -53,6 +53,10 @@ status_and_code describe(api_error e) noexcept {
       return {409, "in_use"};
     case api_error::cache_full:
       return {507, "cache_full"};
+    case api_error::not_a_tar:
+      return {415, "not_a_tar"};
+    case api_error::bad_archive:
+      return {502, "bad_archive"};
   }
   return {500, "internal_error"};
 }
@@ -91,6 +95,10 @@ api_error api_error_of(firmware_errc e) noexcept {
       return api_error::upstream_timeout;
     case firmware_errc::unsupported:
       return api_error::not_implemented;
+    case firmware_errc::not_a_tar:
+      return api_error::not_a_tar;
+    case firmware_errc::bad_archive:
+      return api_error::bad_archive;
     case firmware_errc::shutting_down:
       return api_error::shutting_down;
     case firmware_errc::internal_error:

@@ -34,6 +34,8 @@ enum class api_error {
   upstream_timeout,        // 504
   in_use,                  // 409 a cached build being read or fetched cannot be removed now
   cache_full,              // 507 no room in the cache for this build (disk or --cache-max-bytes)
+  not_a_tar,               // 415 a tar listing or entry asked of a member that is not a tar
+  bad_archive,             // 502 a tar member or LZ4 frame of the build is corrupt
 };
 
 struct status_and_code {

@@ -67,4 +67,19 @@ std::string files_json(const std::vector<zip_member>& members) {
   return boost::json::serialize(a);
 }
 
+std::string entries_json(const std::vector<tar_entry_info>& entries) {
+  boost::json::array a;
+  for (const auto& e : entries) {
+    boost::json::object o{{"name", e.name},     {"size", e.size},
+                          {"mtime", e.mtime},   {"mode", e.mode},
+                          {"offset", e.offset}, {"type", std::string(1, e.type ? e.type : '0')}};
+    if (e.decoded_size)
+      o["decoded_size"] = *e.decoded_size;
+    else
+      o["decoded_size"] = nullptr;
+    a.push_back(std::move(o));
+  }
+  return boost::json::serialize(a);
+}
+
 }  // namespace fusproxy::server

@@ -17,5 +17,8 @@ std::string versions_json(const version_list& list);
 std::string metadata_json(const firmware_metadata& m);
 // [{"name","size","offset","method"}]
 std::string files_json(const std::vector<zip_member>& members);
+// [{"name","size","mtime","mode","offset","decoded_size","type"}] (decoded_size null when
+// unknown or not an .lz4 entry)
+std::string entries_json(const std::vector<tar_entry_info>& entries);
 
 }  // namespace fusproxy::server

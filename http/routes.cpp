@@ -154,8 +154,24 @@ boost::system::result<route, request_error> parse_target(std::string_view target
       r.kind = route_kind::readyz;
     else if (s == "metrics")
       r.kind = route_kind::metrics;
+    else if (s == "login")
+      r.kind = route_kind::login;
+    else if (s == "logout")
+      r.kind = route_kind::logout;
     else
       return not_found(path);
+    return r;
+  }
+  if (segments.size() == 2 && segments[0] == "assets") {
+    const auto& n = segments[1];
+    const bool ok =
+        !n.empty() && n.size() <= 64 && n[0] != '.' && std::all_of(n.begin(), n.end(), [](char c) {
+          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                 c == '-';
+        });
+    if (!ok) return not_found(path);
+    r.kind = route_kind::asset;
+    r.file_name = n;
     return r;
   }
   if (segments.size() == 2 && segments[0] == "api" && segments[1] == "status") {
@@ -213,6 +229,8 @@ boost::system::result<route, request_error> parse_target(std::string_view target
     r.kind = route_kind::download;
   else if (n == 5 && segments[4] == "files")
     r.kind = route_kind::files;
+  else if (n == 7 && segments[4] == "files" && segments[6].empty())
+    r.kind = route_kind::entries;  // …/files/{member}/ (the trailing slash)
   else if (n >= 6 && segments[4] == "files")
     r.kind = route_kind::file;
   else
@@ -224,9 +242,10 @@ boost::system::result<route, request_error> parse_target(std::string_view target
                "' (latest, a PDA, or 4 parts joined by _ or %2F)");
   r.version = std::move(*version);
 
-  if (r.kind == route_kind::file) {
+  if (r.kind == route_kind::file || r.kind == route_kind::entries) {
     std::string name;
-    for (std::size_t i = 5; i < n; ++i) {
+    const std::size_t stop = r.kind == route_kind::entries ? 6 : n;
+    for (std::size_t i = 5; i < stop; ++i) {
       if (segments[i].empty() || segments[i] == "." || segments[i] == "..")
         return bad("malformed file name");
       if (i > 5) name += '/';
@@ -268,6 +287,10 @@ bool method_allowed(route_kind kind, std::string_view method) {
     case route_kind::mirror:
     case route_kind::cached:
       return method == "DELETE";
+    case route_kind::login:
+      return method == "GET" || method == "HEAD" || method == "POST";
+    case route_kind::logout:
+      return method == "POST";
     default:
       return method == "GET" || method == "HEAD";
   }
@@ -280,6 +303,10 @@ std::string_view allowed_methods(route_kind kind) {
     case route_kind::mirror:
     case route_kind::cached:
       return "DELETE";
+    case route_kind::login:
+      return "GET, HEAD, POST";
+    case route_kind::logout:
+      return "POST";
     default:
       return "GET, HEAD";
   }
@@ -304,6 +331,12 @@ std::string_view route_label(route_kind kind) {
   switch (kind) {
     case route_kind::index:
       return "index";
+    case route_kind::asset:
+      return "asset";
+    case route_kind::login:
+      return "login";
+    case route_kind::logout:
+      return "logout";
     case route_kind::api_status:
       return "api_status";
     case route_kind::healthz:
@@ -324,6 +357,8 @@ std::string_view route_label(route_kind kind) {
       return "files";
     case route_kind::file:
       return "file";
+    case route_kind::entries:
+      return "entries";
     case route_kind::mirrors:
     case route_kind::mirror:
       return "mirror";

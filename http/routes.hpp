@@ -14,6 +14,9 @@ namespace fusproxy::server {
 
 enum class route_kind {
   index,       // GET /              status page for people
+  asset,       // GET /assets/{name} its style.css and app.js (no token needed)
+  login,       // GET, POST /login   its sign-in form for --token (no token needed)
+  logout,      // POST /logout       removes the sign-in cookie
   api_status,  // GET /api/status    the same as JSON
   healthz,     // GET /healthz
   readyz,      // GET /readyz
@@ -23,7 +26,8 @@ enum class route_kind {
   metadata,    // GET /firmware/{model}/{region}/{version}
   download,    // GET, HEAD …/{version}/download[?encrypted=1]
   files,       // GET …/{version}/files
-  file,        // GET, HEAD …/{version}/files/{name}
+  file,        // GET, HEAD …/{version}/files/{name}   (also {member}/{entry path}: issue 14)
+  entries,     // GET …/{version}/files/{member}/        the entries of a tar member
   mirrors,     // GET, POST /api/mirror            mirrored model/regions (docs/cache.md)
   mirror,      // DELETE /api/mirror/{model}/{region}
   cached,      // DELETE /api/cache/{file name}     a cached build (operators)
@@ -35,7 +39,8 @@ struct route {
   std::string region;  // upper-case
   version_ref version;
   bool encrypted = false;  // download?encrypted=1
-  std::string file_name;   // files/{name}, percent-decoded
+  std::string file_name;   // files/{name}, percent-decoded, segments joined by '/' (entries:
+                           // {member}/{entry}); assets/{name}
 };
 
 // Why a request target was refused, and how to answer.
@@ -58,7 +63,8 @@ inline constexpr std::size_t max_target_length = 2048;
 boost::system::result<route, request_error> parse_target(std::string_view target);
 
 // True if `method` (e.g. "GET") may be used on a route: GET and HEAD, but the management
-// routes: /api/mirror GET, POST; /api/mirror/{model}/{region} and /api/cache/{name} DELETE.
+// routes: /api/mirror GET, POST; /api/mirror/{model}/{region} and /api/cache/{name} DELETE;
+// /login GET, HEAD, POST; /logout POST.
 bool method_allowed(route_kind kind, std::string_view method);
 // The Allow header value for a route.
 std::string_view allowed_methods(route_kind kind);

@@ -1,22 +1,21 @@
 #include "http/status_page.hpp"
 
+#include "protocol/http_date.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <map>
 
+#include "http/api_error.hpp"
+#include "http/auth.hpp"
+#include "http/embedded_file.hpp"
+#include "http/http_range.hpp"
+
 namespace fusproxy::server {
 namespace {
 
 namespace json = boost::json;
-
-std::string iso8601(std::time_t t) {
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 json::object config_object(const config::settings& s) {
   json::object c;
@@ -57,17 +56,8 @@ std::string build_key(std::string_view model, std::string_view region, std::stri
   return k;
 }
 
-std::string config_summary_json(const config::settings& s) {
-  return json::serialize(config_object(s));
-}
-
-std::string status_json(const status_inputs& in) {
-  json::object firmware;
-  {
-    boost::system::error_code ec;
-    auto v = json::parse(in.firmware_json, ec);
-    if (!ec && v.is_object()) firmware = std::move(v.as_object());
-  }
+json::object status_json(const status_inputs& in) {
+  const json::object& firmware = in.firmware;
   const auto lift = [&](std::initializer_list<const char*> names, json::value fallback) {
     for (const char* n : names)
       if (const auto* v = firmware.if_contains(n)) return *v;
@@ -77,7 +67,7 @@ std::string status_json(const status_inputs& in) {
   json::object service;
   service["name"] = "fusproxy";
   service["version"] = in.version;
-  service["started_at"] = iso8601(in.started_at);
+  service["started_at"] = http_date::iso8601_utc(in.started_at);
   service["uptime_seconds"] = in.uptime_seconds;
   service["shutting_down"] = in.shutting_down;
   if (in.settings) service["config"] = config_object(*in.settings);
@@ -164,199 +154,116 @@ std::string status_json(const status_inputs& in) {
   out["builds"] = std::move(builds);
   out["downloads"] = std::move(downloads);
   out["firmware"] = std::move(firmware);
-  return json::serialize(out);
+  return out;
 }
 
-std::string_view status_page_html() {
-  static constexpr std::string_view page = R"html(<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>fusproxy status</title>
-<style>
-:root{--fg:#1d2330;--muted:#667085;--line:#e4e7ec;--accent:#1f6feb;--bg:#f7f8fa}
-*{box-sizing:border-box}
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);
-  background:var(--bg);margin:0}
-header{background:#fff;border-bottom:1px solid var(--line);padding:.8em 1.5em;display:flex;
-  align-items:baseline;gap:1em;flex-wrap:wrap}
-header h1{font-size:1.3em;margin:0}
-header .meta{color:var(--muted)}
-main{padding:1em 1.5em;display:grid;gap:1em;grid-template-columns:repeat(auto-fit,minmax(34em,1fr))}
-section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:.8em 1em}
-section.wide{grid-column:1/-1}
-h2{font-size:1.05em;margin:.1em 0 .6em}
-table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:.3em .5em;border-bottom:1px solid var(--line);vertical-align:top}
-th{color:var(--muted);font-weight:600;font-size:.9em}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-td{overflow-wrap:anywhere}
-td>span{white-space:nowrap}
-.empty{color:var(--muted);font-style:italic}
-.bar{background:var(--line);border-radius:4px;height:.9em;min-width:10em;overflow:hidden}
-.bar>div{background:var(--accent);height:100%;transition:width .5s}
-form{display:flex;gap:.5em;flex-wrap:wrap;align-items:center;margin-bottom:.6em}
-input{padding:.35em .5em;border:1px solid #c9ced6;border-radius:4px;font:inherit;width:10em}
-button{padding:.35em 1em;border:0;border-radius:4px;background:var(--accent);color:#fff;font:inherit;cursor:pointer}
-.err{color:#b42318}
-code{font-size:.92em}
-.dot{display:inline-block;width:.6em;height:.6em;border-radius:50%;background:#12b76a;margin-right:.3em}
-.dot.off{background:#f04438}
-</style></head>
-<body>
-<header><h1>fusproxy</h1><span class="meta" id="service">loading&hellip;</span></header>
-<main>
-<p id="notice" role="status" aria-live="polite"></p>
-<section class="wide" id="downloads-section"><h2>Active downloads</h2><div id="downloads"></div></section>
-<section class="wide" id="lookup-section"><h2>Look up firmware</h2>
-<form id="lookup"><label>Model <input id="model" name="model" placeholder="SM-A207F" required
- pattern="[A-Za-z0-9-]+"></label><label>Region <input id="region" name="region" placeholder="SER"
- required pattern="[A-Za-z0-9]+"></label><button type="submit">Look up</button></form>
-<div id="result"></div></section>
-<section id="upstream-section"><h2>Upstream</h2><div id="upstream"></div></section>
-<section class="wide" id="builds-section"><h2>Builds</h2><div id="builds"></div></section>
-</main>
-<script>
-"use strict";
-const $ = (id) => document.getElementById(id);
-function el(tag, attrs, ...kids) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
-  for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
-  return e;
+namespace {
+
+const embedded_file* page_file(std::string_view name) {
+  for (const auto& f : status_page_files())
+    if (f.name == name) return &f;
+  return nullptr;
 }
-function bytes(n) {
-  if (n === undefined || n === null) return "?";
-  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
-  return (i ? n.toFixed(1) : n) + " " + u[i];
+
+std::string_view content_type_of(std::string_view name) {
+  if (name.ends_with(".html")) return "text/html; charset=utf-8";
+  if (name.ends_with(".css")) return "text/css; charset=utf-8";
+  if (name.ends_with(".js")) return "text/javascript; charset=utf-8";
+  if (name.ends_with(".png")) return "image/png";
+  if (name.ends_with(".svg")) return "image/svg+xml";
+  return "application/octet-stream";
 }
-function duration(s) {
-  const d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24, m = Math.floor(s / 60) % 60;
-  return (d ? d + "d " : "") + (h ? h + "h " : "") + m + "m " + (s % 60) + "s";
+
+// The page's scripts and styles are its own files: nothing inline, nothing from elsewhere.
+void add_page_headers(page_answer& a) {
+  a.headers.emplace_back("Content-Security-Policy",
+                         "default-src 'none'; script-src 'self'; style-src 'self'; "
+                         "img-src 'self'; connect-src 'self'; form-action 'self'; "
+                         "frame-ancestors 'none'; base-uri 'none'");
+  a.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  a.headers.emplace_back("Referrer-Policy", "same-origin");
 }
-function table(headers, rows, numeric) {
-  if (!rows.length) return el("p", {class: "empty"}, "none");
-  const t = el("table", {}, el("tr", {}, ...headers.map((h) => el("th", {}, h))));
-  for (const r of rows)
-    t.append(el("tr", {}, ...r.map((c, i) => el("td", numeric && numeric[i] ? {class: "num"} : {}, c))));
-  return t;
+
+page_answer login_form(unsigned status, std::string_view message) {
+  page_answer a;
+  a.status = status;
+  const auto* f = page_file("login.html");
+  a.body = f ? std::string(f->bytes) : std::string("<!doctype html><title>Sign in</title>");
+  constexpr std::string_view marker = "<!--message-->";
+  if (const auto at = a.body.find(marker); at != std::string::npos)
+    a.body.replace(at, marker.size(),
+                   message.empty() ? std::string()
+                                   : "<p class=\"err\" role=\"alert\">" + std::string(message) +
+                                         "</p>");  // fixed texts only: nothing to escape
+  a.headers.emplace_back("Cache-Control", "no-store");
+  add_page_headers(a);
+  return a;
 }
-function vid(v) { return String(v).split("/").join("_"); }
-function fwPath(model, region, version, suffix) {
-  return "/firmware/" + encodeURIComponent(model) + "/" + encodeURIComponent(region) + "/" +
-    encodeURIComponent(vid(version)) + (suffix ? "/" + suffix : "");
+
+page_answer see_other(std::string_view location) {
+  page_answer a;
+  a.status = 303;
+  a.content_type = "text/plain; charset=utf-8";
+  a.headers.emplace_back("Location", std::string(location));
+  a.headers.emplace_back("Cache-Control", "no-store");
+  return a;
 }
-function render(s) {
-  const svc = s.service || {};
-  $("service").replaceChildren(el("span", {class: svc.shutting_down ? "dot off" : "dot"}),
-    (svc.shutting_down ? "shutting down" : "serving") + " \u00b7 version " + (svc.version || "?") +
-    " \u00b7 up " + duration(svc.uptime_seconds || 0) + " \u00b7 " +
-    ((s.http && s.http.connections) || 0) + " connection(s) \u00b7 " +
-    ((s.http && s.http.downloads_active) || 0) + " download(s) streaming, " +
-    ((s.http && s.http.downloads_queued) || 0) + " queued for a slot" +
-    (svc.config ? " \u00b7 dialect " + svc.config.dialect : ""));
-  const downloads = s.downloads || [];
-  $("downloads").replaceChildren(table(
-    ["build", "progress", "done", "total", "rate", "ETA", "upstream connections", "clients"],
-    downloads.map((d) => {
-      const pct = d.bytes_total ? Math.min(100, 100 * d.bytes_done / d.bytes_total) : 0;
-      const left = Math.max(0, (d.bytes_total || 0) - (d.bytes_done || 0));
-      const eta = d.rate > 0 ? duration(Math.ceil(left / d.rate)) : "\u2014";
-      const rates = d.connection_rates || [];
-      const conns = (d.connections ?? 0) + " of " + (d.connections_target ?? "?") +
-        (d.connections_max ? " (max " + d.connections_max + ")" : "") +
-        (rates.length ? ", " + rates.map((r) => bytes(r) + "/s").join(" ") : "") +
-        (d.hedges ? ", " + d.hedges + " hedged" : "");
-      return [d.model + " " + d.region + " " + d.version,
-        el("div", {class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
-                   "aria-valuenow": pct.toFixed(0), "aria-label": "progress of " + d.version,
-                   title: pct.toFixed(1) + "%"},
-           el("div", {style: "width:" + pct.toFixed(1) + "%"})),
-        bytes(d.bytes_done) + " (" + pct.toFixed(1) + "%)", bytes(d.bytes_total),
-        bytes(d.rate || 0) + "/s", eta, conns, d.clients ?? 0];
-    }), [false, false, true, true, true, true, false, true]));
-  const up = s.upstream || {};
-  const rows = [];
-  for (const [k, v] of Object.entries(up)) {
-    if (v !== null && typeof v === "object") {
-      for (const [k2, v2] of Object.entries(v)) rows.push([k + " \u203a " + k2, v2]);
-    } else rows.push([k.split("_").join(" "), v]);
+
+page_answer cross_site_refused() {
+  page_answer a;
+  a.status = 403;
+  a.content_type = "application/json";
+  a.body = error_body(api_error::forbidden, "cross-site request refused");
+  a.headers.emplace_back("Cache-Control", "no-store");
+  return a;
+}
+
+}  // namespace
+
+std::optional<page_answer> page_file_answer(std::string_view name, std::string_view if_none_match,
+                                            bool private_cache) {
+  const auto* f = name == "login.html" ? nullptr : page_file(name);
+  if (!f) return std::nullopt;
+  page_answer a;
+  a.content_type = content_type_of(name);
+  const auto opaque = f->sha256.substr(0, 32);
+  a.headers.emplace_back("ETag", "\"" + std::string(opaque) + "\"");
+  a.headers.emplace_back("Cache-Control", private_cache ? "private, no-cache" : "no-cache");
+  if (name.ends_with(".html"))
+    add_page_headers(a);
+  else
+    a.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  if (!if_none_match.empty() &&
+      http::etag_list_matches(if_none_match, http::entity_tag{false, opaque}, false)) {
+    a.status = 304;
+    return a;
   }
-  $("upstream").replaceChildren(table(["counter", "value"], rows, [false, true]));
-  const builds = s.builds || [];
-  $("builds").replaceChildren(table(["model", "region", "version", "size", "plain size", "cache", ""],
-    builds.map((b) => [b.model, b.region, el("code", {}, b.version), bytes(b.size), bytes(b.plain_size),
-      b.cached ? "cached" : (b.state || "metadata"),
-      el("span", {}, el("a", {href: fwPath(b.model, b.region, b.version)}, "metadata"), " \u00b7 ",
-        el("a", {href: fwPath(b.model, b.region, b.version, "download")}, "download"),
-        ...(b.cached && b.filename ? [" \u00b7 ", deleteButton(b)] : []))]),
-    [false, false, false, true, true, false, false]));
+  a.body = f->bytes;
+  return a;
 }
-// Operators: removes a cached build (DELETE /api/cache/{name}); the answer is shown in words.
-function deleteButton(b) {
-  const button = el("button", {type: "button", "aria-label": "delete cached build " + b.version}, "delete");
-  button.addEventListener("click", async () => {
-    if (!confirm("Delete the cached build " + b.version + "?")) return;
-    const r = await fetch("/api/cache/" + encodeURIComponent(b.filename), {method: "DELETE"});
-    const j = await r.json().catch(() => ({}));
-    $("notice").textContent = r.ok ? "deleted " + b.filename
-      : "could not delete " + b.filename + ": " + ((j.error && j.error.message) || "HTTP " + r.status);
-  });
-  return button;
+
+page_answer sign_in_answer(const sign_in_request& r) {
+  if (r.token.empty()) return see_other("./");
+  if (r.method != "POST") return login_form(200, "");
+  if (cross_site_request(r.origin, r.sec_fetch_site, r.host)) return cross_site_refused();
+  const auto presented = form_field(r.body, "token");
+  // The same constant-time comparison as the bearer token.
+  if (!presented || !token_matches(*presented, r.token))
+    return login_form(401, "That token is not right. Try again.");
+  auto a = see_other("./");
+  a.headers.emplace_back("Set-Cookie", session_set_cookie(r.token, r.now, r.secure));
+  return a;
 }
-async function poll() {
-  try {
-    const r = await fetch("/api/status", {cache: "no-store"});
-    if (r.ok) render(await r.json());
-    else $("service").textContent = "status: HTTP " + r.status;
-  } catch (e) {
-    $("service").textContent = "status unavailable";
-  }
-  setTimeout(poll, 1000);
+
+page_answer sign_out_answer(const sign_in_request& r) {
+  if (cross_site_request(r.origin, r.sec_fetch_site, r.host)) return cross_site_refused();
+  auto a = see_other(r.token.empty() ? "./" : "login");
+  a.headers.emplace_back("Set-Cookie", session_clear_cookie(r.secure));
+  return a;
 }
-async function lookup() {
-  const model = $("model").value.trim().toUpperCase(), region = $("region").value.trim().toUpperCase();
-  const out = $("result");
-  out.replaceChildren(el("p", {class: "empty"}, "looking up " + model + "/" + region + "\u2026"));
-  try {
-    const r = await fetch("/firmware/" + encodeURIComponent(model) + "/" + encodeURIComponent(region));
-    const j = await r.json();
-    if (!r.ok) {
-      out.replaceChildren(el("p", {class: "err"}, "HTTP " + r.status + ": " +
-        ((j.error && (j.error.code + " \u2014 " + j.error.message)) || "error")));
-      return;
-    }
-    out.replaceChildren(el("p", {}, "latest: ", el("code", {}, j.latest || "none"), " \u00b7 ",
-        el("a", {href: "/firmware/" + encodeURIComponent(model) + "/" + encodeURIComponent(region) +
-          "/feed.atom", type: "application/atom+xml"}, "Atom feed")),
-      table(["version", "os", ""], (j.versions || []).map((v) => [
-        el("code", {}, v.version + (v.beta ? " (beta)" : "")), v.os || "",
-        el("span", {}, el("a", {href: fwPath(model, region, v.version)}, "metadata"), " \u00b7 ",
-          el("a", {href: fwPath(model, region, v.version, "download")}, "download"))])));
-  } catch (e) {
-    out.replaceChildren(el("p", {class: "err"}, String(e)));
-  }
-}
-$("lookup").addEventListener("submit", (ev) => {
-  ev.preventDefault();
-  history.replaceState(null, "", "#" + $("model").value.trim() + "/" + $("region").value.trim());
-  lookup();
-});
-// A link like /#SM-A207F/SER opens with that lookup done.
-function lookupFromHash() {
-  const m = /^#([A-Za-z0-9-]+)\/([A-Za-z0-9]+)$/.exec(location.hash);
-  if (!m) return;
-  $("model").value = m[1];
-  $("region").value = m[2];
-  lookup();
-}
-window.addEventListener("hashchange", lookupFromHash);
-lookupFromHash();
-poll();
-</script></body></html>
-)html";
-  return page;
+
+page_answer sign_in_required_answer() {
+  return login_form(401, "");
 }
 
 }  // namespace fusproxy::server

@@ -195,14 +195,8 @@ void registry::declare_histogram(std::string_view name, std::string_view help,
   family_for(name, help, type_histogram, upper_bounds);
 }
 
-void registry::add_collector(std::function<void(std::string&)> collect) {
-  std::lock_guard lock(mutex_);
-  collectors_.push_back(std::move(collect));
-}
-
 std::string registry::render() const {
   std::string out;
-  std::vector<std::function<void(std::string&)>> collectors;
   {
     std::lock_guard lock(mutex_);
     for (const auto& [name, f] : families_) {
@@ -226,9 +220,7 @@ std::string registry::render() const {
         out += name + "_count" + key + ' ' + std::to_string(snap.cumulative.back()) + '\n';
       }
     }
-    collectors = collectors_;
   }
-  for (const auto& c : collectors) c(out);
   return out;
 }
 

@@ -27,6 +27,10 @@ class counter {
     inc();
     return *this;
   }
+  counter& operator+=(std::uint64_t n) {
+    inc(n);
+    return *this;
+  }
   std::uint64_t value() const { return value_.load(std::memory_order_relaxed); }
   std::uint64_t load() const { return value(); }
 
@@ -98,10 +102,6 @@ class registry {
   void declare_histogram(std::string_view name, std::string_view help,
                          std::span<const double> upper_bounds);
 
-  // Text appended at scrape time by components that keep their own counters (complete
-  // families with HELP/TYPE). Called on the scraping thread.
-  void add_collector(std::function<void(std::string&)> collect);
-
   // The whole exposition, families sorted by name.
   std::string render() const;
 
@@ -111,7 +111,6 @@ class registry {
                      std::span<const double> bounds);
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<family>, std::less<>> families_;
-  std::vector<std::function<void(std::string&)>> collectors_;
 };
 
 // Escapes a label value for the exposition format (backslash, quote, newline).
@@ -175,6 +174,8 @@ struct upstream_metrics {
   // The fetch scheduler (issue 12): hedged slow connections, end-game splits.
   metrics::counter& hedges;
   metrics::counter& splits;
+
+  metrics::registry& registry() const { return registry_; }
 
  private:
   metrics::registry& registry_;

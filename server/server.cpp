@@ -44,6 +44,7 @@
 #include "http/atom_feed.hpp"
 #include "http/auth.hpp"
 #include "http/client_address.hpp"
+#include "http/handler.hpp"
 #include "http/http_range.hpp"
 #include "http/json_views.hpp"
 #include "http/limits.hpp"
@@ -199,44 +200,74 @@ net::awaitable<T> unless_client_leaves(connection& conn, net::awaitable<T> call)
                                    net::bind_cancellation_slot(watch->slot(), net::use_awaitable));
 }
 
-// A small, fully buffered answer (JSON, text, HTML, or no body).
-struct reply {
-  unsigned status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-  bool close = false;
-};
-
-reply error_reply(api_error e, std::string_view message, const error_fields& extra = {}) {
-  reply r;
-  r.status = describe(e).status;
-  r.body = error_body(e, message, extra);
-  r.headers.emplace_back("Cache-Control", "no-store");
-  return r;
+// The parts of a request the pure decisions (http/handler.hpp) look at.
+request_view request_view_of(const bhttp::request<bhttp::string_body>& req) {
+  const auto header = [&](bhttp::field f) -> std::optional<std::string_view> {
+    const auto it = req.find(f);
+    if (it == req.end()) return std::nullopt;
+    return it->value();
+  };
+  request_view v;
+  v.method = req.method_string();
+  v.authorization = req[bhttp::field::authorization];
+  v.origin = req[bhttp::field::origin];
+  v.sec_fetch_site = req["Sec-Fetch-Site"];
+  v.host = req[bhttp::field::host];
+  v.cookie = req[bhttp::field::cookie];
+  v.accept = req[bhttp::field::accept];
+  v.if_match = header(bhttp::field::if_match);
+  v.if_none_match = header(bhttp::field::if_none_match);
+  v.if_modified_since = header(bhttp::field::if_modified_since);
+  v.if_unmodified_since = header(bhttp::field::if_unmodified_since);
+  v.if_range = header(bhttp::field::if_range);
+  v.range = header(bhttp::field::range);
+  return v;
 }
 
-reply service_error_reply(const service_error& e, const std::string& model,
-                          const std::string& region) {
-  error_fields extra;
-  if (e.kind == firmware_errc::not_hosted && !e.served_version.empty()) {
-    extra.emplace_back("served_version", e.served_version);
-    extra.emplace_back("download_url", firmware_path(model, region, e.served_version, "download"));
+// Writes a body of unknown length as HTTP/1.1 chunks (RFC 9112 7.1); finish() sends the last
+// chunk. A body that fails before finish() leaves the chunked body unterminated: the client
+// sees an incomplete response, never a complete wrong one.
+class chunked_sink final : public body_sink {
+ public:
+  chunked_sink(connection& conn, std::chrono::seconds progress) : conn_(conn), progress_(progress) {}
+
+  net::awaitable<boost::system::error_code> write(std::span<const std::byte> bytes) override {
+    if (bytes.empty()) co_return boost::system::error_code{};
+    conn_.stream.expires_after(progress_);
+    auto chunk = bhttp::make_chunk(net::buffer(bytes.data(), bytes.size()));
+    auto [ec, n] =
+        co_await conn_.with_stream([&](auto& s) { return net::async_write(s, chunk, use_tuple); });
+    if (!ec) written_ += bytes.size();
+    co_return ec;
   }
-  const auto kind = api_error_of(e.kind);
-  return error_reply(kind, e.message.empty() ? describe(kind).code : e.message, extra);
-}
+  net::awaitable<boost::system::error_code> write_file(int fd, std::uint64_t offset,
+                                                       std::uint64_t length) override {
+    std::vector<std::byte> buf(1u << 20);
+    while (length > 0) {
+      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), length));
+      const auto r = ::pread(fd, buf.data(), n, static_cast<off_t>(offset));
+      if (r <= 0) co_return make_error_code(boost::system::errc::io_error);
+      if (auto ec = co_await write({buf.data(), static_cast<std::size_t>(r)})) co_return ec;
+      offset += static_cast<std::uint64_t>(r);
+      length -= static_cast<std::uint64_t>(r);
+    }
+    co_return boost::system::error_code{};
+  }
+  std::uint64_t remaining() const override { return 0; }  // unknown
+  std::uint64_t written() const { return written_; }
+  net::awaitable<boost::system::error_code> finish() {
+    conn_.stream.expires_after(progress_);
+    auto last = bhttp::make_chunk_last();
+    auto [ec, n] =
+        co_await conn_.with_stream([&](auto& s) { return net::async_write(s, last, use_tuple); });
+    co_return ec;
+  }
 
-std::string safe_filename(std::string_view name) {
-  std::string out;
-  for (unsigned char c : name) out += (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '_' : c;
-  return out.empty() ? "download" : out;
-}
-
-void add_freshness(reply& r, const freshness& f) {
-  if (f.age_seconds) r.headers.emplace_back("Age", std::to_string(f.age_seconds));
-  if (f.stale) r.headers.emplace_back("Warning", "110 - \"Response is Stale\"");
-}
+ private:
+  connection& conn_;
+  std::chrono::seconds progress_;
+  std::uint64_t written_ = 0;
+};
 
 // Writes a body to the client connection for a body_source, enforcing Content-Length.
 class stream_sink final : public body_sink {
@@ -725,7 +756,13 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     common_headers(res, request_id);
     const bool no_body = r.status == 304 || r.status == 204;
     if (!no_body) res.set(bhttp::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) res.set(k, v);
+    for (auto& [k, v] : r.headers) {
+      // These may repeat (one challenge or one cookie a line); any other is set once.
+      if (beast::iequals(k, "WWW-Authenticate") || beast::iequals(k, "Set-Cookie"))
+        res.insert(k, v);
+      else
+        res.set(k, v);
+    }
     const auto size = r.body.size();
     res.body() = std::move(r.body);
     res.keep_alive(out.keep_alive);
@@ -817,92 +854,73 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
                                    const boost::system::result<route, request_error>& parsed,
                                    const request_context& ctx) {
     const auto& rid = ctx.request_id;
-    const bool health =
-        parsed && (parsed->kind == route_kind::healthz || parsed->kind == route_kind::readyz);
-    if (health) {
-      if (!method_allowed(parsed->kind, req.method_string())) {
-        auto r = error_reply(api_error::method_not_allowed, "use GET or HEAD");
-        r.headers.emplace_back("Allow", std::string(allowed_methods(parsed->kind)));
-        co_return co_await send_reply(conn, req, rid, std::move(r));
-      }
-      {
-        // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
-        reply tmp;
-        if (parsed->kind == route_kind::healthz)
-          tmp = healthz();
-        else
-          tmp = co_await readyz(conn);
-        co_return co_await send_reply(conn, req, rid, std::move(tmp));
-      }
-    }
-    if (shutting_down) {
-      auto r = error_reply(api_error::shutting_down, "the service is shutting down");
-      r.close = true;
-      r.headers.emplace_back("Retry-After", "1");
-      co_return co_await send_reply(conn, req, rid, std::move(r));
-    }
-    const auto authorization = req[bhttp::field::authorization];
-    // A browser signs in with HTTP Basic, the token as password (any user name); the
-    // management routes then refuse cross-site requests (CSRF).
-    const bool by_basic = !cfg.token.empty() && basic_token_matches(authorization, cfg.token);
-    if (by_basic && parsed && req.method() != bhttp::verb::get &&
-        req.method() != bhttp::verb::head &&
-        cross_site_request(req[bhttp::field::origin], req["Sec-Fetch-Site"],
-                           req[bhttp::field::host])) {
-      auto r = error_reply(api_error::forbidden, "cross-site request refused");
-      co_return co_await send_reply(conn, req, rid, std::move(r));
-    }
-    if (!cfg.token.empty() && !by_basic && !bearer_token_matches(authorization, cfg.token)) {
-      auto r = error_reply(api_error::unauthorized, "missing or wrong bearer token");
-      r.headers.emplace_back(
-          "WWW-Authenticate",
-          "Bearer realm=\"fusproxy\", Basic realm=\"fusproxy\", charset=\"UTF-8\"");
-      co_return co_await send_reply(conn, req, rid, std::move(r));
-    }
-    std::uint32_t retry_after = 0;
-    if (!limiter.allow(ctx.client_ip, steady::now(), retry_after)) {
+    const request_view view = request_view_of(req);
+    admission_rules rules;
+    rules.token = cfg.token;
+    rules.shutting_down = shutting_down;
+    rules.now = std::time(nullptr);
+    rules.rate_allows = [&](std::uint32_t& retry_after) {
+      if (limiter.allow(ctx.client_ip, steady::now(), retry_after)) return true;
       ++metrics.rate_limited;
-      auto r = error_reply(api_error::rate_limited, "too many requests from this address");
-      r.headers.emplace_back("Retry-After", std::to_string(retry_after));
-      co_return co_await send_reply(conn, req, rid, std::move(r));
+      return false;
+    };
+    const auto admitted = admit(view, parsed, rules);
+    if (admitted.kind == admission::answer) {
+      reply tmp = admitted.refusal;
+      co_return co_await send_reply(conn, req, rid, std::move(tmp));
     }
-    if (!parsed) {
-      auto r = error_reply(parsed.error().kind, parsed.error().message);
-      co_return co_await send_reply(conn, req, rid, std::move(r));
+    if (admitted.kind == admission::health) {
+      // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+      reply tmp;
+      if (parsed->kind == route_kind::healthz)
+        tmp = healthz();
+      else
+        tmp = co_await readyz(conn);
+      co_return co_await send_reply(conn, req, rid, std::move(tmp));
     }
     const route& rt = *parsed;
-    if (!method_allowed(rt.kind, req.method_string())) {
-      auto r = error_reply(api_error::method_not_allowed,
-                           "method " + std::string(req.method_string()) + " not allowed");
-      r.headers.emplace_back("Allow", std::string(allowed_methods(rt.kind)));
-      co_return co_await send_reply(conn, req, rid, std::move(r));
-    }
 
     switch (rt.kind) {
       case route_kind::healthz:
       case route_kind::readyz:
         break;  // answered above
       case route_kind::metrics: {
+        // The service sets its gauges first (at most a few ms: see service_thread).
+        // Named first: GCC 12 mishandles temporaries inside co_await expressions.
+        auto refresh = firmware.refresh_metrics();
+        co_await unless_client_leaves(conn, std::move(refresh));
         reply r;
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
         r.body = registry.render();
-        auto call = firmware.metrics_text();
-        const auto service_lines = co_await unless_client_leaves(conn, std::move(call));
-        r.body += service_lines;
         r.headers.emplace_back("Cache-Control", "no-store");
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
-      case route_kind::index: {
-        reply r;
-        r.content_type = "text/html; charset=utf-8";
-        r.body = status_page_html();
-        r.headers.emplace_back("Cache-Control", "no-store");
-        co_return co_await send_reply(conn, req, rid, std::move(r));
+      case route_kind::index:
+      case route_kind::asset: {
+        auto a = page_file_answer(rt.kind == route_kind::index ? "index.html" : rt.file_name,
+                                  req[bhttp::field::if_none_match], !cfg.token.empty());
+        // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+        reply tmp =
+            a ? page_reply(std::move(*a)) : error_reply(api_error::not_found, "no such file");
+        co_return co_await send_reply(conn, req, rid, std::move(tmp));
+      }
+      case route_kind::login:
+      case route_kind::logout: {
+        sign_in_request in;
+        in.method = req.method_string();
+        in.body = req.body();
+        in.token = cfg.token;
+        in.origin = req[bhttp::field::origin];
+        in.sec_fetch_site = req["Sec-Fetch-Site"];
+        in.host = req[bhttp::field::host];
+        in.secure = conn.tls != nullptr;
+        in.now = std::time(nullptr);
+        reply tmp =
+            page_reply(rt.kind == route_kind::login ? sign_in_answer(in) : sign_out_answer(in));
+        co_return co_await send_reply(conn, req, rid, std::move(tmp));
       }
       case route_kind::api_status: {
-        reply r;
-        r.body = co_await status_json(conn);
-        r.headers.emplace_back("Cache-Control", "no-store");
+        reply r = json_reply(boost::json::serialize(co_await status_json(conn)), "no-store");
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
       case route_kind::versions: {
@@ -913,10 +931,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
           reply tmp = service_error_reply(res.error(), rt.model, rt.region);
           co_return co_await send_reply(conn, req, rid, std::move(tmp));
         }
-        reply r;
-        r.body = versions_json(*res);
-        r.headers.emplace_back("Cache-Control", cache_control_short());
-        add_freshness(r, res->fresh);
+        reply r = json_reply(versions_json(*res), cache_control_short(), res->fresh);
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
       case route_kind::feed: {
@@ -937,26 +952,18 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
           reply tmp = service_error_reply(res.error(), rt.model, rt.region);
           co_return co_await send_reply(conn, req, rid, std::move(tmp));
         }
-        reply r;
-        r.body = metadata_json(*res);
-        r.headers.emplace_back("Cache-Control", rt.version.is_latest() ? cache_control_short()
-                                                                       : "public, max-age=3600");
-        add_freshness(r, res->fresh);
+        reply r = json_reply(metadata_json(*res), metadata_cache_control(rt), res->fresh);
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
       case route_kind::files: {
         auto call = firmware.files(rt.model, rt.region, rt.version, ctx);
-        auto res = co_await unless_client_leaves(conn, std::move(call));
-        if (!res) {
-          // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
-          reply tmp = service_error_reply(res.error(), rt.model, rt.region);
-          co_return co_await send_reply(conn, req, rid, std::move(tmp));
-        }
-        reply r;
-        r.body = files_json(*res);
-        r.headers.emplace_back("Cache-Control", rt.version.is_latest() ? cache_control_short()
-                                                                       : "public, max-age=3600");
-        co_return co_await send_reply(conn, req, rid, std::move(r));
+        co_return co_await build_listing(conn, req, rt, rid, std::move(call),
+                                         [](const auto& v) { return files_json(v); });
+      }
+      case route_kind::entries: {
+        auto call = firmware.entries(rt.model, rt.region, rt.version, rt.file_name, ctx);
+        co_return co_await build_listing(conn, req, rt, rid, std::move(call),
+                                         [](const auto& v) { return entries_json(v); });
       }
       case route_kind::download:
       case route_kind::file:
@@ -976,9 +983,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
           reply tmp = service_error_reply(res.error(), rt.model, rt.region);
           co_return co_await send_reply(conn, req, rid, std::move(tmp));
         }
-        reply r;
-        r.body = boost::json::serialize(*res);
-        r.headers.emplace_back("Cache-Control", "no-store");
+        reply r = json_reply(boost::json::serialize(*res), "no-store");
         co_return co_await send_reply(conn, req, rid, std::move(r));
       }
     }
@@ -1009,13 +1014,18 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     r.headers.emplace_back("ETag", etag);
     r.headers.emplace_back("Cache-Control", cache_control_short());
     r.headers.emplace_back("Vary", "Host");
-    add_freshness(r, list.fresh);
+    add_freshness(r.headers, list.fresh);
     if (const auto inm = req[bhttp::field::if_none_match];
         !inm.empty() && inm.find(etag) != inm.npos) {
       r.status = 304;
       r.body.clear();
     }
     return r;
+  }
+
+  // Metadata and member lists of a named build never change; `latest`'s may.
+  std::string metadata_cache_control(const route& rt) const {
+    return rt.version.is_latest() ? cache_control_short() : "public, max-age=3600";
   }
 
   std::string cache_control_short() const {
@@ -1060,7 +1070,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     return true;
   }
 
-  net::awaitable<std::string> status_json(connection& conn) {
+  net::awaitable<boost::json::object> status_json(connection& conn) {
     status_inputs in;
     in.settings = &cfg;
     in.version = FUSPROXY_VERSION;
@@ -1078,8 +1088,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       in.clients_by_build = clients_by_build;
     }
     auto call = firmware.status_json();
-    const auto firmware_status = co_await unless_client_leaves(conn, std::move(call));
-    in.firmware_json = firmware_status;
+    in.firmware = co_await unless_client_leaves(conn, std::move(call));
     co_return server::status_json(in);
   }
 
@@ -1119,6 +1128,47 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   }
 
   // …/download and …/files/{name}: conditionals, Range, then the body from the service.
+  // The body of a representation of unknown size, after its chunked header.
+  net::awaitable<outcome> send_chunked(connection& conn, download_representation& rep,
+                                       const std::string& rid, outcome out) {
+    chunked_sink sink(conn, std::chrono::seconds(cfg.idle_timeout));
+    boost::system::error_code body_ec;
+    try {
+      auto body_call = rep.body->write_range(0, unknown_length, sink);
+      body_ec = co_await unless_client_leaves(conn, std::move(body_call));
+      if (!body_ec) body_ec = co_await sink.finish();
+    } catch (const std::exception& e) {
+      log->error("[{}] body source threw: {}", rid, e.what());
+      body_ec = make_error_code(boost::system::errc::io_error);
+    }
+    out.bytes = sink.written();
+    if (body_ec) {
+      log->warn("[{}] chunked body ended after {} bytes: {}", rid, sink.written(),
+                body_ec.message());
+      out.cut = true;
+      out.keep_alive = false;
+      beast::error_code ignored;
+      conn.stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      conn.stream.close();
+    }
+    co_return out;
+  }
+
+  // …/files and …/files/{member}/: a JSON listing of the build (cacheable like metadata).
+  template <class T, class ToJson>
+  net::awaitable<outcome> build_listing(connection& conn, bhttp::request<bhttp::string_body>& req,
+                                        const route& rt, const std::string& rid,
+                                        net::awaitable<service_result<T>> call, ToJson to_json) {
+    auto res = co_await unless_client_leaves(conn, std::move(call));
+    if (!res) {
+      // Built before the co_await: GCC 12 mishandles temporaries inside co_await expressions.
+      reply tmp = service_error_reply(res.error(), rt.model, rt.region);
+      co_return co_await send_reply(conn, req, rid, std::move(tmp));
+    }
+    reply r = json_reply(to_json(*res), metadata_cache_control(rt));
+    co_return co_await send_reply(conn, req, rid, std::move(r));
+  }
+
   net::awaitable<outcome> download(connection& conn, bhttp::request<bhttp::string_body>& req,
                                    const route& rt, const request_context& ctx) {
     const auto& rid = ctx.request_id;
@@ -1136,59 +1186,23 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     }
     auto& rep = *opened;
 
-    const auto header = [&](bhttp::field f) -> std::optional<std::string_view> {
-      const auto it = req.find(f);
-      if (it == req.end()) return std::nullopt;
-      return it->value();
-    };
-    http::request_conditions cond;
-    cond.get = req.method() == bhttp::verb::get;
-    cond.head = req.method() == bhttp::verb::head;
-    cond.if_match = header(bhttp::field::if_match);
-    cond.if_none_match = header(bhttp::field::if_none_match);
-    cond.if_modified_since = header(bhttp::field::if_modified_since);
-    cond.if_unmodified_since = header(bhttp::field::if_unmodified_since);
-    cond.if_range = header(bhttp::field::if_range);
-    cond.range = header(bhttp::field::range);
-    const http::validators val{rep.etag, rep.last_modified};
-    const auto plan = http::plan_response(cond, val, rep.size);
-
-    std::vector<std::pair<std::string, std::string>> validators_headers = {
-        {"ETag", rep.etag},
-        {"Last-Modified", http::format_http_date(rep.last_modified)},
-        {"Cache-Control",
-         rt.version.is_latest() ? cache_control_short() : "public, max-age=31536000, immutable"},
-    };
-    switch (plan.kind) {
-      case http::answer::not_modified: {
-        reply r;
-        r.status = 304;
-        r.headers = validators_headers;
-        co_return co_await send_reply(conn, req, rid, std::move(r));
-      }
-      case http::answer::precondition_failed: {
-        reply r = error_reply(api_error::precondition_failed, "precondition failed");
-        co_return co_await send_reply(conn, req, rid, std::move(r));
-      }
-      case http::answer::range_not_satisfiable: {
-        auto r = error_reply(api_error::range_not_satisfiable,
-                             "range not satisfiable (size " + std::to_string(rep.size) + ")");
-        r.headers.emplace_back("Content-Range", http::unsatisfied_content_range(rep.size));
-        r.headers.emplace_back("Accept-Ranges", "bytes");
-        co_return co_await send_reply(conn, req, rid, std::move(r));
-      }
-      case http::answer::full:
-      case http::answer::partial:
-        break;
+    const representation_view facts{rep.size,         rep.etag,     rep.last_modified,
+                                    rep.content_type, rep.filename, rep.fresh,
+                                    rep.size_known};
+    const auto decided = decide_download(
+        request_view_of(req), facts,
+        rt.version.is_latest() ? cache_control_short() : "public, max-age=31536000, immutable");
+    if (const auto* r = std::get_if<reply>(&decided)) {
+      reply tmp = *r;
+      co_return co_await send_reply(conn, req, rid, std::move(tmp));
     }
-
-    const bool partial = plan.kind == http::answer::partial;
-    const std::uint64_t first = partial ? plan.range.first : 0;
-    const std::uint64_t length = partial ? plan.range.length() : rep.size;
+    const auto& plan = std::get<stream_plan>(decided);
+    const std::uint64_t first = plan.first;
+    const std::uint64_t length = plan.length;
     const bool head = req.method() == bhttp::verb::head;
 
     // Slots are only taken by responses that move bytes; over a cap the download waits.
-    const bool takes_slot = !head && length > 0;
+    const bool takes_slot = !head && (length > 0 || !rep.size_known);
     if (takes_slot && !slots.try_acquire(ctx.client_ip)) {
       const auto waited = co_await wait_for_slot(conn, ctx.client_ip);
       if (waited != download_queue::outcome::granted) {
@@ -1230,20 +1244,15 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     }
 
     outcome out;
-    out.status = partial ? 206 : 200;
+    out.status = plan.status;
     out.keep_alive = req.keep_alive() && !shutting_down;
-    bhttp::response<bhttp::empty_body> res{
-        partial ? bhttp::status::partial_content : bhttp::status::ok, req.version()};
+    bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(plan.status), req.version()};
     common_headers(res, rid);
-    res.set(bhttp::field::content_type, rep.content_type);
-    res.set(bhttp::field::content_disposition,
-            "attachment; filename=\"" + safe_filename(rep.filename) + "\"");
-    res.set(bhttp::field::accept_ranges, "bytes");
-    for (auto& [k, v] : validators_headers) res.set(k, v);
-    if (partial) res.set(bhttp::field::content_range, http::content_range(plan.range, rep.size));
-    if (rep.fresh.age_seconds) res.set(bhttp::field::age, std::to_string(rep.fresh.age_seconds));
-    if (rep.fresh.stale) res.set(bhttp::field::warning, "110 - \"Response is Stale\"");
-    res.content_length(length);
+    for (const auto& [k, v] : plan.headers) res.set(k, v);
+    if (rep.size_known)
+      res.content_length(length);
+    else
+      res.chunked(true);  // an LZ4 image whose size no frame header or decode told yet
     res.keep_alive(out.keep_alive);
 
     bhttp::response_serializer<bhttp::empty_body> serializer{res};
@@ -1255,7 +1264,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       out.keep_alive = false;
       co_return out;
     }
-    if (head || length == 0) co_return out;
+    if (head || (length == 0 && rep.size_known)) co_return out;
+    if (!rep.size_known) co_return co_await send_chunked(conn, rep, rid, std::move(out));
 
     stream_sink sink(conn, length, std::chrono::seconds(cfg.idle_timeout));
     boost::system::error_code body_ec;

@@ -270,6 +270,16 @@ net::awaitable<service_result<std::vector<zip_member>>> service_thread::files(
   co_return co_await hop(executor_, std::move(call));
 }
 
+net::awaitable<service_result<std::vector<tar_entry_info>>> service_thread::entries(
+    const std::string& model, const std::string& region, const version_ref& version,
+    const std::string& member, const request_context& ctx) {
+  const std::string m = model, r = region, n = member;
+  const version_ref v = version;
+  const request_context c = ctx;
+  auto call = inner_.entries(m, r, v, n, c);
+  co_return co_await hop(executor_, std::move(call));
+}
+
 net::awaitable<service_result<download_representation>> service_thread::open_download(
     const download_request& request, const request_context& ctx) {
   const download_request q = request;
@@ -289,33 +299,28 @@ net::awaitable<readiness> service_thread::ready() {
                                  std::to_string(timeouts_.sync.count()) + " ms"};
 }
 
-net::awaitable<std::string> service_thread::metrics_text() {
-  auto snap = snapshot_;
-  if (!snap->begin_refresh()) co_return snap->last();  // one still queued: the thread is busy
-  std::function<net::awaitable<std::string>()> work = [&inner = inner_,
-                                                       snap]() -> net::awaitable<std::string> {
-    std::string text;
-    std::exception_ptr failed;
-    try {
-      text = co_await inner.metrics_text();
-    } catch (...) {
-      failed = std::current_exception();
-    }
-    snap->end_refresh(failed ? nullptr : &text);
-    if (failed) std::rethrow_exception(failed);
-    co_return text;
+net::awaitable<void> service_thread::refresh_metrics() {
+  auto refresh = refresh_;
+  if (!refresh->begin()) co_return;  // one still queued: the thread is busy
+  std::function<net::awaitable<bool>()> work = [&inner = inner_,
+                                                refresh]() -> net::awaitable<bool> {
+    struct done {
+      refresh_state& r;
+      ~done() { r.end(); }
+    } ender{*refresh};
+    co_await inner.refresh_metrics();
+    co_return true;
   };
-  auto fresh = co_await within<std::string>(timeouts_.metrics, true, std::move(work));
-  if (fresh) co_return std::move(*fresh);
-  co_return snap->last();  // the refresh goes on; this scrape takes the last snapshot
+  // Past the wait the refresh goes on; this scrape renders the gauges as last set.
+  (void)co_await within<bool>(timeouts_.metrics, true, std::move(work));
 }
 
-net::awaitable<std::string> service_thread::status_json() {
-  std::function<net::awaitable<std::string>()> work = [&inner = inner_] {
+net::awaitable<boost::json::object> service_thread::status_json() {
+  std::function<net::awaitable<boost::json::object>()> work = [&inner = inner_] {
     return inner.status_json();
   };
-  auto r = co_await within<std::string>(timeouts_.sync, false, std::move(work));
-  co_return r ? std::move(*r) : std::string("{}");
+  auto r = co_await within<boost::json::object>(timeouts_.sync, false, std::move(work));
+  co_return r ? std::move(*r) : boost::json::object();
 }
 
 net::awaitable<service_result<boost::json::value>> service_thread::manage(

@@ -13,12 +13,13 @@
 //   once. (Asio's own co_spawn forwarding is not used: it emits through a signal that
 //   lives in the caller's slot and may already be gone when the service thread runs it.)
 // - ready(), status_json() and manage() wait for the service at most `sync_timeout`; a
-//   call that was still queued then is dropped, never run later. metrics_text() waits at
-//   most `metrics_wait`, then answers the service's last snapshot: /metrics answers at
-//   once even when the service thread is busy.
+//   call that was still queued then is dropped, never run later. refresh_metrics() waits
+//   at most `metrics_wait`; the scrape then renders the registry with the gauges as last
+//   set: /metrics answers at once even when the service thread is busy.
 // Lifetime: the deadline calls are tasks of this object run on the service's executor;
 // the owner runs that executor until they are done (stop(), then drain) before
 // destroying this object.
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <memory>
@@ -37,7 +38,7 @@ namespace fusproxy::server {
 
 struct service_thread_timeouts {
   std::chrono::milliseconds sync = std::chrono::seconds(10);          // ready, status, manage
-  std::chrono::milliseconds metrics = std::chrono::milliseconds(25);  // then the snapshot
+  std::chrono::milliseconds metrics = std::chrono::milliseconds(25);  // then the last gauges
 };
 
 class service_thread final : public firmware_service {
@@ -55,11 +56,14 @@ class service_thread final : public firmware_service {
   boost::asio::awaitable<service_result<std::vector<zip_member>>> files(
       const std::string& model, const std::string& region, const version_ref& version,
       const request_context& ctx) override;
+  boost::asio::awaitable<service_result<std::vector<tar_entry_info>>> entries(
+      const std::string& model, const std::string& region, const version_ref& version,
+      const std::string& member, const request_context& ctx) override;
   boost::asio::awaitable<service_result<download_representation>> open_download(
       const download_request& request, const request_context& ctx) override;
   boost::asio::awaitable<readiness> ready() override;
-  boost::asio::awaitable<std::string> metrics_text() override;
-  boost::asio::awaitable<std::string> status_json() override;
+  boost::asio::awaitable<void> refresh_metrics() override;
+  boost::asio::awaitable<boost::json::object> status_json() override;
   boost::asio::awaitable<service_result<boost::json::value>> manage(
       management_request request) override;
 
@@ -81,33 +85,17 @@ class service_thread final : public firmware_service {
   service_thread_timeouts timeouts_;
   task_group tasks_;  // on the service's thread only
 
-  // The service's last metrics lines, for a scrape that finds the service thread busy.
-  // Locked only in these plain functions, never in a coroutine's scope (GCC 12).
-  class metrics_snapshot {
+  // Whether a metrics refresh is queued or running: a scrape that finds one does not queue
+  // another (the service thread is busy; the gauges keep their last values).
+  class refresh_state {
    public:
-    std::string last() {
-      std::lock_guard lock(mutex_);
-      return text_;
-    }
-    // False when a refresh is already queued or running (the service thread is busy).
-    bool begin_refresh() {
-      std::lock_guard lock(mutex_);
-      if (refreshing_) return false;
-      refreshing_ = true;
-      return true;
-    }
-    void end_refresh(const std::string* fresh) {
-      std::lock_guard lock(mutex_);
-      if (fresh) text_ = *fresh;
-      refreshing_ = false;
-    }
+    bool begin() { return !busy_.exchange(true); }
+    void end() { busy_.store(false); }
 
    private:
-    std::mutex mutex_;
-    std::string text_;
-    bool refreshing_ = false;
+    std::atomic<bool> busy_{false};
   };
-  std::shared_ptr<metrics_snapshot> snapshot_ = std::make_shared<metrics_snapshot>();
+  std::shared_ptr<refresh_state> refresh_ = std::make_shared<refresh_state>();
 };
 
 }  // namespace fusproxy::server

@@ -167,12 +167,24 @@ check validate_build(const build& b, const std::string& where) {
   if (b.plain_size < min_plain_size || b.plain_size > max_plain_size)
     return bad(where + ".plain_size", "must be between " + std::to_string(min_plain_size) +
                                           " and " + std::to_string(max_plain_size));
+  if (b.ap_deflated && b.plain_size > max_deflated_ap_plain_size)
+    return bad(where + ".ap_deflated",
+               "only for builds up to " + std::to_string(max_deflated_ap_plain_size) + " bytes");
+  for (const auto& [field, md5] : {std::pair{".ap_md5", &b.ap_md5}, {".cp_md5", &b.cp_md5}})
+    if (!md5->empty() && (md5->size() != 32 || !std::all_of(md5->begin(), md5->end(), [](char c) {
+                            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                          })))
+      return bad(where + field, "must be 32 lower-case hex digits");
   std::set<std::string_view> names;
   for (const auto* name : {&b.bl, &b.ap, &b.cp, &b.csc, &b.home_csc}) {
     if (name->empty() || name->size() > 255 || name->find('/') != std::string::npos ||
         name->find('\\') != std::string::npos || !names.insert(*name).second)
       return bad(where, "member names (bl, ap, cp, csc, home_csc) must be distinct file names");
   }
+  if (!b.text_member.empty() &&
+      (b.text_member.size() > 255 || b.text_member.find('/') != std::string::npos ||
+       b.text_member.find('\\') != std::string::npos || !names.insert(b.text_member).second))
+    return bad(where + ".text_member", "must be a file name distinct from the other members");
   for (const auto& [field, value] : {std::pair{".os", &b.os}, {".description", &b.description}})
     if (std::any_of(value->begin(), value->end(),
                     [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
@@ -301,7 +313,12 @@ check build_from_json(const json::value& v, const std::string& where, build& b) 
                                "ap",
                                "cp",
                                "csc",
-                               "home_csc"},
+                               "home_csc",
+                               "ap_deflated",
+                               "ap_md5",
+                               "cp_md5",
+                               "corrupt_lz4",
+                               "text_member"},
                               where))
     return f;
   check f;
@@ -319,6 +336,11 @@ check build_from_json(const json::value& v, const std::string& where, build& b) 
   if ((f = get_bool(*o, "beta", where, b.beta))) return f;
   if ((f = get_bool(*o, "hosted", where, b.hosted))) return f;
   if ((f = get_bool(*o, "answers_with_newest", where, b.answers_with_newest))) return f;
+  if ((f = get_bool(*o, "ap_deflated", where, b.ap_deflated))) return f;
+  if ((f = get_string(*o, "ap_md5", where, b.ap_md5, false))) return f;
+  if ((f = get_string(*o, "cp_md5", where, b.cp_md5, false))) return f;
+  if ((f = get_bool(*o, "corrupt_lz4", where, b.corrupt_lz4))) return f;
+  if ((f = get_string(*o, "text_member", where, b.text_member, false))) return f;
 
   b.enc = ends_with(b.binary_name, ".enc2") ? encryption::enc2 : encryption::enc4;
   std::string enc_text;
@@ -414,6 +436,11 @@ json::object build_to_json(const build& b) {
   o["cp"] = b.cp;
   o["csc"] = b.csc;
   o["home_csc"] = b.home_csc;
+  o["ap_deflated"] = b.ap_deflated;
+  if (!b.ap_md5.empty()) o["ap_md5"] = b.ap_md5;
+  if (!b.cp_md5.empty()) o["cp_md5"] = b.cp_md5;
+  o["corrupt_lz4"] = b.corrupt_lz4;
+  if (!b.text_member.empty()) o["text_member"] = b.text_member;
   return o;
 }
 
@@ -497,11 +524,12 @@ std::vector<model_region> builtin_entries() {
                    {"G990BXXU9ZZE4/G990BOXM9ZZE4/G990BXXU9CZE4/G990BXXU9ZZE4", "Z(Android 99)",
                     "SM-G990B_2_20260601081502_q0b7etfjn1_fac.zip.enc4", "5pnd2ikrw8a0yl3e",
                     "20260601082233", 1536 * 1024 + 123, /*beta=*/true}));
-    mr.builds.push_back(
-        make_build(mr.model, mr.region, "/neofus/9/",
-                   {"G990BXXSDFYE1/G990BOXMDFYE1/G990BXXSDFYE1/G990BXXSDFYE1", "V(Android 15)",
-                    "SM-G990B_2_20250521094410_r8vcu2hx5m_fac.zip.enc4", "t1qo9dx7v0ah3gjb",
-                    "20250521095002", 2 * MiB}));
+    build stable = make_build(mr.model, mr.region, "/neofus/9/",
+                              {"G990BXXSDFYE1/G990BOXMDFYE1/G990BXXSDFYE1/G990BXXSDFYE1",
+                               "V(Android 15)", "SM-G990B_2_20250521094410_r8vcu2hx5m_fac.zip.enc4",
+                               "t1qo9dx7v0ah3gjb", "20250521095002", 2 * MiB});
+    stable.ap_deflated = true;  // the built-in build whose AP member is deflated in the zip
+    mr.builds.push_back(std::move(stable));
     mr.builds.push_back(
         make_build(mr.model, mr.region, "/neofus/9/",
                    {"G990BXXSCFYC2/G990BOXMCFYC2/G990BXXSCFYC2/G990BXXSCFYC2", "V(Android 15)",
@@ -553,6 +581,20 @@ std::vector<model_region> builtin_entries() {
     out.push_back(std::move(mr));
   }
 
+  // Bad input for the proxy's /files/ tests (issue 14): AP's boot.img.lz4 has a corrupt block
+  // mid-frame, and the zip holds a member that is not a tar. Nothing else uses this pair.
+  {
+    model_region mr{"SM-A556E", "INS", {}, true};
+    build bad = make_build(mr.model, mr.region, "/neofus/9/",
+                           {"A556EXXU1AXB1/A556EODM1AXB1/A556EXXU1AXB1/A556EXXU1AXB1",
+                            "U(Android 14)", "SM-A556E_2_20240215093000_c0rrupt4z4_fac.zip.enc4",
+                            "badinputlz4tar16", "20240215093000", 4 * MiB});
+    bad.corrupt_lz4 = true;
+    bad.text_member = "release_notes.txt";
+    mr.builds.push_back(std::move(bad));
+    out.push_back(std::move(mr));
+  }
+
   // 20 GB, zip64: memory and throughput benchmarks.
   {
     model_region mr{"SM-BIG00", "BIG", {}, true};
@@ -563,6 +605,50 @@ std::vector<model_region> builtin_entries() {
                     "20260105120000", 20'000'000'000}));
     out.push_back(std::move(mr));
   }
+  // The AP and CP tars' MD5s, precomputed: making them costs a pass over the member (~30 s
+  // for the 20 GB build, tens of ms for the small ones, which every test that lists
+  // /_sim/builds would pay). Checked by the ctest sim_firmware_md5_precomputed, which prints
+  // this table anew when the layout of the members changes.
+  struct precomputed {
+    std::string_view binary_name, ap, cp;
+  };
+  static constexpr precomputed md5s[] = {
+      {"SM-A207F_2_20210928113735_g3wsdfg48a_fac.zip.enc4", "42a9aa0719cc8e3bfcf88a9ce80d5143",
+       "8c83d7daf40275bd676392030ea0e28b"},
+      {"SM-A207F_2_20210219083012_x7gmq2p0ha_fac.zip.enc4", "ec19072411cf8f0ae53d58a7e66b8c9e",
+       "3376801527da287a3f75858ef48e3ba5"},
+      {"SM-A207F_1_20200812173344_pz81hbw6de_fac.zip.enc4", "5eec08472e7c8059ea7942f932475dcd",
+       "d251253ae9765c27fb0bfeaa28dc228f"},
+      {"SM-G990B_2_20260601081502_q0b7etfjn1_fac.zip.enc4", "36e27b4a5d0f00463c893525d5994d64",
+       "da507881f9e75b360390ef07cfeb2b1a"},
+      {"SM-G990B_2_20250521094410_r8vcu2hx5m_fac.zip.enc4", "ee559b595ccb34c18dc6c6212164c306",
+       "59bc7a05ad08df33a1515deab7e55c8c"},
+      {"SM-G990B_2_20250318100212_yz4kq1v9op_fac.zip.enc4", "0f4f3f7f0cc32525128bcdddfcf5f1f7",
+       "7ecdd5ac35119dc427edcf1871aecbee"},
+      {"SM-G900F_1_20180822140301_ojd6wjs3d2_fac.zip.enc2", "39a4d10104a1ef820802b04b27fac290",
+       "24062c7540df36def35e92b79886ea2c"},
+      {"SM-S931U1_2_20260602051147_hq2l8vbx0c_fac.zip.enc4", "99ffb6416cd69594bb8452cc602c8184",
+       "586862f71efba965ff3f9c6d14ec8d86"},
+      {"SM-S931U1_2_20260527050107_b5nqz7fe2u_fac.zip.enc4", "e1c5880b6acaa29f7d8947b4a0458702",
+       "f776cca61b3229a9c6ff16d152ecb6ba"},
+      {"SM-S931U1_2_20260512050110_c0mv5l2s8x_fac.zip.enc4", "bd4982d6067ea070296742f609a4bd50",
+       "d833eab82e1f8b12db4a2a18a1c9d85a"},
+      {"SM-S931U1_2_20260420090018_vn3k8w0zjd_fac.zip.enc4", "c28f39fdd86a045784ea2ca0d4c90241",
+       "2ce795b5ab814691d6fb113d1c984048"},
+      {"SM-S931U1_2_20260414050107_l4t0xq8b1n_fac.zip.enc4", "d9acea4e9e9365e6bc721bc684ac7029",
+       "b3a13c73b1991366baf0653ab50405f7"},
+      {"SM-A556E_2_20240215093000_c0rrupt4z4_fac.zip.enc4", "3a4dceee42f3b929a34636dafdfab8b7",
+       "c621b020132f50efff8354550bfc8df4"},
+      {"SM-BIG00_2_20260105120000_b1g0b1g0b1_fac.zip.enc4", "cf156aaa2ea4906d3810822f15fcbe60",
+       "1af294c27f4b78b4f5516ac657ed46ec"},
+  };
+  for (auto& mr : out)
+    for (auto& b : mr.builds)
+      for (const auto& p : md5s)
+        if (p.binary_name == b.binary_name) {
+          b.ap_md5 = p.ap;
+          b.cp_md5 = p.cp;
+        }
   return out;
 }
 

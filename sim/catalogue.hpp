@@ -18,6 +18,8 @@ enum class encryption { enc4, enc2 };
 inline constexpr std::uint64_t min_plain_size = 64 * 1024;
 // The largest one (1 TiB): beyond any real firmware.
 inline constexpr std::uint64_t max_plain_size = std::uint64_t{1} << 40;
+// A build with a deflated AP member is at most this large (AP is deflated at construction).
+inline constexpr std::uint64_t max_deflated_ap_plain_size = 64ull * 1024 * 1024;
 
 struct build {
   std::string model;    // "SM-A207F" (upper-case)
@@ -42,6 +44,20 @@ struct build {
   std::optional<std::uint32_t> crc_override;
   // BL/AP/CP/CSC/HOME_CSC member names (derived from the version when empty).
   std::string bl, ap, cp, csc, home_csc;
+  // The AP member deflated in the zip (real builds have both); AP is then held in memory at
+  // construction, so only for builds up to max_deflated_ap_plain_size.
+  bool ap_deflated = false;
+  // MD5s (32 lower-case hex digits) of the AP and CP tars, i.e. their .tar.md5 trailers. A
+  // trailer costs an MD5 pass over its member (~1.4 s per GB) when the build's image is first
+  // made, and the CRC-32s announced cover it, so it cannot wait: built-in builds carry theirs
+  // precomputed (checked by sim_firmware_md5_precomputed). Empty: computed on first use.
+  std::string ap_md5, cp_md5;
+  // Bad input for the proxy's tests: AP's boot.img.lz4 gets a block whose data no longer
+  // matches its block checksum, mid-frame (the tar and its MD5 line stay consistent).
+  bool corrupt_lz4 = false;
+  // A member that is not a tar: a plain text file of this name (deflated), placed before AP.
+  // Empty: none (FUS builds hold only the five .tar.md5 members as far as we know).
+  std::string text_member;
 
   friend bool operator==(const build&, const build&) = default;
 };

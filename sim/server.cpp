@@ -126,7 +126,10 @@ struct simulator::impl : std::enable_shared_from_this<impl> {
   std::atomic<bool> stopping{false};
   std::mutex connections_mutex;
   std::list<std::weak_ptr<beast::tcp_stream>> connections;
-  net::thread_pool blocking{1};  // full passes over a build (SHA-256, Content-MD5)
+  // Work off the I/O threads: full passes over a build (SHA-256, Content-MD5, entry digests;
+  // one at a time, hash_mutex_) and making images for /_sim/builds; two threads, so that a
+  // listing does not wait behind a pass over 20 GB.
+  net::thread_pool blocking{2};
 
   net::awaitable<void> accept_loop();
   net::awaitable<void> serve(std::shared_ptr<beast::tcp_stream> stream,
@@ -236,6 +239,19 @@ net::awaitable<void> simulator::impl::serve(
       auto* core_ptr = &core;
       auto name = a.deferred_build;
       auto work = offload([core_ptr, name] { return core_ptr->finish_sha256(name); });
+      answer computed = co_await std::move(work);
+      a = std::move(computed);
+    } else if (a.deferred == deferred_work::build_listing) {
+      auto* core_ptr = &core;
+      auto work =
+          offload([core_ptr, name = a.deferred_build] { return core_ptr->finish_builds(name); });
+      answer computed = co_await std::move(work);
+      a = std::move(computed);
+    } else if (a.deferred == deferred_work::member_listing) {
+      auto* core_ptr = &core;
+      auto work = offload([core_ptr, name = a.deferred_build, query = a.deferred_query] {
+        return core_ptr->finish_members(name, query);
+      });
       answer computed = co_await std::move(work);
       a = std::move(computed);
     } else if (a.deferred == deferred_work::content_md5) {

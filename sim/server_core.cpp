@@ -501,11 +501,18 @@ const build* server_core::served_build_for(const model_region& mr, const build& 
   return current().newest(mr.model, mr.region);
 }
 
+// Made on first use, once per build; the map's lock is not held while a build's image is
+// made (tens of ms to ~1 s for the 20 GB build), so other builds are not held up meanwhile.
 std::shared_ptr<const firmware_image> server_core::image_for(const build& b) {
-  std::lock_guard lock(images_mutex_);
-  auto& slot = images_[b.binary_name];
-  if (!slot) slot = std::make_shared<const firmware_image>(b);
-  return slot;
+  std::shared_ptr<image_slot> slot;
+  {
+    std::lock_guard lock(images_mutex_);
+    auto& s = images_[b.binary_name];
+    if (!s) s = std::make_shared<image_slot>();
+    slot = s;
+  }
+  std::call_once(slot->once, [&] { slot->image = std::make_shared<const firmware_image>(b); });
+  return slot->image;
 }
 
 answer server_core::handle_inform(dialect d, const request_view& req) {
@@ -999,50 +1006,73 @@ answer server_core::handle_control(const request_view& req, std::string_view pat
   if (path == "builds" && method == "POST") return add_build(req.body);
   if (path == "builds" || path.starts_with("builds/")) {
     if (method != "GET") return bad(405, path == "builds" ? "GET or POST" : "GET only");
-    const auto describe = [&](const model_region& mr, const build& b) {
-      boost::json::object o;
-      o["model"] = b.model;
-      o["region"] = b.region;
-      o["version"] = b.version;
-      const build* served = served_build_for(mr, b);
-      o["served_version"] = served ? boost::json::value(served->version) : nullptr;
-      o["os"] = b.os;
-      o["beta"] = b.beta;
-      o["hosted"] = b.hosted;
-      o["answers_with_newest"] = b.answers_with_newest;
-      o["binary_name"] = b.binary_name;
-      o["model_path"] = b.model_path;
-      o["encryption"] = b.enc == encryption::enc4 ? "enc4" : "enc2";
-      o["logic_value"] = b.logic_value;
-      const auto image = image_for(b);
-      o["plain_size"] = image->plain_size();
-      o["encrypted_size"] = image->encrypted_size();
-      o["crc32"] = image->encrypted_crc32();
-      o["announced_crc32"] = image->announced_crc32();
-      o["key"] = crypto::to_hex(image->key());
-      return o;
-    };
     if (path == "builds") {
-      boost::json::array all;
-      for (const auto& mr : current().entries())
-        for (const auto& b : mr.builds) all.push_back(describe(mr, b));
-      a.body = boost::json::serialize(boost::json::object{{"builds", all}});
+      a.deferred = deferred_work::build_listing;
       return a;
     }
     auto rest = path.substr(7);
     const bool want_sha = rest.ends_with("/sha256");
     if (want_sha) rest.remove_suffix(7);
+    const bool want_members = rest.ends_with("/members");
+    if (want_members) rest.remove_suffix(8);
     const build* b = current().find_by_binary_name(rest);
     if (!b) return bad(404, "no build named " + std::string(rest));
-    if (want_sha) {
-      a.deferred = deferred_work::plain_sha256;
-      a.deferred_build = b->binary_name;
-      return a;
+    a.deferred_build = b->binary_name;
+    if (want_members) {
+      const auto q = req.target.find('?');
+      a.deferred = deferred_work::member_listing;
+      a.deferred_query = q == std::string_view::npos ? "" : std::string(req.target.substr(q + 1));
+    } else {
+      a.deferred = want_sha ? deferred_work::plain_sha256 : deferred_work::build_listing;
     }
-    a.body = boost::json::serialize(describe(*current().find(b->model, b->region), *b));
     return a;
   }
   return bad(404, "unknown control route");
+}
+
+answer server_core::finish_builds(const std::string& binary_name) {
+  answer a;
+  const build* one = nullptr;
+  if (!binary_name.empty()) {
+    one = deferred_build_answer(a, binary_name);
+    if (!one) return a;
+  } else {
+    a.route = "_sim";
+    a.kind = "control";
+    a.headers.emplace_back("Content-Type", json_type);
+  }
+  const auto describe = [&](const model_region& mr, const build& b) {
+    boost::json::object o;
+    o["model"] = b.model;
+    o["region"] = b.region;
+    o["version"] = b.version;
+    const build* served = served_build_for(mr, b);
+    o["served_version"] = served ? boost::json::value(served->version) : nullptr;
+    o["os"] = b.os;
+    o["beta"] = b.beta;
+    o["hosted"] = b.hosted;
+    o["answers_with_newest"] = b.answers_with_newest;
+    o["binary_name"] = b.binary_name;
+    o["model_path"] = b.model_path;
+    o["encryption"] = b.enc == encryption::enc4 ? "enc4" : "enc2";
+    o["logic_value"] = b.logic_value;
+    const auto image = image_for(b);
+    o["plain_size"] = image->plain_size();
+    o["encrypted_size"] = image->encrypted_size();
+    o["crc32"] = image->encrypted_crc32();
+    o["announced_crc32"] = image->announced_crc32();
+    o["key"] = crypto::to_hex(image->key());
+    return o;
+  };
+  if (!one) {
+    boost::json::array all;
+    for (const auto& mr : current().entries())
+      for (const auto& b : mr.builds) all.push_back(describe(mr, b));
+    a.body = boost::json::serialize(boost::json::object{{"builds", all}});
+    return a;
+  }
+  a.body = boost::json::serialize(describe(*current().find(one->model, one->region), *one));
+  return a;
 }
 
 // POST /_sim/builds {"model","region","build":{…catalogue build fields…}}: upstream starts
@@ -1089,16 +1119,23 @@ answer server_core::add_build(std::string_view body) {
   return a;
 }
 
-answer server_core::finish_sha256(const std::string& binary_name) {
-  answer a;
+// The start of a deferred /_sim/builds/{name}/… answer: the build, or a 404 in `a`.
+const build* server_core::deferred_build_answer(answer& a, const std::string& binary_name) const {
   a.route = "_sim";
+  a.kind = "control";
   a.headers.emplace_back("Content-Type", json_type);
   const build* b = current().find_by_binary_name(binary_name);
   if (!b) {
     a.status = 404;
     a.body = json_error("no build named " + binary_name);
-    return a;
   }
+  return b;
+}
+
+answer server_core::finish_sha256(const std::string& binary_name) {
+  answer a;
+  const build* b = deferred_build_answer(a, binary_name);
+  if (!b) return a;
   const auto image = image_for(*b);
   std::string sha;
   {
@@ -1109,6 +1146,120 @@ answer server_core::finish_sha256(const std::string& binary_name) {
   }
   a.body = boost::json::serialize(boost::json::object{
       {"binary_name", binary_name}, {"sha256", sha}, {"plain_size", image->plain_size()}});
+  return a;
+}
+
+namespace {
+
+std::string percent_decoded(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto hex = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  return out;
+}
+
+// Entries up to this size get digests with ?sha256=1 (more only when named one by one).
+constexpr std::uint64_t listing_digest_limit = std::uint64_t{1} << 30;
+
+}  // namespace
+
+answer server_core::finish_members(const std::string& binary_name, const std::string& query) {
+  answer a;
+  const build* b = deferred_build_answer(a, binary_name);
+  if (!b) return a;
+  // ?sha256=1: digests of every entry up to 1 GiB; ?sha256=KIND/ENTRY (e.g. AP/boot.img.lz4,
+  // repeatable): of that entry whatever its size.
+  bool digest_all = false;
+  std::vector<std::string> wanted;
+  for (std::string_view rest = query; !rest.empty();) {
+    const auto amp = rest.find('&');
+    const auto pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) != "sha256") continue;
+    const auto value =
+        eq == std::string_view::npos ? std::string() : percent_decoded(pair.substr(eq + 1));
+    if (value == "1" || value == "all" || value.empty())
+      digest_all = true;
+    else
+      wanted.push_back(value);
+  }
+  const auto image = image_for(*b);
+  const auto digest = [&](std::size_t mi, std::size_t ei, bool decoded) {
+    const auto& m = image->members()[mi];
+    const std::string key =
+        binary_name + "\n" + m.name + "\n" + m.entries[ei].name + (decoded ? "\nd" : "\ns");
+    std::lock_guard lock(hash_mutex_);
+    auto& cached = entry_sha256_cache_[key];
+    if (cached.empty()) cached = image->entry_sha256(mi, ei, decoded);
+    return cached;
+  };
+  boost::json::array members;
+  for (std::size_t mi = 0; mi < image->members().size(); ++mi) {
+    const auto& m = image->members()[mi];
+    boost::json::object mo;
+    mo["name"] = m.name;
+    mo["kind"] = m.kind.empty() ? boost::json::value(nullptr) : boost::json::value(m.kind);
+    mo["tar"] = m.tar;
+    mo["deflated"] = m.deflated;
+    mo["header_offset"] = m.header_offset;
+    mo["data_offset"] = m.data_offset;
+    mo["compressed_size"] = m.compressed_size;
+    mo["size"] = m.size;
+    mo["crc32"] = m.crc32;
+    mo["tar_size"] = m.tar ? boost::json::value(m.tar_size) : boost::json::value(nullptr);
+    mo["md5"] = m.tar ? boost::json::value(m.md5_hex) : boost::json::value(nullptr);
+    boost::json::array entries;
+    for (std::size_t ei = 0; ei < m.entries.size(); ++ei) {
+      const auto& e = m.entries[ei];
+      boost::json::object eo;
+      eo["name"] = e.name;
+      eo["offset"] = e.offset;
+      eo["size"] = e.size;
+      // Where the entry's bytes lie in the plain zip (stored members only).
+      eo["zip_offset"] =
+          m.deflated ? boost::json::value(nullptr) : boost::json::value(m.data_offset + e.offset);
+      eo["mtime"] = e.mtime;
+      eo["mode"] = e.mode;
+      eo["lz4"] = e.lz4;
+      if (e.lz4) {
+        eo["decoded_size"] = e.decoded_size;
+        eo["content_size_in_header"] = e.content_size_in_header;
+        eo["independent_blocks"] = e.independent_blocks;
+        eo["block_checksum"] = e.block_checksum;
+        eo["content_checksum"] = e.content_checksum;
+        eo["block_size"] = e.block_size;
+        eo["corrupt"] = e.corrupt;
+        if (e.corrupt) eo["valid_decoded_prefix"] = e.valid_decoded_prefix;
+      }
+      const std::string path = m.kind + "/" + e.name;
+      const bool named = std::find(wanted.begin(), wanted.end(), path) != wanted.end();
+      const bool raw = named || (digest_all && e.size <= listing_digest_limit);
+      const bool dec =
+          e.lz4 && !e.corrupt && (named || (digest_all && e.decoded_size <= listing_digest_limit));
+      eo["sha256"] = raw ? boost::json::value(digest(mi, ei, false)) : nullptr;
+      if (e.lz4) eo["decoded_sha256"] = dec ? boost::json::value(digest(mi, ei, true)) : nullptr;
+      entries.push_back(std::move(eo));
+    }
+    mo["entries"] = std::move(entries);
+    members.push_back(std::move(mo));
+  }
+  a.body = boost::json::serialize(boost::json::object{{"binary_name", binary_name},
+                                                      {"plain_size", image->plain_size()},
+                                                      {"encrypted_size", image->encrypted_size()},
+                                                      {"members", std::move(members)}});
   return a;
 }
 

@@ -85,7 +85,7 @@ struct download_plan {
 };
 
 // What the core wants the I/O layer to compute off the I/O threads (a full pass over a build).
-enum class deferred_work { none, plain_sha256, content_md5 };
+enum class deferred_work { none, plain_sha256, content_md5, member_listing, build_listing };
 
 struct answer {
   unsigned status = 200;
@@ -98,6 +98,7 @@ struct answer {
   bool reset = false;                      // close at once, nothing written (reset fault)
   deferred_work deferred = deferred_work::none;
   std::string deferred_build;  // BINARY_NAME for deferred work
+  std::string deferred_query;  // member_listing: the request's query string
   // Stats: the route name, the kind of request (nonce, inform, …, "control", "other") and
   // the XML Status of FUS answers.
   std::string route;
@@ -114,6 +115,11 @@ class server_core {
 
   // Deferred work (blocking: a full pass over the build the first time, then cached).
   answer finish_sha256(const std::string& binary_name);
+  // GET /_sim/builds/{BINARY_NAME}/members[?sha256=…]: the members' tar entries (docs/sim.md).
+  answer finish_members(const std::string& binary_name, const std::string& query);
+  // GET /_sim/builds (binary_name empty) or /_sim/builds/{BINARY_NAME}: makes the images the
+  // answer describes (CRC-32s), so off the I/O threads too.
+  answer finish_builds(const std::string& binary_name);
   void add_content_md5(answer& a);
 
   // Run-time control.
@@ -150,6 +156,7 @@ class server_core {
   answer fus_answer(std::string status, std::string extra_results = {}, std::string put = {});
   std::string expected_signature(dialect d, const issued_nonce& n) const;
   const build* served_build_for(const model_region& mr, const build& asked) const;
+  const build* deferred_build_answer(answer& a, const std::string& binary_name) const;
 
   crypto::legacy_keys keys_;
   bool require_imei_;
@@ -171,8 +178,14 @@ class server_core {
   std::mt19937_64 rng_;
 
   std::mutex images_mutex_;
-  std::map<std::string, std::shared_ptr<const firmware_image>, std::less<>> images_;
+  struct image_slot {
+    std::once_flag once;
+    std::shared_ptr<const firmware_image> image;
+  };
+  std::map<std::string, std::shared_ptr<image_slot>, std::less<>> images_;
   std::map<std::string, std::string, std::less<>> sha256_cache_, md5_cache_;
+  // Entry digests of the members listing: "BINARY_NAME\nmember\nentry\n{s|d}" -> hex.
+  std::map<std::string, std::string, std::less<>> entry_sha256_cache_;
   std::mutex hash_mutex_;  // one full pass at a time
 };
 

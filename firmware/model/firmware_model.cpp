@@ -38,6 +38,10 @@ std::string_view errc_name(firmware_errc e) noexcept {
       return "upstream_timeout";
     case firmware_errc::unsupported:
       return "unsupported";
+    case firmware_errc::not_a_tar:
+      return "not_a_tar";
+    case firmware_errc::bad_archive:
+      return "bad_archive";
     case firmware_errc::shutting_down:
       return "shutting_down";
     case firmware_errc::internal_error:

@@ -25,6 +25,8 @@ enum class firmware_errc {
   upstream_unreachable,    // upstream cannot be reached
   upstream_timeout,        // upstream too slow
   unsupported,             // stored in a way the service cannot serve (an encrypted member)
+  not_a_tar,               // a tar listing or entry asked of a member that is not a tar
+  bad_archive,             // a tar member or LZ4 frame of the build is corrupt
   shutting_down,           // the service is stopping
   internal_error,          // a bug; logged
 };
@@ -36,6 +38,11 @@ struct service_error {
   // not_hosted: the build upstream serves instead ("A/B/C/D"), when it named one. The
   // server adds "served_version" and its "download_url" to the JSON error.
   std::string served_version;
+  // not_found inside a build (a member or tar entry that is not there): the listing to look
+  // at, as a suffix of the build's path ("files", "files/AP_….tar.md5/") and that build's
+  // version ("A/B/C/D"); the server adds its "list_url" to the JSON error.
+  std::string list_suffix = {};
+  std::string list_version = {};
 };
 [[noreturn]] void throw_exception_from_error(const service_error& e,
                                              const boost::source_location& loc);
@@ -118,6 +125,17 @@ enum class download_variant { plain, encrypted, member };
 // The strong ETag of a build's plain or encrypted file: "\"<crc32 hex>-<size>-plain\"" or
 // "-enc" (kept in the cache record so that a restart keeps validators stable).
 std::string representation_etag(const firmware_metadata& meta, download_variant variant);
+
+// One entry of a tar / .tar.md5 member (GET …/files/{member}/, issue 14).
+struct tar_entry_info {
+  std::string name;
+  std::uint64_t size = 0;
+  std::int64_t mtime = 0;
+  std::uint32_t mode = 0;
+  std::uint64_t offset = 0;  // of its data, within the member
+  char type = '0';           // tar typeflag ('0' file, '5' directory, '2' symlink, …)
+  std::optional<std::uint64_t> decoded_size;  // .lz4 entries, when known
+};
 
 struct zip_member {
   std::string name;

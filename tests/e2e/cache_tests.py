@@ -480,7 +480,7 @@ def disk_full_is_clear_and_consistent(paths):
     with Env(paths) as env:
         b = build_of(env.sim, "SM-G990B", "BTU")
         want = sim_sha256(env.sim, b)
-        proxy = env.proxy(env={"FUSPROXY_TEST_ENOSPC_AFTER": "1000000"})
+        proxy = env.proxy(["--test-disk-full-after", "1000000"])
         status_code, body, _ = fetch(download_url(proxy, b))
         check(len(body) < b["plain_size"] or sha256(body) != want or status_code != 200,
               "a full disk went unnoticed")

@@ -225,7 +225,9 @@ def curl(url, *args, timeout=30):
                 for line in f:
                     if ":" in line:
                         k, v = line.split(":", 1)
-                        headers[k.strip().lower()] = v.strip()
+                        k, v = k.strip().lower(), v.strip()
+                        # A repeated field (WWW-Authenticate, Set-Cookie) keeps every line.
+                        headers[k] = headers[k] + ", " + v if k in headers else v
         data = b""
         if os.path.exists(body):
             with open(body, "rb") as f:

@@ -19,9 +19,11 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+sys.path.insert(0, HERE)
 from harness import (Failure, Paths, Proxy, Sim, check, curl, curl_parallel,  # noqa: E402
                      wait_until)
 
@@ -173,60 +175,216 @@ def metrics_promtool(paths):
               "upstream download latency observed")
 
 
-# ---- status page ----
+# ---- status page (headless Chromium over the DevTools protocol: tests/obs/browser.py) ----
 
-def chromium(url, workdir, screenshot=None, budget_ms=3000):
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not exe:
+def open_browser(name, **kw):
+    """A headless Chromium page; its log goes with the screenshots (test artifacts)."""
+    from browser import Browser, BrowserError, chromium_path
+    if not chromium_path():
         raise Skip("chromium is not installed")
-    args = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={workdir}",
-            "--window-size=1200,900", f"--virtual-time-budget={budget_ms}"]
-    args += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
-    r = subprocess.run(args + [url], capture_output=True, text=True, timeout=90)
-    check(r.returncode == 0, f"chromium rc {r.returncode}: {r.stderr[-2000:]}")
-    return r.stdout
+    os.makedirs(ARGS.artifacts, exist_ok=True)
+    try:
+        return Browser(log_path=os.path.join(ARGS.artifacts, name + ".chromium.log"), **kw)
+    except BrowserError as e:
+        raise Failure(f"chromium did not start: {e}")
+
+
+def artifact(name):
+    os.makedirs(ARGS.artifacts, exist_ok=True)
+    path = os.path.join(ARGS.artifacts, name)
+    if os.path.exists(path):
+        os.unlink(path)
+    return path
+
+
+def keep_screenshot(browser, name):
+    path = browser.screenshot(artifact(name))
+    check(os.path.getsize(path) > 10_000, f"a screenshot was written: {path}")
+    print(f"screenshot: {path}")
+
+
+def no_page_errors(browser):
+    errors = browser.console_errors()
+    check(not errors, f"no JavaScript exceptions on the page: {errors}")
+
+
+def service_line_rendered(browser):
+    return browser.wait_for("document.getElementById('service').textContent.includes('serving')",
+                            "the service line (from /api/status)")
+
+
+# Every input, button, link, progress bar and table has a name a screen reader can say.
+A11Y_AUDIT = """(() => {
+  const bad = [];
+  for (const i of document.querySelectorAll('input'))
+    if (!i.labels.length && !i.getAttribute('aria-label')) bad.push('input#' + i.id);
+  for (const b of document.querySelectorAll('button, a[href]'))
+    if (!(b.getAttribute('aria-label') || b.textContent.trim())) bad.push(b.outerHTML.slice(0, 80));
+  for (const p of document.querySelectorAll('progress'))
+    if (!p.getAttribute('aria-label') && !p.labels.length) bad.push('progress');
+  for (const t of document.querySelectorAll('table'))
+    if (!t.caption) bad.push('table without caption');
+  for (const s of document.querySelectorAll('section'))
+    if (!s.getAttribute('aria-labelledby')) bad.push('section#' + s.id);
+  return bad;
+})()"""
 
 
 @case
 def status_page_browser(paths):
-    with tempfile.TemporaryDirectory() as profile, Sim(paths) as sim, \
-            Proxy(paths, sim) as proxy:
-        curl(proxy.url(META))  # one known build for the builds table
-        page = proxy.url("/#SM-A207F/SER")
-        dom = chromium(page, profile)
-        check('id="lookup"' in dom and 'id="model"' in dom and 'id="region"' in dom,
-              "the lookup form is there")
-        check("serving" in dom and "version 0.1.0" in dom,
-              f"the service line was rendered from /api/status: {dom[:3000]}")
-        check("A207FXXU2CUI2/A207FOXM2CUI2/A207FXXU2CUI2/A207FXXU2CUI2" in dom,
-              "the lookup (from #SM-A207F/SER) listed the versions")
-        check('href="/firmware/SM-A207F/SER/A207FXXU2CUI2_A207FOXM2CUI2_A207FXXU2CUI2_'
-              'A207FXXU2CUI2/download"' in dom, "the lookup links to the download")
-        check("upstream sessions" in dom, "the upstream counters are shown")
-        status = curl(proxy.url("/api/status")).json()
-        for key in ("service", "http", "upstream", "builds", "downloads"):
-            check(key in status, f"/api/status has {key}")
-        check(status["service"]["config"]["auth"] is False, "config summary")
-        os.makedirs(ARGS.artifacts, exist_ok=True)
-        shot = os.path.join(ARGS.artifacts, "status-page-lookup.png")
-        if os.path.exists(shot):
-            os.unlink(shot)
-        chromium(page, profile, screenshot=shot)
-        check(os.path.getsize(shot) > 10_000, "a screenshot was written")
-        print(f"screenshot: {shot}")
+    """Browse model/region -> versions -> a build -> its members, to the build's download
+    link, which answers the zip; the files are served with their type and ETag."""
+    with Sim(paths) as sim, Proxy(paths, sim) as proxy, open_browser("browse") as browser:
+        b = sim_build(sim, "SM-A207F", "SER")
+        vid = b["served_version"].replace("/", "_")
+        for path, ctype in (("/", "text/html"), ("/assets/app.js", "text/javascript"),
+                            ("/assets/style.css", "text/css")):
+            r = curl(proxy.url(path))
+            check(r.status == 200 and r.headers["content-type"].startswith(ctype) and
+                  r.headers.get("etag", "").startswith('"'), f"{path}: {r.status} {r.headers}")
+            again = curl(proxy.url(path), "-H", "If-None-Match: " + r.headers["etag"])
+            check(again.status == 304 and not again.body, f"{path} revalidates: {again.status}")
+        check("script-src 'self'" in curl(proxy.url("/")).headers["content-security-policy"],
+              "the page is served with a CSP that forbids inline and foreign scripts")
+
+        check(browser.navigate(proxy.url("/")) == 200, "the page opens")
+        service_line_rendered(browser)
+        problems = browser.evaluate(A11Y_AUDIT)
+        check(not problems, f"every control and table is named for screen readers: {problems}")
+        # Browse with the keyboard only: the skip link comes first, then the look-up form.
+        browser.press("Tab")
+        check(browser.active() == "a.skip", f"first Tab: the skip link ({browser.active()})")
+        browser.press("Tab")
+        check(browser.active() == "model", f"second Tab: the model field ({browser.active()})")
+        browser.type("sm-a207f")
+        browser.press("Tab")
+        check(browser.active() == "region", f"then the region field ({browser.active()})")
+        browser.type("ser")
+        browser.press("Enter")
+        browser.wait_for("!!document.querySelector('#browse table')", "the versions table")
+        check(browser.evaluate("location.hash") == "#SM-A207F/SER", "the lookup is in the URL")
+        check(browser.evaluate("document.activeElement.id") == "browse-title",
+              "focus moved to the versions heading")
+        browser.wait_for("document.querySelector('#browse table tbody tr td:nth-child(4)')"
+                         ".textContent.includes('MiB')", "the newest version's size")
+        row = browser.evaluate("document.querySelector('#browse table tbody tr').innerText")
+        check(b["served_version"] in row and "Android 11" in row and "2021-" in row and
+              "24.0 MiB" in row, f"version, OS, date and size: {row!r}")
+        hrefs = browser.evaluate("[...document.querySelectorAll('#browse a')].map(a => a.href)")
+        check(proxy.url(f"/firmware/SM-A207F/SER/{vid}/download") in hrefs,
+              f"the versions link the download: {hrefs}")
+        check(proxy.url("/firmware/SM-A207F/SER/feed.atom") in hrefs, "and the Atom feed")
+        keep_screenshot(browser, "status-page-versions.png")
+
+        browser.evaluate(f"document.querySelector('#browse a[href=\"#SM-A207F/SER/{vid}\"]').click()")
+        browser.wait_for("!!document.querySelector('#members table')", "the members table")
+        facts = browser.evaluate("document.querySelector('#browse dl').innerText")
+        check("Android 11" in facts and "24.0 MiB" in facts and "enc4" in facts,
+              f"the build's facts: {facts!r}")
+        link = browser.evaluate("document.getElementById('download-zip').href")
+        check(link == proxy.url(f"/firmware/SM-A207F/SER/{vid}/download"), f"download link {link}")
+        members = browser.evaluate(
+            "[...document.querySelectorAll('#members tbody tr')].map(r => r.cells[0].innerText)")
+        files = curl(proxy.url(f"/firmware/SM-A207F/SER/{vid}/files")).json()
+        check(members == [f["name"] for f in files], f"every member listed: {members}")
+        member_links = browser.evaluate(
+            "[...document.querySelectorAll('#members a')].map(a => a.href)")
+        check(all(any(h.endswith("/files/" + urllib.parse.quote(f["name"])) for h in member_links)
+                  for f in files), f"a link to each member: {member_links}")
+        # A tar member's entries: listed where the server has …/files/{member}/, else said so.
+        if browser.evaluate("!!document.querySelector('#members button[aria-controls]')"):
+            browser.evaluate("document.querySelector('#members button[aria-controls]').click()")
+            panel = browser.wait_for(
+                "(() => { const p = document.getElementById(document.querySelector("
+                "'#members button[aria-controls]').getAttribute('aria-controls'));"
+                " return p.querySelector('table, p.muted, p.err') ? p.innerText : ''; })()",
+                "the entries panel")
+            check("…" not in panel, f"entries panel: {panel!r}")
+            print(f"entries panel: {panel[:200]!r}")
+        problems = browser.evaluate(A11Y_AUDIT)
+        check(not problems, f"the build view is named for screen readers: {problems}")
+        keep_screenshot(browser, "status-page-build.png")
+        # Following the link the page shows is the build's zip (status and size via HEAD, as
+        # the browser would fetch it).
+        head = browser.evaluate(f"fetch({json.dumps(link)}, {{method: 'HEAD'}}).then(r => "
+                                "[r.status, r.headers.get('content-length'),"
+                                " r.headers.get('content-disposition')])")
+        check(head[0] == 200 and int(head[1]) == b["plain_size"] and
+              "SM-A207F_2_" in (head[2] or ""), f"the download link answers the zip: {head}")
+        # Errors in words: an unknown model.
+        browser.evaluate("location.hash = '#SM-XXXX/SER'")
+        err = browser.wait_for("(document.querySelector('#browse p.err') || {}).innerText",
+                               "the error in words")
+        check("Nothing found" in err and "[not_found]" in err, f"error shown in words: {err!r}")
+        no_page_errors(browser)
+    # The same page in dark mode, for the docs.
+    with Sim(paths) as sim, Proxy(paths, sim) as proxy, \
+            open_browser("dark", dark=True) as browser:
+        curl(proxy.url(META))
+        browser.navigate(proxy.url("/#SM-A207F/SER"))
+        browser.wait_for("!!document.querySelector('#browse table')", "the versions table")
+        service_line_rendered(browser)
+        bg = browser.evaluate("getComputedStyle(document.body).backgroundColor")
+        check(bg == "rgb(20, 23, 28)", f"dark background under prefers-color-scheme: dark: {bg}")
+        keep_screenshot(browser, "status-page-dark.png")
+
+
+@case
+def status_page_download(paths):
+    """A throttled download's progress bar moves on one open page (the DOM read twice), with
+    rate, ETA, connections and per-connection rates; a screen reader hears it."""
+    with throttled_sim(paths, 1 << 20) as sim, \
+            Proxy(paths, sim, extra=["--connections", "2"]) as proxy, \
+            open_browser("download") as browser:
+        b = sim_build(sim, "SM-A207F", "SER")
+        browser.navigate(proxy.url("/"))
+        service_line_rendered(browser)
+        client = start_download(proxy, b)
+        try:
+            bar = "document.querySelector('#downloads progress')"
+            first = browser.wait_for(f"{bar} && {bar}.value > 0 && {bar}.value < {bar}.max && "
+                                     f"[{bar}.value, {bar}.max]", "a progress bar", timeout=30)
+            check(first[1] == b["encrypted_size"], f"the bar's maximum is the size: {first}")
+            second = browser.wait_for(f"{bar}.value > {first[0]} && [{bar}.value, {bar}.max]",
+                                      "the progress bar to move", timeout=30)
+            check(second[0] > first[0], f"the bar moved: {first[0]} -> {second[0]}")
+            row = browser.evaluate("document.querySelector('#downloads tbody tr').innerText")
+            print(f"bar {first[0]} -> {second[0]} of {first[1]}; row: {row!r}")
+            check(re.search(r"[0-9.]+ (KiB|MiB)/s", row), f"a rate: {row!r}")
+            check(re.search(r"\b\d+s\b", row), f"an ETA: {row!r}")
+            check(re.search(r"\b[12] of [12] \(max 2\)", row), f"connections: {row!r}")
+            rates = browser.evaluate("document.querySelectorAll('#downloads ul.rates li').length")
+            check(rates >= 1, f"per-connection rates: {rates}")
+            label = browser.evaluate(f"{bar}.getAttribute('aria-label') + ' / ' + "
+                                     f"{bar}.getAttribute('aria-valuetext')")
+            check("SM-A207F" in label and "%" in label, f"the bar is labelled: {label!r}")
+            live = browser.wait_for("document.getElementById('downloads-live').textContent",
+                                    "an announcement in the aria-live region")
+            check("SM-A207F" in live, f"announced: {live!r}")
+            problems = browser.evaluate(A11Y_AUDIT)
+            check(not problems, f"the downloads are named for screen readers: {problems}")
+            keep_screenshot(browser, "status-page.png")
+            no_page_errors(browser)
+        finally:
+            client.kill()
+            client.wait()
 
 
 @case
 def status_page_token(paths):
-    """With --token, HTTP Basic with the token as password (a browser's own prompt) is accepted
-    and challenged for; cross-site management requests authorised so are refused (CSRF)."""
+    """With --token: curl's Basic and CSRF checks; in Chromium the page opens through HTTP
+    Basic in the URL (the browser's own auth path) and polls /api/status with it."""
     token = "s3cret-token"
     with Sim(paths) as sim, Proxy(paths, sim, extra=["--token", token]) as proxy:
-        r = curl(proxy.url("/"))
+        r = curl(proxy.url("/"), "-H", "Accept: text/html,*/*;q=0.8")
         check(r.status == 401 and "basic" in r.headers.get("www-authenticate", "").lower(),
               f"a Basic challenge: {r.headers}")
+        check('action="login"' in r.body and r.headers["content-type"].startswith("text/html"),
+              "the 401 of the page carries the sign-in form for people (Accept: text/html)")
+        check(curl(proxy.url("/")).error_code() == "unauthorized", "and JSON for clients")
+        check(curl(proxy.url("/api/status")).headers["content-type"] == "application/json",
+              "other routes keep their JSON 401")
+        check(curl(proxy.url("/assets/app.js")).status == 200, "the page's assets need no token")
         check(curl(proxy.url("/api/status"), "-u", "anyone:" + token).status == 200, "Basic")
         check(curl(proxy.url("/api/status"), "-u", "anyone:wrong").status == 401, "wrong password")
         r = curl(proxy.url("/api/mirror"), "-u", "x:" + token, "-H", "Origin: http://evil.example",
@@ -236,39 +394,93 @@ def status_page_token(paths):
                  "-H", f"Origin: http://127.0.0.1:{proxy.port}",
                  "--data", '{"model":"SM-A207F","region":"SER"}')
         check(r.status == 200, f"same-origin POST: {r!r}")
-        # Not yet shown: headless chromium with http://user:TOKEN@host/ did not render the
-        # page's /api/status poll (issue 15, open); the checks above are curl's.
+        with open_browser("token-basic") as browser:
+            status = browser.navigate(f"http://viewer:{token}@127.0.0.1:{proxy.port}/")
+            check(status == 200, f"the page opened with Basic from the URL: {status}")
+            service_line_rendered(browser)
+            browser.wait_for("document.querySelector('#mirrors tbody') && "
+                             "document.querySelector('#mirrors tbody').innerText.includes('SM-A207F')",
+                             "the mirrors table (management data) with Basic")
+            check(not browser.evaluate("document.getElementById('logout').hidden"),
+                  "sign-out is offered when a token is set")
+            keep_screenshot(browser, "status-page-token-basic.png")
+            no_page_errors(browser)
+        with open_browser("token-prompt") as browser:
+            # The browser's prompt, answered with the token as password (any user name).
+            browser.answer_auth_prompts("viewer", token)
+            check(browser.navigate(proxy.url("/")) == 200, "the page opened after the prompt")
+            service_line_rendered(browser)
+            check(browser.auth_prompts == 1, f"one prompt: {browser.auth_prompts}")
+            no_page_errors(browser)
 
 
 @case
-def status_page_download(paths):
-    with tempfile.TemporaryDirectory() as profile, throttled_sim(paths, 1 << 20) as sim, \
-            Proxy(paths, sim, extra=["--connections", "2"]) as proxy:
-        b = sim_build(sim, "SM-A207F", "SER")
-        client = start_download(proxy, b)
-        try:
-            wait_until(lambda: any(d["bytes_done"] > 0 for d in active_downloads(proxy)),
-                       "a download in progress", timeout=20)
-            d = active_downloads(proxy)[0]
-            check(d["model"] == "SM-A207F" and d["bytes_total"] == b["encrypted_size"] and
-                  d["clients"] == 1 and d["bytes_done"] < d["bytes_total"],
-                  f"/api/status downloads entry: {d}")
-            dom = chromium(proxy.url("/"), profile)
-            row = re.search(r"SM-A207F SER A207FXXU2CUI2[^<]*</td>.*?class=\"bar\".*?"
-                            r"\(([0-9.]+)%\)", dom, re.S)
-            check(row, f"the page shows the download with its progress: {dom[:4000]}")
-            pct = float(row.group(1))
-            check(0 < pct < 100, f"in progress: {pct}%")
-            os.makedirs(ARGS.artifacts, exist_ok=True)
-            shot = os.path.join(ARGS.artifacts, "status-page.png")
-            if os.path.exists(shot):
-                os.unlink(shot)
-            chromium(proxy.url("/"), profile, screenshot=shot)
-            check(os.path.getsize(shot) > 10_000, "a screenshot was written")
-            print(f"page showed {pct}%; screenshot: {shot}")
-        finally:
-            client.kill()
-            client.wait()
+def status_page_login(paths):
+    """With --token, the login form: a wrong token is refused in words; the right one sets
+    an HttpOnly, SameSite=Strict cookie (an HMAC, not the token) that opens the page and
+    its management actions; cross-site use of the cookie is refused; sign-out ends it."""
+    token = "s3cret-token"
+    with Sim(paths) as sim, Proxy(paths, sim, extra=["--token", token]) as proxy, \
+            open_browser("login") as browser:
+        curl(proxy.url(META), "-H", "Authorization: Bearer " + token)  # a cached build to list
+        browser.answer_auth_prompts(None)  # a person without the token cancels the prompt
+        check(browser.navigate(proxy.url("/")) == 401, "without credentials: 401")
+        check(browser.auth_prompts == 1, "the browser's own prompt was offered first")
+        browser.wait_for("!!document.getElementById('token')", "the sign-in form")
+        keep_screenshot(browser, "status-page-login.png")
+
+        def submit(value):
+            browser.events.clear()
+            browser.evaluate(f"document.getElementById('token').value = {json.dumps(value)};"
+                             "document.querySelector('form').submit()")
+            browser.wait_event("Page.loadEventFired")
+
+        submit("wrong")
+        alert = browser.wait_for("(document.querySelector('[role=alert]') || {}).innerText",
+                                 "the refusal in words")
+        check("not right" in alert, f"wrong token: {alert!r}")
+        check(not browser.call("Network.getCookies")["cookies"], "no cookie for a wrong token")
+
+        submit(token)
+        check(browser.evaluate("location.pathname") == "/", "back on the page after sign-in")
+        service_line_rendered(browser)
+        cookies = browser.call("Network.getCookies")["cookies"]
+        check(len(cookies) == 1, f"one cookie: {cookies}")
+        c = cookies[0]
+        check(c["name"] == "fusproxy_session" and c["httpOnly"] and c["sameSite"] == "Strict",
+              f"HttpOnly, SameSite=Strict: {c}")
+        check(token not in c["value"] and c["value"].startswith("v1."),
+              f"the cookie is not the token: {c['value']}")
+        check(browser.evaluate("document.cookie") == "", "scripts cannot read it")
+
+        # A management action from the page (same origin): mirror a model.
+        browser.evaluate("document.getElementById('mirror-model').value = 'SM-A207F';"
+                         "document.getElementById('mirror-region').value = 'SER';"
+                         "document.getElementById('mirror-submit').click()")
+        notice = browser.wait_for("document.getElementById('notice').textContent",
+                                  "the mirror action's answer")
+        check("Now mirroring SM-A207F/SER" in notice, f"mirror added: {notice!r}")
+        check(any(m["model"] == "SM-A207F" for m in curl(
+            proxy.url("/api/mirror"), "-H", "Authorization: Bearer " + token).json()["mirrors"]),
+            "the mirror exists")
+
+        # The same cookie used by another site (CSRF): refused, even a top-level form post.
+        cookie = f"fusproxy_session={c['value']}"
+        r = curl(proxy.url("/api/mirror/SM-A207F/SER"), "-X", "DELETE", "-H", "Cookie: " + cookie,
+                 "-H", "Origin: http://evil.example", "-H", "Sec-Fetch-Site: cross-site")
+        check(r.status == 403 and r.error_code() == "forbidden", f"cross-site DELETE: {r!r}")
+        r = curl(proxy.url("/api/status"), "-H", "Cookie: " + cookie)
+        check(r.status == 200, f"the cookie opens the API for its browser: {r.status}")
+        r = curl(proxy.url("/api/status"), "-H", "Cookie: " + cookie[:-2] + "xx")
+        check(r.status == 401, f"a tampered cookie does not: {r.status}")
+
+        browser.events.clear()
+        browser.evaluate("document.querySelector('#logout button').click()")
+        browser.wait_event("Page.loadEventFired")
+        check(browser.evaluate("location.pathname") == "/login", "sign-out leads to the form")
+        check(not browser.call("Network.getCookies")["cookies"], "the cookie is gone")
+        check(browser.navigate(proxy.url("/")) == 401, "the page needs signing in again")
+        no_page_errors(browser)
 
 
 # ---- security and abuse limits ----

@@ -88,6 +88,22 @@ TEST_CASE("firmware routes") {
   CHECK(parse_target("/firmware/SM-A207F/SER/latest/files/a%20b")->file_name == "a b");
   CHECK(error_of("/firmware/SM-A207F/SER/latest/files/..") == api_error::bad_request);
   CHECK(error_of("/firmware/SM-A207F/SER/latest/files/a%0Ab") == api_error::bad_request);
+  // Files inside tar members (issue 14): the listing has the trailing slash; an entry path
+  // is kept joined after its member ("AP/boot.img"); the service splits it.
+  auto listing = parse_target("/firmware/SM-A207F/SER/latest/files/AP/");
+  REQUIRE(listing.has_value());
+  CHECK(listing->kind == route_kind::entries);
+  CHECK(listing->file_name == "AP");
+  CHECK(route_label(route_kind::entries) == "entries");
+  CHECK_FALSE(method_allowed(route_kind::entries, "POST"));
+  auto entry = parse_target("/firmware/SM-A207F/SER/latest/files/AP/boot.img");
+  REQUIRE(entry.has_value());
+  CHECK(entry->kind == route_kind::file);
+  CHECK(entry->file_name == "AP/boot.img");
+  CHECK(parse_target("/firmware/SM-A207F/SER/latest/files/AP/sub/dir%20x.img")->file_name ==
+        "AP/sub/dir x.img");
+  CHECK(error_of("/firmware/SM-A207F/SER/latest/files/AP/../x") == api_error::bad_request);
+  CHECK(error_of("/firmware/SM-A207F/SER/latest/files/AP/boot.img/") == api_error::bad_request);
 
   CHECK(error_of("/firmware/SM-A207F/SER/latest/nonsense") == api_error::not_found);
   CHECK(error_of("/firmware/SM-A207F/SER/latest/download/more") == api_error::not_found);

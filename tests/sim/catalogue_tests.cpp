@@ -228,6 +228,65 @@ TEST_CASE("invalid catalogues give clear errors", "[catalogue]") {
       CHECK(r.detail.find(key) != std::string::npos);
     }
   }
+  SECTION("AP MD5 not 32 lower-case hex digits; a deflated AP on a build too large") {
+    for (const char* md5 :
+         {"abc", "0123456789ABCDEF0123456789ABCDEF", "0123456789abcdef0123456789abcdeg"}) {
+      auto o = minimal_build();
+      o["ap_md5"] = md5;
+      auto r = refuse(boost::json::serialize(catalogue_with(o)));
+      CHECK(r.code == catalogue_errc::bad_value);
+      CHECK(r.detail.find("ap_md5") != std::string::npos);
+    }
+    auto o = minimal_build();
+    o["ap_deflated"] = true;
+    o["plain_size"] = 65 * 1024 * 1024;
+    auto r = refuse(boost::json::serialize(catalogue_with(o)));
+    CHECK(r.code == catalogue_errc::bad_value);
+    CHECK(r.detail.find("ap_deflated") != std::string::npos);
+    o["plain_size"] = 2 * 1024 * 1024;
+    o["ap_md5"] = "0123456789abcdef0123456789abcdef";
+    auto ok = catalogue::from_json(boost::json::serialize(catalogue_with(o)));
+    REQUIRE(ok.has_value());
+    CHECK(ok->entries()[0].builds[0].ap_deflated);
+    CHECK(ok->entries()[0].builds[0].ap_md5 == "0123456789abcdef0123456789abcdef");
+    CHECK(catalogue::from_json(ok->to_json())->entries() == ok->entries());
+  }
+  SECTION("CP MD5, corrupt_lz4 and text_member: checked and round-tripped") {
+    auto o = minimal_build();
+    o["cp_md5"] = "XYZ";
+    auto r = refuse(boost::json::serialize(catalogue_with(o)));
+    CHECK(r.code == catalogue_errc::bad_value);
+    CHECK(r.detail.find("cp_md5") != std::string::npos);
+    for (const char* name : {"notes/readme.txt", ""}) {
+      o = minimal_build();
+      o["text_member"] = name;
+      if (!*name) {
+        // empty is "none"
+        CHECK(catalogue::from_json(boost::json::serialize(catalogue_with(o))).has_value());
+        continue;
+      }
+      r = refuse(boost::json::serialize(catalogue_with(o)));
+      CHECK(r.code == catalogue_errc::bad_value);
+      CHECK(r.detail.find("text_member") != std::string::npos);
+    }
+    o = minimal_build();
+    o["corrupt_lz4"] = "yes";
+    CHECK(refuse(boost::json::serialize(catalogue_with(o))).code == catalogue_errc::wrong_type);
+    o["corrupt_lz4"] = true;
+    o["text_member"] = "release_notes.txt";
+    o["cp_md5"] = "0123456789abcdef0123456789abcdef";
+    auto ok = catalogue::from_json(boost::json::serialize(catalogue_with(o)));
+    REQUIRE(ok.has_value());
+    const auto& b = ok->entries()[0].builds[0];
+    CHECK(b.corrupt_lz4);
+    CHECK(b.text_member == "release_notes.txt");
+    CHECK(b.cp_md5 == "0123456789abcdef0123456789abcdef");
+    CHECK(catalogue::from_json(ok->to_json())->entries() == ok->entries());
+    // a text member named like another member
+    o["text_member"] = b.ap;
+    r = refuse(boost::json::serialize(catalogue_with(o)));
+    CHECK(r.detail.find("text_member") != std::string::npos);
+  }
   SECTION("wrong types of flags") {
     auto o = minimal_build();
     o["hosted"] = "yes";

@@ -22,6 +22,7 @@
 #include "crypto/ecb.hpp"
 #include "sim/catalogue.hpp"
 #include "sim/firmware.hpp"
+#include "tests/sim/tiny_build.hpp"
 
 using namespace fusproxy;
 using namespace fusproxy::sim;
@@ -139,25 +140,13 @@ void check_members(const firmware_image& img, const boost::json::array& seen, bo
   CHECK(std::any_of(members.begin(), members.end(), [](auto& m) { return !m.deflated; }));
 }
 
+// File order: BL, CP, CSC, HOME_CSC, the text member when there is one, AP.
 std::vector<std::string> names_of(const build& b) {
+  if (!b.text_member.empty()) return {b.bl, b.cp, b.csc, b.home_csc, b.text_member, b.ap};
   return {b.bl, b.cp, b.csc, b.home_csc, b.ap};
 }
 
-build tiny_build() {
-  build b;
-  b.model = "SM-T000F";
-  b.region = "TST";
-  b.version = "T000FXXU1AAA1/T000FOXM1AAA1//T000FXXU1AAA1";
-  b.os = "B(Android 16)";
-  b.binary_name = "SM-T000F_1_20260101000000_tinytinyti_fac.zip.enc4";
-  b.model_path = "/neofus/9/";
-  b.logic_value = "tinylogicvalue16";
-  b.model_type = "9";
-  b.last_modified = "20260101000000";
-  b.plain_size = min_plain_size;
-  b.seed = 7;
-  return b;
-}
+using test::tiny_build;
 
 }  // namespace
 
@@ -288,18 +277,28 @@ TEST_CASE("small builds: ranges, CRC, decryption and the zip check out", "[firmw
 
 namespace {
 
+// Where the end of central directory record starts in `tail` (the file's last bytes): the
+// sim's zips carry a comment (the slack AP's tar records leave), so it is searched for, as
+// zip readers do: the signature whose comment length reaches exactly to the end.
+std::size_t find_eocd(const bytes& tail) {
+  for (std::size_t at = tail.size() - 22 + 1; at-- > 0;)
+    if (le(tail, at, 4) == 0x06054b50 && at + 22 + le(tail, at + 20, 2) == tail.size()) return at;
+  FAIL("no end of central directory record");
+  return 0;
+}
+
 // Checks the end records of a zip64 image and returns the central directory's offset.
 std::uint64_t check_zip64_end(const firmware_image& img) {
   const std::uint64_t size = img.plain_size();
-  const auto tail = read_plain(img, size - 64 * 1024, 64 * 1024);
-  const std::size_t eocd = tail.size() - 22;
+  const auto tail = read_plain(img, size - 128 * 1024, 128 * 1024);
+  const std::size_t eocd = find_eocd(tail);
   REQUIRE(le(tail, eocd, 4) == 0x06054b50);
   CHECK(le(tail, eocd + 10, 2) == img.members().size());
   const std::size_t locator = eocd - 20;
   REQUIRE(le(tail, locator, 4) == 0x07064b50);
   CHECK(le(tail, locator + 16, 4) == 1);  // one disk
   const std::uint64_t record = le(tail, locator + 8, 8);
-  REQUIRE(record == size - 22 - 20 - 56);
+  REQUIRE(record == size - tail.size() + eocd - 20 - 56);
   const std::size_t r = record - (size - tail.size());
   REQUIRE(le(tail, r, 4) == 0x06064b50);
   CHECK(le(tail, r + 4, 8) == 44);
@@ -424,19 +423,26 @@ TEST_CASE("20 GB build: zip64 records, consistent ranges, CRC without a full pas
   check_zip64_end(img);
   check_windows(img, 12);
 
-  // The announced CRC against one built independently of the image's tables: the head and
-  // the tail (64 MiB each) are CRC'd byte by byte; the middle is AP data only, whose period
-  // is found by search, checked on random windows, and whose CRC is combined by doubling.
+  // The announced CRC against one built independently of the image's tables: the head (up
+  // to 64 MiB into super.img.lz4) and the tail (from 64 MiB before its end) are CRC'd byte by
+  // byte; the middle is inside super.img.lz4 only, whose period is found by search, checked
+  // on random windows, and whose CRC is combined by doubling.
   SECTION("combining CRCs of pieces gives the announced CRC") {
     const std::uint64_t E = img.encrypted_size();
-    const std::uint64_t head_end = ap.data_offset + 64 * MiB;
-    const std::uint64_t ap_blocks_end = (ap.data_offset + ap.size) / 16 * 16;
+    const auto super = std::find_if(ap.entries.begin(), ap.entries.end(),
+                                    [](const tar_entry& e) { return e.name == "super.img.lz4"; });
+    REQUIRE(super != ap.entries.end());
+    REQUIRE(super->size > 19'000'000'000ull);
+    const std::uint64_t super_begin = ap.data_offset + super->offset;
+    const std::uint64_t head_end = (super_begin + 64 * MiB) / 16 * 16;
+    // (its last block, stored raw, and the end mark are not part of the cycle)
+    const std::uint64_t ap_blocks_end = (super_begin + super->size - 2 * MiB) / 16 * 16;
     const std::uint64_t tail_begin = ap_blocks_end - 64 * MiB;
-    // The period of AP's ciphertext: the smallest p (multiple of 16, up to 8 MiB) such that
-    // the first 64 KiB of AP's data reappear at p.
-    const auto first = read_encrypted(img, ap.data_offset, 64 * 1024);
+    // The period of the ciphertext there: the smallest p (multiple of 16, up to 8 MiB) such
+    // that 64 KiB reappear p bytes later.
+    const auto first = read_encrypted(img, head_end, 64 * 1024);
     std::uint64_t period = 0;
-    const auto scan = read_encrypted(img, ap.data_offset, 8 * MiB + 64 * 1024);
+    const auto scan = read_encrypted(img, head_end, 8 * MiB + 64 * 1024);
     for (std::uint64_t p = 16; p <= 8 * MiB; p += 16)
       if (std::equal(first.begin(), first.end(), scan.begin() + p)) {
         period = p;
@@ -446,10 +452,10 @@ TEST_CASE("20 GB build: zip64 records, consistent ranges, CRC without a full pas
     // Random windows of the middle match the period (the ciphertext is really periodic).
     std::mt19937_64 rng(13);
     for (int i = 0; i < 64; ++i) {
-      const std::uint64_t pos = ap.data_offset + rng() % (ap_blocks_end - ap.data_offset - 65536);
+      const std::uint64_t pos = head_end + rng() % (ap_blocks_end - head_end - 65536);
       const auto got = read_encrypted(img, pos, 65536);
-      const std::uint64_t phase = (pos - ap.data_offset) % period;
-      const auto want = read_encrypted(img, ap.data_offset + phase, 65536);
+      const std::uint64_t phase = (pos - head_end) % period;
+      const auto want = read_encrypted(img, head_end + phase, 65536);
       REQUIRE(got == want);
     }
     // CRC of [head_end, tail_begin): whole periods by doubling, from one period's CRC.
@@ -507,8 +513,14 @@ TEST_CASE("sizes around 4 GiB get the right end records", "[firmware]") {
   std::vector<std::uint64_t> sizes = {
       four_gib - 65536, four_gib - 2000, four_gib - 1000, four_gib - 600, four_gib - 200,
       four_gib - 1,     four_gib,        four_gib + 1,    four_gib + 300, four_gib + 65536};
+  b.ap_md5 = "0123456789abcdef0123456789abcdef";  // the trailers are not this test's subject
+  b.cp_md5 = "0123456789abcdef0123456789abcdef";
   b.plain_size = four_gib + 65536;
-  const std::uint64_t overhead = b.plain_size - firmware_image(b).members().back().size;
+  // What the zip spends besides AP's data: the rest (headers, directory, the comment).
+  const firmware_image probe(b);
+  const auto probe_tail = read_plain(probe, b.plain_size - 128 * 1024, 128 * 1024);
+  const std::uint64_t comment = le(probe_tail, find_eocd(probe_tail) + 20, 2);
+  const std::uint64_t overhead = b.plain_size - probe.members().back().size - comment;
   for (const int d : {-2, -1, 0, 1, 4, 20, 36, 40, 60, 100})
     sizes.push_back(0xFFFFFFFFull + overhead + d);
   for (const std::uint64_t size : sizes) {
@@ -521,12 +533,49 @@ TEST_CASE("sizes around 4 GiB get the right end records", "[firmware]") {
     if (img.zip64()) {
       check_zip64_end(img);
     } else {
-      const auto tail = read_plain(img, size - 22, 22);
-      REQUIRE(le(tail, 0, 4) == 0x06054b50);
-      const std::uint64_t cd_size = le(tail, 12, 4), cd_offset = le(tail, 16, 4);
-      CHECK(cd_offset + cd_size == size - 22);
+      const auto tail = read_plain(img, size - 128 * 1024, 128 * 1024);
+      const std::size_t eocd = find_eocd(tail);
+      const std::uint64_t cd_size = le(tail, eocd + 12, 4), cd_offset = le(tail, eocd + 16, 4);
+      CHECK(cd_offset + cd_size == size - 128 * 1024 + eocd);
       CHECK(ap.size < 0xFFFFFFFFull);
     }
     check_windows(img, size);
   }
+}
+
+// The catalogue's precomputed AP and CP MD5s (every built-in build, the 4.5 GB fixture)
+// against full MD5 passes over the members: ~40 s, so a ctest of its own
+// (sim_firmware_md5_precomputed). On a mismatch it prints the lines to paste into
+// builtin_md5s() in sim/catalogue.cpp.
+TEST_CASE("precomputed AP and CP MD5s equal full passes over the tars", "[.md5]") {
+  std::ifstream in(FUSPROXY_SIM_TEST_DIR "/catalogue_fixture.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto fixture = catalogue::from_json(text.str());
+  REQUIRE(fixture.has_value());
+  const auto builtin = catalogue::builtin();
+  std::vector<const build*> builds;
+  for (const auto& mr : builtin.entries())
+    for (const auto& b : mr.builds) builds.push_back(&b);
+  builds.push_back(fixture->newest("SM-A207F", "SER"));
+  std::string table;
+  bool all_match = true;
+  for (const build* b : builds) {
+    REQUIRE(b != nullptr);
+    build computed = *b;
+    computed.ap_md5.clear();
+    computed.cp_md5.clear();
+    const firmware_image img(computed);
+    std::string ap, cp;
+    for (const auto& m : img.members()) {
+      if (m.kind == "AP") ap = m.md5_hex;
+      if (m.kind == "CP") cp = m.md5_hex;
+    }
+    INFO(b->binary_name << ": computed AP " << ap << ", CP " << cp);
+    CHECK(b->ap_md5 == ap);
+    CHECK(b->cp_md5 == cp);
+    all_match = all_match && b->ap_md5 == ap && b->cp_md5 == cp;
+    table += "      {\"" + b->binary_name + "\", \"" + ap + "\", \"" + cp + "\"},\n";
+  }
+  if (!all_match) WARN("precomputed MD5s (binary name, AP, CP):\n" << table);
 }

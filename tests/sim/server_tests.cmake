@@ -31,3 +31,10 @@ foreach(name stale_nonce encoded_file_param init_for_mass_required bad_logic_che
       --fus-sim $<TARGET_FILE:fus-sim> ${name})
   set_tests_properties(sim_${name} PROPERTIES TIMEOUT 60)
 endforeach()
+
+# /_sim/builds/{name}/members (issue 14's truth) against zipfile, GNU tar, md5sum and lz4 -d of
+# small builds downloaded over FUS with the independent client's code.
+add_test(NAME sim_members_endpoint
+  COMMAND ${FUSPROXY_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/members_endpoint.py
+    --fus-sim $<TARGET_FILE:fus-sim>)
+set_tests_properties(sim_members_endpoint PROPERTIES TIMEOUT 180)

@@ -261,39 +261,52 @@ TEST_CASE("connection_governor: probes growth, keeps what helps, sheds on refusa
   CHECK(g.target() == 4);
   g.tick(t + 1s, 400, false);  // workers idle: growing is pointless
   CHECK(g.target() == 4);
-  g.tick(t + 1s, 400, true);  // probe: +2
-  CHECK(g.target() == 6);
-  g.tick(t + 2s, 590, true);  // +47 %: kept
-  CHECK(g.target() == 6);
+  g.tick(t + 1s, 400, true);  // probe: the count doubles
+  CHECK(g.target() == 8);
+  // +100 % (at least half of what 4 more connections at 100 each give): kept, and the next
+  // probe starts at once from the rate just measured, up to the ceiling.
+  g.tick(t + 2s, 800, true);
   CHECK(g.grown() == 1);
-  g.tick(t + 3s, 590, true);  // probe: +3
-  CHECK(g.target() == 9);
-  g.tick(t + 4s, 620, true);  // +5 %: undone, and the next probe waits longer
-  CHECK(g.target() == 6);
+  CHECK(g.target() == 16);
+  g.tick(t + 3s, 840, true);  // +5 %: undone, and the next probe waits longer
+  CHECK(g.target() == 8);
   CHECK(g.undone() == 1);
-  g.tick(t + 5s, 620, true);
-  CHECK(g.target() == 6);  // backing off
-  g.tick(t + 6s, 620, true);
-  CHECK(g.target() == 9);  // probing again
+  g.tick(t + 4s, 840, true);
+  CHECK(g.target() == 8);  // backing off
+  g.tick(t + 5s, 840, true);
+  CHECK(g.target() == 16);  // probing again
   // A refusal: the connections that work, at most one less; no growth for the hold.
-  g.shed(5, t + 6500ms);
+  g.shed(5, t + 5500ms);
   CHECK(g.target() == 5);
-  g.shed(7, t + 6600ms);
+  g.shed(7, t + 5600ms);
   CHECK(g.target() == 4);
-  for (int i = 0; i < 25; ++i) g.tick(t + 7s + i * 1s, 1000, true);
+  for (int i = 0; i < 25; ++i) g.tick(t + 6s + i * 1s, 1000, true);
   CHECK(g.target() == 4);
   CHECK(g.sheds() == 2);
-  // After the hold it probes again, up to the ceiling at most.
+  // After the hold it probes again, up to the ceiling at most: a link that scales is there
+  // in one probe interval per doubling.
   auto now = t + 40s;
-  for (int i = 0; i < 40; ++i) {
+  g.tick(now, 400, true);
+  CHECK(g.target() == 8);
+  now += 1s;
+  g.tick(now, 800, true);
+  CHECK(g.target() == 16);
+  now += 1s;
+  g.tick(now, 1600, true);
+  CHECK(g.target() == 16);
+  for (int i = 0; i < 10; ++i) {
     now += 1s;
-    g.tick(now, 100.0 * g.target(), true);  // a link that scales
+    g.tick(now, 100.0 * g.target(), true);
   }
   CHECK(g.target() == 16);
   connection_governor one(1, 8, t);
   CHECK(one.target() == 1);
   one.shed(0, t);
   CHECK(one.target() == 1);
+  // An odd ceiling: the last step is what is left below it.
+  connection_governor odd(12, 8, t, 1s, 30s);
+  odd.tick(t + 1s, 800, true);
+  CHECK(odd.target() == 12);
 }
 
 TEST_CASE("token_bucket: keeps the average rate", "[stream][bucket]") {
@@ -532,4 +545,133 @@ TEST_CASE("pick_split and claim_size: fewer GETs, connections finish together", 
   CHECK(claim_size(2 << 20, 128 << 20, 128 << 20) == 128 << 20);
   CHECK(claim_size(2 << 20, 128 << 20, 1 << 20) == 4 << 20);
   CHECK(claim_size(1000, 100, 0) == 992);  // max below start: start, multiple of 16
+}
+
+TEST_CASE("fetch_plan: claims stop at the followers' end; wanted bytes past it are not cut",
+          "[stream][plan][follow]") {
+  fetch_plan p(4096, 1024);
+  // A claim starting below stop ends at it, rounded up to a block.
+  auto a = p.claim(1, 1000, 1024, 1000);
+  REQUIRE(a);
+  CHECK(*a == byte_range{0, 1008});
+  // Nothing below the limit is left: no claim (the window, or the readers' end, binds).
+  CHECK_FALSE(p.claim(2, 1000, 1024, 1000));
+  // A reader waiting past every follower's end (a probe of the tail) still gets its bytes,
+  // up to the chunk grid as always (not cut at stop).
+  p.want(3000);
+  auto b = p.claim(2, 1000, 1024, 1000);
+  REQUIRE(b);
+  CHECK(*b == byte_range{2992, 3072});
+  // No stop (UINT64_MAX): claims are not cut.
+  fetch_plan q(4096, 1024);
+  auto c = q.claim(1, UINT64_MAX, 2048, UINT64_MAX);
+  REQUIRE(c);
+  CHECK(*c == byte_range{0, 2048});
+}
+
+TEST_CASE(
+    "fetch_plan: split_candidates: every claim at the end, the claims before the "
+    "followers' end, else only the claim readers wait on",
+    "[stream][plan][follow][split]") {
+  fetch_plan p(4096, 512);
+  REQUIRE(p.claim(1, 2048));  // 0-512
+  REQUIRE(p.claim(2, 2048));  // 512-1024
+  REQUIRE(p.claim(3, 2048));  // 1024-1536
+  REQUIRE(p.claim(4, 2048));  // 1536-2048
+  // The window (2048) binds and bytes past it are unclaimed: no reader waits, nothing to split.
+  CHECK(p.split_candidates().empty());
+  // A reader waits at 700: only the claim holding it (worker 2's).
+  p.want(700);
+  auto only = p.split_candidates();
+  REQUIRE(only.size() == 1);
+  CHECK(only[0].first == 2u);
+  // The followers read up to 2048: everything below is claimed, so the claims before it
+  // are all candidates (they finish together at the readers' end).
+  CHECK(p.split_candidates(2048).size() == 4);
+  // Bytes below the followers' end are still unclaimed: only the readers' claim.
+  CHECK(p.split_candidates(3000).size() == 1);
+  // The job's end: every missing byte is claimed, every claim is a candidate.
+  REQUIRE(p.claim(5, 4096, 4096));  // 2048-4096
+  CHECK(p.split_candidates().size() == 5);
+}
+
+TEST_CASE("follow_window and follow_claim_max: two rounds of claims fit the window",
+          "[stream][follow]") {
+  constexpr std::uint64_t MiB = 1 << 20;
+  // 2 MiB first claims: 32 MiB claims, two rounds per connection, at least 64 MiB.
+  CHECK(follow_window(8, 2 * MiB, 128 * MiB) == 512 * MiB);
+  CHECK(follow_window(16, 2 * MiB, 128 * MiB) == 1024 * MiB);
+  CHECK(follow_window(1, 2 * MiB, 128 * MiB) == 64 * MiB);
+  CHECK(follow_window(8, 2 * MiB, 8 * MiB) == 128 * MiB);  // the max claim bounds it
+  CHECK(follow_claim_max(512 * MiB, 8, 2 * MiB) == 32 * MiB);
+  CHECK(follow_claim_max(1024 * MiB, 16, 2 * MiB) == 32 * MiB);
+  CHECK(follow_claim_max(64 * MiB, 1, 2 * MiB) == 32 * MiB);
+  CHECK(follow_claim_max(100 * MiB, 8, 2 * MiB) == 6 * MiB);  // on the grid
+  CHECK(follow_claim_max(8 * MiB, 16, 2 * MiB) == 2 * MiB);   // at least one grid step
+  CHECK(follow_claim_max(4096, 0, 0) == 2048);                // no connections counts as one
+}
+
+TEST_CASE("split_worth: a quarter second at the typical rate, two first claims at least",
+          "[stream][split]") {
+  constexpr std::uint64_t MiB = 1 << 20;
+  auto paced = split_worth(2 * MiB, 8.0 * MiB, 2ms);  // 8 MiB/s per connection
+  CHECK(paced.min_bytes == 4 * MiB);
+  CHECK(paced.min_time == 250ms);
+  auto fast = split_worth(2 * MiB, 20e6, 100ms);  // 20 MB/s, a CDN's first-byte latency
+  CHECK(fast.min_bytes == 5'000'000);
+  CHECK(fast.min_time == 400ms);
+  CHECK(split_worth(2 * MiB, 0, 0ms).min_bytes == 4 * MiB);  // no rate known yet
+  // A 16 MiB claim at 20 MB/s the readers wait for is split in two (0.42 s sooner); its
+  // last 9 MB are not (the pieces would be under the bound).
+  using clock = connection_rates::clock;
+  auto t = clock::time_point{} + 1h;
+  connection_rates r(1s);
+  r.opened(1, t);
+  for (int i = 1; i <= 20; ++i) r.received(1, 1'000'000, t + i * 50ms);
+  auto s = pick_split({{1, {0, 16 * MiB}}}, r, t + 1s, fast.min_bytes, fast.min_time);
+  REQUIRE(s);
+  CHECK(s->at == 8 * MiB);
+  CHECK_FALSE(pick_split({{1, {0, 9'000'000}}}, r, t + 1s, fast.min_bytes, fast.min_time));
+}
+
+TEST_CASE("fetch_plan: sparse mode claims only declared interests, ends claims there",
+          "[stream][plan][sparse]") {
+  fetch_plan p(100u << 20, 2u << 20);
+  p.set_sparse(true);
+  CHECK_FALSE(p.has_work());
+  CHECK_FALSE(p.claim(0));  // nothing declared: nothing fetched
+  p.want(5000);             // a waiting reader alone does not widen a sparse fetch
+  CHECK_FALSE(p.claim(0));
+  p.unwant(5000);
+  // A tar header: 512 bytes at an odd offset -> the whole blocks around it, nothing more.
+  p.add_interest(10'000'001, 10'000'513);
+  CHECK(p.has_work());
+  auto c = p.claim(0, UINT64_MAX, 8u << 20);
+  REQUIRE(c);
+  CHECK(c->begin == 10'000'000);
+  CHECK(c->end == 10'000'528);
+  CHECK_FALSE(p.claim(1));  // everything declared is claimed
+  // An entry of 5 MiB: two workers split it, claims clipped at its end.
+  p.add_interest(40u << 20, (45u << 20) + 100);
+  auto a = p.claim(1, UINT64_MAX, 4u << 20);
+  auto b = p.claim(2, UINT64_MAX, 4u << 20);
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(a->begin == (40u << 20));
+  CHECK(b->begin == a->end);
+  CHECK(b->end == (45u << 20) + 112);
+  CHECK_FALSE(p.claim(3));
+  p.remove_interest(40u << 20, (45u << 20) + 100);
+  p.remove_interest(10'000'001, 10'000'513);
+  CHECK(p.interest_count() == 0);
+  // Complete mode: interests come first, then the lowest missing byte as before.
+  fetch_plan q(100u << 20, 2u << 20);
+  q.add_interest(50u << 20, (50u << 20) + 100);
+  auto first = q.claim(0);
+  REQUIRE(first);
+  CHECK(first->begin == (50u << 20));
+  auto second = q.claim(1);
+  REQUIRE(second);
+  CHECK(second->begin == 0);
+  CHECK(q.has_work());
 }
