@@ -275,14 +275,17 @@ class progress_bar {
   steady::time_point started_;
 };
 
-// Redraws the progress bar every 200 ms until cancelled. It runs beside the download's wait
-// (get_flow, operator ||), which cancels it and waits for its end: no ticking coroutine is
-// left detached, holding the job, when the flow returns and the io_context is stopped.
-net::awaitable<void> tick_progress(progress_bar& bar, const server::fetch_job& job,
+// Redraws the progress bar every 200 ms (`progress()` says where the download is) until
+// cancelled. It runs beside the download's wait (operator ||), which cancels it and waits
+// for its end: no ticking coroutine is left detached when the flow returns and the
+// io_context is stopped (one that read the flow's locals by reference would read them
+// after the flow's frame is gone).
+template <class Progress>
+net::awaitable<void> tick_progress(progress_bar& bar, Progress progress,
                                    std::uint64_t resumed_from) {
   net::steady_timer tick(co_await net::this_coro::executor);
   for (;;) {
-    bar.draw(job.progress(), resumed_from);
+    bar.draw(progress(), resumed_from);
     tick.expires_after(std::chrono::milliseconds(200));
     auto [ec] = co_await tick.async_wait(net::as_tuple(net::use_awaitable));
     if (ec) co_return;  // cancelled: the download is over
@@ -380,25 +383,20 @@ net::awaitable<int> get_file_flow(context& c, const parsed_args& a, upstream::fu
   file_sink sink(fd, rep->size);
   progress_bar bar(!a.quiet && ::isatty(STDERR_FILENO));
   net::steady_timer tick(c.ioc);
-  bool running = true;
   const auto started = steady::now();
-  net::co_spawn(
-      c.ioc,
-      [&]() -> net::awaitable<void> {
-        while (running) {
-          server::job_progress p;
-          p.total = rep->size_known ? rep->size : 0;  // unknown: no bar
-          p.present = sink.written();
-          bar.draw(p, 0);
-          tick.expires_after(std::chrono::milliseconds(200));
-          co_await tick.async_wait(net::as_tuple(net::use_awaitable));
-        }
-      },
-      net::detached);
-  const auto result = co_await rep->body->write_range(
-      0, rep->size_known ? rep->size : server::unknown_length, sink);
-  running = false;
-  tick.cancel();
+  auto progress = [&] {
+    server::job_progress p;
+    p.total = rep->size_known ? rep->size : 0;  // unknown: no bar
+    p.present = sink.written();
+    return p;
+  };
+  using namespace net::experimental::awaitable_operators;
+  // The ticks end with the write (|| cancels the other side and joins it).
+  const auto written = co_await (
+      rep->body->write_range(0, rep->size_known ? rep->size : server::unknown_length, sink) ||
+      tick_progress(bar, progress, 0));
+  const auto result =
+      written.index() == 0 ? std::get<0>(written) : make_error_code(server::stream_errc::cancelled);
   bar.finish();
   mgr->stop_all();
   for (int i = 0; i < 500 && mgr->tasks_running() > 0; ++i) {  // they unwind on this thread
@@ -521,7 +519,9 @@ net::awaitable<int> get_flow(context& c, const parsed_args& a) {
   const auto started = steady::now();
   using namespace net::experimental::awaitable_operators;
   // The ticks end with the wait (|| cancels the other side and joins it).
-  const auto done = co_await (job->wait_done() || tick_progress(bar, *job, resumed_from));
+  const auto done =
+      co_await (job->wait_done() || tick_progress(
+                                        bar, [&job] { return job->progress(); }, resumed_from));
   const auto result =
       done.index() == 0 ? std::get<0>(done) : make_error_code(server::stream_errc::cancelled);
   signals.cancel();
