@@ -9,10 +9,11 @@
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -274,23 +275,20 @@ class progress_bar {
   steady::time_point started_;
 };
 
-// The progress display, owned jointly by the command and its ticking coroutine.
-struct progress_ui {
-  progress_ui(net::io_context& ioc, std::shared_ptr<server::fetch_job> j, bool enabled,
-              std::uint64_t from)
-      : tick(ioc), job(std::move(j)), bar(enabled), resumed_from(from) {}
-  net::steady_timer tick;
-  std::shared_ptr<server::fetch_job> job;
-  progress_bar bar;
-  std::uint64_t resumed_from;
-  bool running = true;
-};
-
-net::awaitable<void> tick_progress(std::shared_ptr<progress_ui> ui) {
-  while (ui->running) {
-    ui->bar.draw(ui->job->progress(), ui->resumed_from);
-    ui->tick.expires_after(std::chrono::milliseconds(200));
-    co_await ui->tick.async_wait(net::as_tuple(net::use_awaitable));
+// Redraws the progress bar every 200 ms (`progress()` says where the download is) until
+// cancelled. It runs beside the download's wait (operator ||), which cancels it and waits
+// for its end: no ticking coroutine is left detached when the flow returns and the
+// io_context is stopped (one that read the flow's locals by reference would read them
+// after the flow's frame is gone).
+template <class Progress>
+net::awaitable<void> tick_progress(progress_bar& bar, Progress progress,
+                                   std::uint64_t resumed_from) {
+  net::steady_timer tick(co_await net::this_coro::executor);
+  for (;;) {
+    bar.draw(progress(), resumed_from);
+    tick.expires_after(std::chrono::milliseconds(200));
+    auto [ec] = co_await tick.async_wait(net::as_tuple(net::use_awaitable));
+    if (ec) co_return;  // cancelled: the download is over
   }
 }
 
@@ -385,25 +383,20 @@ net::awaitable<int> get_file_flow(context& c, const parsed_args& a, upstream::fu
   file_sink sink(fd, rep->size);
   progress_bar bar(!a.quiet && ::isatty(STDERR_FILENO));
   net::steady_timer tick(c.ioc);
-  bool running = true;
   const auto started = steady::now();
-  net::co_spawn(
-      c.ioc,
-      [&]() -> net::awaitable<void> {
-        while (running) {
-          server::job_progress p;
-          p.total = rep->size_known ? rep->size : 0;  // unknown: no bar
-          p.present = sink.written();
-          bar.draw(p, 0);
-          tick.expires_after(std::chrono::milliseconds(200));
-          co_await tick.async_wait(net::as_tuple(net::use_awaitable));
-        }
-      },
-      net::detached);
-  const auto result = co_await rep->body->write_range(
-      0, rep->size_known ? rep->size : server::unknown_length, sink);
-  running = false;
-  tick.cancel();
+  auto progress = [&] {
+    server::job_progress p;
+    p.total = rep->size_known ? rep->size : 0;  // unknown: no bar
+    p.present = sink.written();
+    return p;
+  };
+  using namespace net::experimental::awaitable_operators;
+  // The ticks end with the write (|| cancels the other side and joins it).
+  const auto written = co_await (
+      rep->body->write_range(0, rep->size_known ? rep->size : server::unknown_length, sink) ||
+      tick_progress(bar, progress, 0));
+  const auto result =
+      written.index() == 0 ? std::get<0>(written) : make_error_code(server::stream_errc::cancelled);
   bar.finish();
   mgr->stop_all();
   for (int i = 0; i < 500 && mgr->tasks_running() > 0; ++i) {  // they unwind on this thread
@@ -522,16 +515,18 @@ net::awaitable<int> get_flow(context& c, const parsed_args& a) {
   signals.async_wait([job](const boost::system::error_code& e, int) {
     if (!e) job->stop();
   });
-  auto ui =
-      std::make_shared<progress_ui>(c.ioc, job, !a.quiet && ::isatty(STDERR_FILENO), resumed_from);
-  net::co_spawn(c.ioc, tick_progress(ui), net::detached);
+  progress_bar bar(!a.quiet && ::isatty(STDERR_FILENO));
   const auto started = steady::now();
-  const auto result = co_await job->wait_done();
-  ui->running = false;
-  ui->tick.cancel();
+  using namespace net::experimental::awaitable_operators;
+  // The ticks end with the wait (|| cancels the other side and joins it).
+  const auto done =
+      co_await (job->wait_done() || tick_progress(
+                                        bar, [&job] { return job->progress(); }, resumed_from));
+  const auto result =
+      done.index() == 0 ? std::get<0>(done) : make_error_code(server::stream_errc::cancelled);
   signals.cancel();
-  ui->bar.draw(job->progress(), resumed_from);
-  ui->bar.finish();
+  bar.draw(job->progress(), resumed_from);
+  bar.finish();
   if (result) {
     const auto p = job->progress();
     if (result == server::stream_errc::cancelled)
@@ -544,8 +539,12 @@ net::awaitable<int> get_flow(context& c, const parsed_args& a) {
   }
   const double secs = std::chrono::duration<double>(steady::now() - started).count();
   const auto fetched = meta.size - resumed_from;
-  std::fprintf(stderr, "fusproxy get: %s verified (CRC-32 %08x), %s in %.1f s (%s/s)\n",
-               out.c_str(), meta.crc32, human_bytes(static_cast<double>(fetched)).c_str(), secs,
+  // The CRC-32 is optional (upstream may give none): an optional passed to printf's %x
+  // was undefined behaviour.
+  char crc[32] = "";
+  if (meta.crc32) std::snprintf(crc, sizeof crc, " (CRC-32 %08x)", *meta.crc32);
+  std::fprintf(stderr, "fusproxy get: %s verified%s, %s in %.1f s (%s/s)\n", out.c_str(), crc,
+               human_bytes(static_cast<double>(fetched)).c_str(), secs,
                human_bytes(secs > 0 ? static_cast<double>(fetched) / secs : 0).c_str());
   if (a.json) {
     // The build's metadata (as GET …/{version} answers it) and what this run did.

@@ -14,7 +14,6 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -440,7 +439,19 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       std::filesystem::rename(tmp, cfg.port_file, fec);
       if (fec) throw startup_error("--port-file: cannot write '" + cfg.port_file + "'");
     }
-    net::co_spawn(strand, accept_loop(shared_from_this()), net::detached);
+    // Owned by the server (the frame holds it) and joined by the HTTP io_context, which
+    // runs until the loop has returned (finish() closes the acceptor). Not detached: an
+    // exception ending it would leave a server that no longer accepts without a word.
+    net::co_spawn(strand, accept_loop(shared_from_this()), [log = log](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        log->critical("the accept loop failed, no new connections: {}", x.what());
+      } catch (...) {
+        log->critical("the accept loop failed, no new connections");
+      }
+    });
     log->info("listening on {}:{}", cfg.listen.host, bound_port);
     return bound_port;
   }
