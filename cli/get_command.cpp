@@ -5,6 +5,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <unistd.h>
 
+#include <fcntl.h>
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -16,10 +17,9 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <fcntl.h>
 #include <cctype>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -31,9 +31,9 @@
 #include "config/settings.hpp"
 #include "fetch/fetch_job.hpp"
 #include "firmware/download_manager.hpp"
-#include "http/json_views.hpp"
 #include "firmware/resolver_mapping.hpp"
 #include "firmware/upstream_config.hpp"
+#include "http/json_views.hpp"
 #include "sim/simulator.hpp"
 
 namespace fusproxy::cli {
@@ -360,7 +360,7 @@ net::awaitable<int> get_file_flow(context& c, const parsed_args& a, upstream::fu
   } cleanup{ds.cache_dir};
   auto mgr = std::make_unique<server::download_manager>(c.ioc.get_executor(), client, ds, c.log);
   auto rep = co_await mgr->entry_representation(source, a.file.substr(0, slash),
-                                                 a.file.substr(slash + 1), {});
+                                                a.file.substr(slash + 1), {});
   if (!rep) {
     std::fprintf(stderr, "fusproxy get: %s: %s\n", a.file.c_str(), rep.error().message.c_str());
     mgr->stop_all();
@@ -378,8 +378,8 @@ net::awaitable<int> get_file_flow(context& c, const parsed_args& a, upstream::fu
     co_return disk;
   }
   std::fprintf(stderr, "fusproxy get: %s/%s %s\n  %s -> %s (%s)\n", source.meta.model.c_str(),
-               source.meta.region.c_str(), source.meta.version.c_str(), a.file.c_str(),
-               out.c_str(), human_bytes(static_cast<double>(rep->size)).c_str());
+               source.meta.region.c_str(), source.meta.version.c_str(), a.file.c_str(), out.c_str(),
+               human_bytes(static_cast<double>(rep->size)).c_str());
   file_sink sink(fd, rep->size);
   progress_bar bar(!a.quiet && ::isatty(STDERR_FILENO));
   net::steady_timer tick(c.ioc);
@@ -406,8 +406,8 @@ net::awaitable<int> get_file_flow(context& c, const parsed_args& a, upstream::fu
   const bool synced = ::fsync(fd) == 0;
   ::close(fd);
   if (result || (rep->size_known && sink.remaining() > 0) || !synced) {
-    std::fprintf(stderr, "fusproxy get: %s: failed after %llu of %llu bytes: %s\n",
-                 a.file.c_str(), static_cast<unsigned long long>(sink.written()),
+    std::fprintf(stderr, "fusproxy get: %s: failed after %llu of %llu bytes: %s\n", a.file.c_str(),
+                 static_cast<unsigned long long>(sink.written()),
                  static_cast<unsigned long long>(rep->size),
                  result ? result.message().c_str() : "short or unsynced output");
     fs::remove(part, ec);

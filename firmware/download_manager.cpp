@@ -284,8 +284,7 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
     body_start started;
     std::unique_ptr<member_source> bytes;
   };
-  boost::system::result<member_reading> read_member(const build_source& source,
-                                                    const located& at) {
+  boost::system::result<member_reading> read_member(const build_source& source, const located& at) {
     auto started = start_sparse(source);
     if (!started) return started.error();
     auto bytes = make_member_source(started->job, at.m, at.data);
@@ -320,7 +319,8 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
     const auto key = src.meta.filename + "\n" + at.m.name;
     if (auto it = listings.find(key); it != listings.end()) co_return it->second;
     auto reading = read_member(src, at);
-    if (!reading) co_return service_error{firmware_errc::upstream_error, reading.error().message(), {}};
+    if (!reading)
+      co_return service_error{firmware_errc::upstream_error, reading.error().message(), {}};
     auto& source = reading->bytes;
     auto& started = reading->started;
     auto read = co_await read_listing(*source);
@@ -333,13 +333,15 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
       if (e.regular() && e.name.ends_with(".lz4") && e.size > 0)
         heads.push_back(std::make_unique<fetch_job::interest>(
             started.job, at.data + e.data_offset,
-            at.data + e.data_offset + std::min<std::uint64_t>(e.size, archive::lz4::max_header_size)));
+            at.data + e.data_offset +
+                std::min<std::uint64_t>(e.size, archive::lz4::max_header_size)));
     for (const auto& e : l->entries) {
       if (!e.regular() || !e.name.ends_with(".lz4") || e.size == 0) continue;
       auto index = index_for(entry_key(src, at, e));
       if (index->header) continue;
       auto h = co_await read_frame_header(*source, e);
-      if (h) index->header = *h;  // a corrupt header: found when the entry is read
+      if (h)
+        index->header = *h;  // a corrupt header: found when the entry is read
       else if (h.error().category() != archive::error_category())
         co_return service_error{firmware_errc::upstream_error, h.error().message(), {}};
     }
@@ -682,7 +684,8 @@ class decoded_body final : public body_source {
     // Decoders of one entry may run at once: each works on a copy and the longer index wins.
     auto index = *index_;
     auto ec = co_await write_decoded(*reading->bytes, entry_, index, first, length, &sink);
-    if (index.blocks.size() > index_->blocks.size() || (index.decoded_size && !index_->decoded_size))
+    if (index.blocks.size() > index_->blocks.size() ||
+        (index.decoded_size && !index_->decoded_size))
       *index_ = std::move(index);
     mgr->account_partials();
     if (ec)
@@ -728,9 +731,8 @@ net::awaitable<service_result<std::vector<tar_entry_info>>> download_manager::en
   if (!at) co_return at.error();
   auto l = co_await self->listing(source, *at);
   if (!l) co_return l.error();
-  co_return listing_infos(**l, [&](const archive::tar_entry& e) {
-    return self->decoded_size(source, *at, e);
-  });
+  co_return listing_infos(
+      **l, [&](const archive::tar_entry& e) { return self->decoded_size(source, *at, e); });
 }
 
 net::awaitable<service_result<download_representation>> download_manager::entry_representation(

@@ -60,7 +60,7 @@ class download_manager {
   // Files inside tar members (issue 14; docs/archive.md). The entries of a tar member
   // (full name or AP, BL, CP, CSC, HOME_CSC), read from its headers, sparse.
   boost::asio::awaitable<service_result<std::vector<tar_entry_info>>> entries(build_source source,
-                                                                               std::string member);
+                                                                              std::string member);
   // One entry (`path` names it, or "<path>.lz4" decoded). member_representation() comes here
   // for "{member}/{path}".
   boost::asio::awaitable<service_result<download_representation>> entry_representation(
@@ -82,7 +82,7 @@ class download_manager {
   // Operator removal of a cached build (and its job): in_use while read or fetched.
   service_result<void> remove_build(const std::string& binary_name);
 
-  void refresh_metrics();  // /metrics: the gauges of the jobs in memory
+  void refresh_metrics();                         // /metrics: the gauges of the jobs in memory
   boost::json::array status_json() const;         // the jobs
   boost::json::object cache_status_json() const;  // {"dir","max_bytes","used_bytes","builds":[…]}
 

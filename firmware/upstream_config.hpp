@@ -2,9 +2,9 @@
 // The upstream client's configuration from the one typed settings (dialect, URLs, keys,
 // IMEIs, TLS, timeouts): shared by the service's resolver and the one-shot CLI commands.
 #include "config/settings.hpp"
-#include "upstream/fus_client.hpp"
-#include "protocol/upstream_retry.hpp"
 #include "fetch/fetch_job.hpp"
+#include "protocol/upstream_retry.hpp"
+#include "upstream/fus_client.hpp"
 
 namespace fusproxy::server {
 

@@ -69,10 +69,9 @@ admission admit(const request_view& req, const boost::system::result<route, requ
   // A browser signs in with HTTP Basic, the token as password (any user name), or with the
   // login form's cookie; the management routes then refuse cross-site requests (CSRF).
   const bool by_basic = !rules.token.empty() && basic_token_matches(req.authorization, rules.token);
-  const bool by_cookie =
-      !rules.token.empty() && !by_basic &&
-      session_valid(cookie_value(req.cookie, session_cookie_name).value_or(""), rules.token,
-                    rules.now);
+  const bool by_cookie = !rules.token.empty() && !by_basic &&
+                         session_valid(cookie_value(req.cookie, session_cookie_name).value_or(""),
+                                       rules.token, rules.now);
   const bool safe_method = req.method == "GET" || req.method == "HEAD";
   if ((by_basic || by_cookie) && parsed && !safe_method &&
       cross_site_request(req.origin, req.sec_fetch_site, req.host))

@@ -11,12 +11,12 @@
 #include <random>
 #include <stdexcept>
 
-#include "upstream/upstream_http.hpp"
+#include "http/json_views.hpp"
+#include "http/routes.hpp"
+#include "obs/metrics.hpp"
 #include "protocol/upstream_wire.hpp"
 #include "protocol/versions.hpp"
-#include "http/json_views.hpp"
-#include "obs/metrics.hpp"
-#include "http/routes.hpp"
+#include "upstream/upstream_http.hpp"
 
 namespace fusproxy::server {
 namespace net = boost::asio;

@@ -229,7 +229,8 @@ request_view request_view_of(const bhttp::request<bhttp::string_body>& req) {
 // sees an incomplete response, never a complete wrong one.
 class chunked_sink final : public body_sink {
  public:
-  chunked_sink(connection& conn, std::chrono::seconds progress) : conn_(conn), progress_(progress) {}
+  chunked_sink(connection& conn, std::chrono::seconds progress)
+      : conn_(conn), progress_(progress) {}
 
   net::awaitable<boost::system::error_code> write(std::span<const std::byte> bytes) override {
     if (bytes.empty()) co_return boost::system::error_code{};
@@ -1186,9 +1187,8 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
     }
     auto& rep = *opened;
 
-    const representation_view facts{rep.size,         rep.etag,     rep.last_modified,
-                                    rep.content_type, rep.filename, rep.fresh,
-                                    rep.size_known};
+    const representation_view facts{rep.size,     rep.etag,  rep.last_modified, rep.content_type,
+                                    rep.filename, rep.fresh, rep.size_known};
     const auto decided = decide_download(
         request_view_of(req), facts,
         rt.version.is_latest() ? cache_control_short() : "public, max-age=31536000, immutable");

@@ -27,8 +27,8 @@
 #include "protocol/fus_session_core.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/upstream_error.hpp"
-#include "upstream/upstream_http.hpp"
 #include "protocol/versions.hpp"
+#include "upstream/upstream_http.hpp"
 
 namespace fusproxy::upstream {
 

@@ -71,7 +71,8 @@ class fake_service final : public firmware_service {
                                                         const std::string& region,
                                                         const request_context&) override {
     ++calls;
-    if (model == "SM-UNKNOWN") co_return service_error{firmware_errc::not_found, "no such model", {}};
+    if (model == "SM-UNKNOWN")
+      co_return service_error{firmware_errc::not_found, "no such model", {}};
     co_return version_list{model, region, "A/B/C/D", {{"A/B/C/D", "R(Android 11)", false}}, {}};
   }
   net::awaitable<service_result<firmware_metadata>> metadata(const std::string& model,
