@@ -3,7 +3,6 @@
 #include <spdlog/logger.h>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -13,9 +12,10 @@
 
 #include "http/json_views.hpp"
 #include "http/routes.hpp"
+#include "net/task_group.hpp"
 #include "obs/metrics.hpp"
-#include "protocol/upstream_wire.hpp"
 #include "protocol/versions.hpp"
+#include "upstream/core/upstream_wire.hpp"
 #include "upstream/upstream_http.hpp"
 
 namespace fusproxy::server {
@@ -43,7 +43,12 @@ std::string random_id() {
 struct notifier::impl : std::enable_shared_from_this<impl> {
   impl(net::any_io_executor ex, std::shared_ptr<spdlog::logger> l, metrics::registry& r,
        notify_options o)
-      : executor(ex), log(std::move(l)), registry(r), options(o), client(ex, http_options_for(o)) {}
+      : executor(ex),
+        log(std::move(l)),
+        registry(r),
+        options(o),
+        client(ex, http_options_for(o)),
+        deliveries(ex, log, "notify") {}
 
   static upstream::http_options http_options_for(const notify_options& o) {
     upstream::http_options h;
@@ -61,7 +66,9 @@ struct notifier::impl : std::enable_shared_from_this<impl> {
   upstream::http_client client;
   std::vector<target> targets;
   bool stopped = false;
-  std::vector<std::weak_ptr<net::steady_timer>> waits;  // retries waiting, for stop()
+  // Every delivery is a task of this group: stop() cancels them (a POST in flight or a
+  // retry waiting ends at once), and the executor's thread runs until they have unwound.
+  task_group deliveries;
 
   void count_delivery(std::string_view outcome) {
     registry
@@ -111,10 +118,9 @@ struct notifier::impl : std::enable_shared_from_this<impl> {
       self->count_delivery("retried");
       self->log->warn("notify: {} {} to {}: attempt {} failed ({}); retrying in {} ms", event, id,
                       t.url, attempt, why, delay.count());
-      auto timer = std::make_shared<net::steady_timer>(self->executor, delay);
-      self->waits.push_back(timer);
-      co_await timer->async_wait(net::as_tuple(net::use_awaitable));
-      if (self->stopped) co_return;
+      net::steady_timer timer(self->executor, delay);
+      auto [ec] = co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+      if (ec || self->stopped) co_return;
       delay = std::min(delay * 2, self->options.max_retry);
     }
   }
@@ -146,8 +152,7 @@ notifier::~notifier() {
 
 void notifier::stop() {
   impl_->stopped = true;
-  for (auto& w : impl_->waits)
-    if (auto t = w.lock()) t->cancel();
+  impl_->deliveries.cancel_all();
 }
 
 std::string notifier::body(const mirror_event& e, const std::string& id) {
@@ -190,18 +195,9 @@ void notifier::publish(const mirror_event& e) {
                  e.build.region, e.build.version,
                  e.previous_version.empty() ? "" : " after " + e.previous_version, id,
                  self.targets.size());
-  std::erase_if(self.waits, [](const auto& w) { return w.expired(); });
   const auto text = body(e, id);
   for (const auto& t : self.targets)
-    net::co_spawn(self.executor, impl::deliver(impl_, t, name, id, text),
-                  [log = self.log, url = t.url](std::exception_ptr ep) {
-                    if (!ep) return;
-                    try {
-                      std::rethrow_exception(ep);
-                    } catch (const std::exception& ex) {
-                      log->error("notify: delivery to {} failed: {}", url, ex.what());
-                    }
-                  });
+    self.deliveries.spawn(impl::deliver(impl_, t, name, id, text), "delivery to " + t.url);
 }
 
 }  // namespace fusproxy::server

@@ -37,8 +37,8 @@ class notifier {
   notifier(const notifier&) = delete;
   notifier& operator=(const notifier&) = delete;
 
-  // On the executor's thread, when the process stops: retries waiting are dropped and no
-  // new delivery starts (a POST in flight ends by its own timeout).
+  // On the executor's thread, when the process stops: deliveries in flight or waiting for a
+  // retry are cancelled (they end at once) and no new delivery starts.
   void stop();
   // On the executor's thread. Logs the event, counts it, and POSTs it to every URL.
   void publish(const mirror_event& event);
