@@ -30,10 +30,12 @@
 #include "cli/commands.hpp"
 #include "config/settings.hpp"
 #include "fetch/fetch_job.hpp"
+#include "fetch/file_io.hpp"
 #include "firmware/download_manager.hpp"
 #include "firmware/resolver_mapping.hpp"
 #include "firmware/upstream_config.hpp"
 #include "http/json_views.hpp"
+#include "protocol/ascii.hpp"
 #include "sim/simulator.hpp"
 
 namespace fusproxy::cli {
@@ -167,9 +169,8 @@ std::string human_bytes(double b) {
   return text;
 }
 
-std::string upper(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
+std::string upper(std::string_view s) {
+  return protocol::ascii::to_upper(s);
 }
 
 int exit_for(const server::service_error& e) {
@@ -297,27 +298,21 @@ class file_sink final : public server::body_sink {
  public:
   file_sink(int fd, std::uint64_t size) : fd_(fd), size_(size) {}
   net::awaitable<boost::system::error_code> write(std::span<const std::byte> bytes) override {
-    const auto* p = reinterpret_cast<const char*>(bytes.data());
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-      const auto w = ::pwrite(fd_, p + done, bytes.size() - done, static_cast<off_t>(written_));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) co_return boost::system::error_code(errno, boost::system::system_category());
-      done += static_cast<std::size_t>(w);
-      written_ += static_cast<std::uint64_t>(w);
-    }
+    if (const auto ec = server::pwrite_full(fd_, bytes, written_))
+      co_return boost::system::error_code(ec.value(), boost::system::system_category());
+    written_ += bytes.size();
     co_return boost::system::error_code{};
   }
   net::awaitable<boost::system::error_code> write_file(int fd, std::uint64_t offset,
                                                        std::uint64_t length) override {
-    std::vector<std::byte> buf(1u << 20);
+    std::vector<std::byte> buf(std::min<std::uint64_t>(length, 1u << 20));
     while (length > 0) {
       const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), length));
-      const auto r = ::pread(fd, buf.data(), n, static_cast<off_t>(offset));
-      if (r <= 0) co_return make_error_code(boost::system::errc::io_error);
-      if (auto ec = co_await write({buf.data(), static_cast<std::size_t>(r)})) co_return ec;
-      offset += static_cast<std::uint64_t>(r);
-      length -= static_cast<std::uint64_t>(r);
+      if (server::pread_full(fd, {buf.data(), n}, offset))
+        co_return make_error_code(boost::system::errc::io_error);
+      if (auto ec = co_await write({buf.data(), n})) co_return ec;
+      offset += n;
+      length -= n;
     }
     co_return boost::system::error_code{};
   }

@@ -10,11 +10,11 @@
 #include <chrono>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 #include "crypto/keys.hpp"
 #include "fetch/fetch_plan.hpp"
+#include "fetch/file_io.hpp"
 #include "obs/metrics.hpp"
 #include "protocol/http_date.hpp"
 
@@ -288,13 +288,6 @@ std::vector<std::string> choose_victims(const std::vector<lru_candidate>& entrie
 // --- the cache ------------------------------------------------------------------------------
 
 namespace {
-std::optional<std::string> read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 std::time_t now_wall() {
   return std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
 }
@@ -345,14 +338,14 @@ void build_cache::scan() {
   }
   std::map<std::string, cached_build_record> records;
   const auto record = [&](const std::string& name) -> std::optional<cached_build_record> {
-    auto text = read_text(dir_ / "builds" / name);
+    auto text = read_whole_file(dir_ / "builds" / name);
     if (!text) return std::nullopt;
     auto r = parse_record(*text);
     if (r) records[name] = *r;
     return r;
   };
   const auto map_total = [&](const std::string& name) -> std::optional<std::uint64_t> {
-    auto text = read_text(dir_ / "partial" / name);
+    auto text = read_whole_file(dir_ / "partial" / name);
     if (!text) return std::nullopt;
     auto m = fetch::parse_saved_map(*text);
     if (!m) return std::nullopt;

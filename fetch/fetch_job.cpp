@@ -20,12 +20,12 @@
 #include <fstream>
 #include <list>
 #include <optional>
-#include <sstream>
 #include <system_error>
 
 #include "crypto/crc32.hpp"
 #include "crypto/ecb.hpp"
 #include "crypto/md5.hpp"
+#include "fetch/file_io.hpp"
 #include "firmware/model/errors.hpp"
 #include "net/task_group.hpp"
 #include "obs/metrics.hpp"
@@ -115,40 +115,15 @@ bool write_all(int fd, const std::uint8_t* data, std::size_t n, std::uint64_t of
       }
     } while (!budget->compare_exchange_weak(left, left - n));
   }
-  while (n > 0) {
-    const auto w = ::pwrite(fd, data, n, static_cast<off_t>(offset));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data += w;
-    n -= static_cast<std::size_t>(w);
-    offset += static_cast<std::uint64_t>(w);
+  if (const auto ec = pwrite_full(fd, std::span<const std::uint8_t>(data, n), offset)) {
+    errno = ec.value();
+    return false;
   }
   return true;
 }
 
 bool read_all(int fd, std::uint8_t* data, std::size_t n, std::uint64_t offset) {
-  while (n > 0) {
-    const auto r = ::pread(fd, data, n, static_cast<off_t>(offset));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    if (r == 0) return false;
-    data += r;
-    n -= static_cast<std::size_t>(r);
-    offset += static_cast<std::uint64_t>(r);
-  }
-  return true;
-}
-
-std::optional<std::string> read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  return !pread_full(fd, std::span<std::uint8_t>(data, n), offset);
 }
 
 // Feeds `sink` the cipher bytes [begin, end) recomputed from the plain bytes on disk
@@ -292,7 +267,7 @@ boost::system::result<std::shared_ptr<fetch_job>> fetch_job::open_with_prefix(
     const auto existing = static_cast<std::uint64_t>(st.st_size);
     bool resumed = false;
     if (!files.map.empty() && existing == plain) {
-      if (auto text = read_text(files.map)) {
+      if (auto text = read_whole_file(files.map)) {
         if (auto m = fetch::parse_saved_map(*text); m && m->present.total() == total) {
           if (m->synced)
             present = std::move(m->present);
