@@ -31,8 +31,8 @@
 #include "net/task_group.hpp"
 #include "obs/metrics.hpp"
 #include "protocol/http_date.hpp"
-#include "protocol/upstream_retry.hpp"
 #include "protocol/versions.hpp"
+#include "upstream/core/upstream_retry.hpp"
 #include "upstream/fus_client.hpp"
 
 namespace fusproxy::server {

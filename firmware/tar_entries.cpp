@@ -1,21 +1,15 @@
 #include "firmware/tar_entries.hpp"
 
 #include <algorithm>
-#include <cctype>
+
+#include "protocol/ascii.hpp"
 
 namespace fusproxy::server {
 namespace net = boost::asio;
 
 namespace {
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::toupper(static_cast<unsigned char>(x)) ==
-                  std::toupper(static_cast<unsigned char>(y));
-         });
-}
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
+using protocol::ascii::iequals;
+using protocol::ascii::istarts_with;
 constexpr std::string_view aliases[] = {"AP", "BL", "CP", "CSC", "HOME_CSC"};
 // Compressed bytes declared ahead of a decoder whose range ends before the image does.
 constexpr std::uint64_t decode_window = 16u << 20;

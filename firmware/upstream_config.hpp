@@ -3,7 +3,7 @@
 // IMEIs, TLS, timeouts): shared by the service's resolver and the one-shot CLI commands.
 #include "config/settings.hpp"
 #include "fetch/fetch_job.hpp"
-#include "protocol/upstream_retry.hpp"
+#include "upstream/core/upstream_retry.hpp"
 #include "upstream/fus_client.hpp"
 
 namespace fusproxy::server {

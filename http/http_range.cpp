@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <vector>
 
+#include "protocol/ascii.hpp"
+
 namespace fusproxy::server::http {
 namespace {
 
@@ -35,11 +37,7 @@ bool parse_u64(std::string_view s, std::uint64_t& out) {
   return ec == std::errc{} && ptr == s.data() + s.size();  // overflow -> false
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x | 0x20) == (y | 0x20);
-         });
-}
+using protocol::ascii::iequals;
 
 }  // namespace
 

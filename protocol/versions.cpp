@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 
+#include "protocol/ascii.hpp"
 #include "protocol/detail/xml_document.hpp"
 #include "protocol/xml.hpp"
 
@@ -13,15 +14,7 @@ namespace {
 
 using detail::xml_node;
 
-char upper(char c) {
-  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-std::string upper(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](char c) { return upper(c); });
-  return out;
-}
+using ascii::to_upper;
 
 bool is_version_part(std::string_view part) {
   return !part.empty() && std::all_of(part.begin(), part.end(), [](char c) {
@@ -44,7 +37,7 @@ std::optional<long long> decimal(std::string_view text) {
 }  // namespace
 
 result<std::string> normalize_version(std::string_view version) {
-  const std::string upper_case = upper(detail::trim(version));
+  const std::string upper_case = to_upper(ascii::trim(version));
   // "%2F" (a URL-encoded '/') and '_' (version ids) both separate parts.
   std::string text;
   for (std::size_t i = 0; i < upper_case.size(); ++i) {
@@ -87,8 +80,8 @@ std::string build_smart_history(std::string_view model, std::string_view region)
   spec.with_session_header = true;
   spec.put = {{"CmdID", "1"},
               {"ACCESS_MODE", "1"},
-              {"BINARY_LOCAL_CODE", upper(detail::trim(region))},
-              {"BINARY_MODEL_NAME", upper(detail::trim(model))}};
+              {"BINARY_LOCAL_CODE", to_upper(ascii::trim(region))},
+              {"BINARY_MODEL_NAME", to_upper(ascii::trim(model))}};
   return build_fus_message(spec);
 }
 

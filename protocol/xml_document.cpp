@@ -22,13 +22,7 @@ bool is_attribute_name(char c) {
   return tables::lookup_attribute_name[byte(c)] != 0;
 }
 
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool istarts_with(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
-}
+using ascii::istarts_with;
 
 // Whether "<html" (any case) occurs: a memchr-speed hop from '<' to '<'.
 bool contains_html_tag(std::string_view text) {
@@ -144,18 +138,6 @@ shape measure(std::string_view s) {
 }
 
 }  // namespace
-
-std::string_view trim(std::string_view text) {
-  const auto first = std::find_if_not(text.begin(), text.end(), is_space);
-  const auto last = std::find_if_not(text.rbegin(), text.rend(), is_space).base();
-  return first < last ? std::string_view(&*first, static_cast<std::size_t>(last - first))
-                      : std::string_view();
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
 
 result<xml_document> xml_document::parse(std::string_view xml) {
   if (xml.size() > max_answer_size) return make_error_code(errc::too_large);

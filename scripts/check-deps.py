@@ -2,8 +2,10 @@
 """Prints the module dependency edges from the includes and fails on an edge against the rule.
 
 A module is a top-level folder (firmware/model is a module of its own: the domain's plain
-types, which http/ and fetch/ may see). The rule (docs/architecture.md):
-  - pure rooms (crypto, protocol, zip, archive, config, obs, firmware/model, http, and
+types, which http/ and fetch/ may see; so is upstream/core: the pure upstream rules and the
+sans-I/O FUS session, which the model's errors name). The rule (docs/architecture.md):
+  - pure rooms (crypto, protocol, upstream/core, zip, archive, config, obs, firmware/model,
+    http, and
     fetch/fetch_plan.*) never include Asio or Beast;
   - each module includes only the modules listed in ALLOWED below (plus itself);
   - tests/, bench/ and cli/ may include anything; fuzz/ only pure rooms.
@@ -13,7 +15,8 @@ import pathlib
 import re
 import sys
 
-PURE = {"crypto", "protocol", "zip", "archive", "config", "obs", "firmware/model", "http"}
+PURE = {"crypto", "protocol", "upstream/core", "zip", "archive", "config", "obs",
+        "firmware/model", "http"}
 PURE_FILES = {"fetch/fetch_plan.hpp", "fetch/fetch_plan.cpp"}
 ALLOWED = {
     "crypto": set(),
@@ -23,14 +26,16 @@ ALLOWED = {
     "config": set(),
     "net": set(),
     "obs": {"config"},
-    "upstream": {"protocol", "crypto", "net"},
-    "firmware/model": {"protocol", "crypto"},
-    "fetch": {"crypto", "protocol", "upstream", "net", "obs", "firmware/model", "zip", "config"},
-    "firmware": {"firmware/model", "fetch", "upstream", "protocol", "crypto", "zip", "archive",
-                 "obs", "config", "net"},
+    "upstream/core": {"protocol", "crypto"},
+    "upstream": {"upstream/core", "protocol", "crypto", "net"},
+    "firmware/model": {"upstream/core", "protocol", "crypto"},
+    "fetch": {"crypto", "protocol", "upstream", "upstream/core", "net", "obs", "firmware/model",
+              "zip", "config"},
+    "firmware": {"firmware/model", "fetch", "upstream", "upstream/core", "protocol", "crypto",
+                 "zip", "archive", "obs", "config", "net"},
     "http": {"firmware/model", "protocol", "config", "crypto"},
-    "server": {"http", "firmware", "firmware/model", "fetch", "upstream", "protocol", "crypto",
-               "zip", "archive", "obs", "config", "net"},
+    "server": {"http", "firmware", "firmware/model", "fetch", "upstream", "upstream/core",
+               "protocol", "crypto", "zip", "archive", "obs", "config", "net"},
     "sim": {"crypto", "protocol", "archive", "zip", "config", "net"},
     "fuzz": PURE | {"fetch"},
 }
@@ -41,8 +46,8 @@ IO_HEADERS = re.compile(r"^boost/(asio|beast)(/|\.hpp)")
 
 def module_of(path: str):
     parts = path.split("/")
-    if len(parts) >= 3 and parts[0] == "firmware" and parts[1] == "model":
-        return "firmware/model"
+    if len(parts) >= 3 and (parts[0], parts[1]) in (("firmware", "model"), ("upstream", "core")):
+        return parts[0] + "/" + parts[1]
     return parts[0] if len(parts) >= 2 else None
 
 

@@ -10,6 +10,8 @@
 
 #include <boost/json.hpp>
 
+#include "protocol/ascii.hpp"
+
 namespace fusproxy::sim {
 namespace {
 
@@ -37,17 +39,9 @@ class catalogue_category_impl : public boost::system::error_category {
 
 // ---- small text helpers ----------------------------------------------------------------
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::toupper(static_cast<unsigned char>(x)) ==
-                  std::toupper(static_cast<unsigned char>(y));
-         });
-}
-
+using protocol::ascii::iequals;
 std::string upper(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
+  return protocol::ascii::to_upper(s);
 }
 
 bool all_of_chars(std::string_view s, std::string_view extra, bool lower_ok) {

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "protocol/ascii.hpp"
+
 namespace fusproxy::sim {
 
 namespace {
@@ -78,9 +80,7 @@ std::optional<double> parse_number(std::string_view s, std::string_view& unit) {
 }
 
 std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+  return protocol::ascii::to_lower(s);
 }
 
 }  // namespace

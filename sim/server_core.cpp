@@ -8,6 +8,7 @@
 
 #include "crypto/keys.hpp"
 #include "crypto/logic_check.hpp"
+#include "protocol/ascii.hpp"
 #include "protocol/xml.hpp"
 
 namespace fusproxy::sim {
@@ -19,9 +20,7 @@ constexpr std::string_view json_type = "application/json";
 constexpr std::string_view alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 std::string upper(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
+  return protocol::ascii::to_upper(s);
 }
 
 using protocol::xml_escape;

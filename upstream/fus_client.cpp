@@ -11,8 +11,9 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "crypto/ecb.hpp"
-#include "protocol/upstream_retry.hpp"
+#include "protocol/ascii.hpp"
 #include "protocol/xml.hpp"
+#include "upstream/core/upstream_retry.hpp"
 
 namespace fusproxy::upstream {
 
@@ -21,15 +22,8 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 namespace {
 
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return upper(a) == upper(b);
-}
+using protocol::ascii::iequals;
+using protocol::ascii::to_upper;
 
 // Model and region go into URL paths and XML: letters, digits and a few separators only.
 bool valid_model(std::string_view m) {
@@ -87,7 +81,7 @@ fus_client::fus_client(net::any_io_executor executor, fus_config config, http_op
 }
 
 std::string_view fus_client::imei_for(std::string_view model) const {
-  if (auto it = config_.imei_by_model.find(upper(model)); it != config_.imei_by_model.end())
+  if (auto it = config_.imei_by_model.find(to_upper(model)); it != config_.imei_by_model.end())
     return it->second;
   return config_.default_imei;
 }
@@ -230,8 +224,8 @@ struct fus_session::state {
   net::awaitable<result<protocol::inform_answer>> binary_inform(
       const protocol::inform_request& in) {
     protocol::inform_request req = in;
-    req.model = upper(req.model);
-    req.region = upper(req.region);
+    req.model = to_upper(req.model);
+    req.region = to_upper(req.region);
     if (core.dialect() == protocol::dialect::legacy)
       req.imei = std::string(client->imei_for(req.model));
     for (int attempt = 0;; ++attempt) {
@@ -298,8 +292,8 @@ struct fus_session::state {
 
   net::awaitable<result<version_list>> versions(std::string_view model_in,
                                                 std::string_view region_in) {
-    const auto model = upper(model_in);
-    const auto region = upper(region_in);
+    const auto model = to_upper(model_in);
+    const auto region = to_upper(region_in);
     if (!valid_model(model) || !valid_region(region))
       co_return make_failure(errc::invalid_argument, "malformed model or region");
 
@@ -337,8 +331,8 @@ struct fus_session::state {
 
   net::awaitable<result<build_info>> resolve(std::string_view model_in, std::string_view region_in,
                                              std::string_view spec) {
-    const auto model = upper(model_in);
-    const auto region = upper(region_in);
+    const auto model = to_upper(model_in);
+    const auto region = to_upper(region_in);
     if (!valid_model(model) || !valid_region(region))
       co_return make_failure(errc::invalid_argument, "malformed model or region");
 
@@ -355,7 +349,7 @@ struct fus_session::state {
         if (requested.empty())
           co_return make_failure(errc::not_found, "no stable firmware for " + model + "/" + region);
       } else {
-        const auto pda = upper(spec);
+        const auto pda = to_upper(spec);
         for (const auto& v : list->versions)
           if (first_part(v.version) == pda) {
             requested = v.version;

@@ -24,10 +24,10 @@
 #include "crypto/auth.hpp"
 #include "crypto/keys.hpp"
 #include "crypto/ranges.hpp"
-#include "protocol/fus_session_core.hpp"
 #include "protocol/messages.hpp"
-#include "protocol/upstream_error.hpp"
 #include "protocol/versions.hpp"
+#include "upstream/core/fus_session_core.hpp"
+#include "upstream/core/upstream_error.hpp"
 #include "upstream/upstream_http.hpp"
 
 namespace fusproxy::upstream {

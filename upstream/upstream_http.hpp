@@ -16,8 +16,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
-#include "protocol/upstream_error.hpp"
-#include "protocol/upstream_wire.hpp"
+#include "upstream/core/upstream_error.hpp"
+#include "upstream/core/upstream_wire.hpp"
 
 namespace fusproxy::upstream {
 

@@ -4,7 +4,7 @@
 #include <string_view>
 
 #include "firmware/model/firmware_types.hpp"
-#include "protocol/upstream_error.hpp"
+#include "upstream/core/upstream_error.hpp"
 
 namespace fusproxy::server {
 

@@ -8,6 +8,7 @@
 
 #include <rapidxml/rapidxml.hpp>
 
+#include "protocol/ascii.hpp"
 #include "protocol/error.hpp"
 
 namespace fusproxy::protocol::detail {
@@ -54,7 +55,7 @@ void for_each_element(const xml_node& node, F&& f) {
   }
 }
 
-std::string_view trim(std::string_view text);
-bool iequals(std::string_view a, std::string_view b);
+using ascii::iequals;
+using ascii::trim;
 
 }  // namespace fusproxy::protocol::detail

@@ -1,7 +1,7 @@
 // Pure helpers of the upstream client: URLs, cookies, Range/Content-Range, status mapping.
 #include <catch2/catch.hpp>
 
-#include "protocol/upstream_wire.hpp"
+#include "upstream/core/upstream_wire.hpp"
 
 using namespace fusproxy::upstream;
 using fusproxy::crypto::byte_range;

@@ -1,4 +1,4 @@
-// The sans-I/O FUS session core (protocol/fus_session_core.hpp), without sockets: the
+// The sans-I/O FUS session core (upstream/core/fus_session_core.hpp), without sockets: the
 // requests it makes, header by header and field by field, against what the public clients
 // send (each check cites the client and file it follows), and the session's conduct
 // (GenerateNonce -> BinaryInform -> InitForMass -> GET, 401 -> renew, the jar kept).
@@ -6,8 +6,8 @@
 
 #include "crypto/auth.hpp"
 #include "crypto/logic_check.hpp"
-#include "protocol/fus_session_core.hpp"
 #include "protocol/xml.hpp"
+#include "upstream/core/fus_session_core.hpp"
 
 using namespace fusproxy::upstream;
 using fusproxy::crypto::byte_range;

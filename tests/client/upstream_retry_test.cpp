@@ -1,9 +1,9 @@
-// The metadata path's retry policy (protocol/upstream_retry.hpp): which failures are
+// The metadata path's retry policy (upstream/core/upstream_retry.hpp): which failures are
 // retried, in which session, after how long, and that the deadline bounds it all.
 #include <catch2/catch.hpp>
 
-#include "protocol/upstream_retry.hpp"
-#include "protocol/upstream_wire.hpp"
+#include "upstream/core/upstream_retry.hpp"
+#include "upstream/core/upstream_wire.hpp"
 
 using namespace fusproxy::upstream;
 using namespace std::chrono_literals;

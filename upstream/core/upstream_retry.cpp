@@ -1,4 +1,4 @@
-#include "protocol/upstream_retry.hpp"
+#include "upstream/core/upstream_retry.hpp"
 
 #include <algorithm>
 

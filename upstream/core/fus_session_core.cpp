@@ -1,22 +1,15 @@
-#include "protocol/fus_session_core.hpp"
+#include "upstream/core/fus_session_core.hpp"
 
-#include <cctype>
 #include <ctime>
 
+#include "protocol/ascii.hpp"
 #include "protocol/versions.hpp"
 
 namespace fusproxy::upstream {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
+using protocol::ascii::iequals;
 
 bool success(unsigned status) {
   return status >= 200 && status < 300;

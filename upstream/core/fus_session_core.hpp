@@ -22,8 +22,8 @@
 #include "crypto/auth.hpp"
 #include "crypto/ranges.hpp"
 #include "protocol/messages.hpp"
-#include "protocol/upstream_error.hpp"
-#include "protocol/upstream_wire.hpp"
+#include "upstream/core/upstream_error.hpp"
+#include "upstream/core/upstream_wire.hpp"
 
 namespace fusproxy::upstream {
 

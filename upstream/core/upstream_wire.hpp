@@ -12,7 +12,7 @@
 
 #include "crypto/ranges.hpp"
 #include "protocol/error.hpp"
-#include "protocol/upstream_error.hpp"
+#include "upstream/core/upstream_error.hpp"
 
 namespace fusproxy::upstream {
 

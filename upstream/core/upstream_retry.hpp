@@ -6,7 +6,7 @@
 // caller passes `now` and a jitter value, so every schedule is unit-tested exactly.
 #include <chrono>
 
-#include "protocol/upstream_error.hpp"
+#include "upstream/core/upstream_error.hpp"
 
 namespace fusproxy::upstream {
 

@@ -1,4 +1,4 @@
-#include "protocol/upstream_error.hpp"
+#include "upstream/core/upstream_error.hpp"
 
 #include <boost/throw_exception.hpp>
 #include <ostream>

@@ -1,4 +1,4 @@
-#include "protocol/upstream_wire.hpp"
+#include "upstream/core/upstream_wire.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -6,25 +6,14 @@
 
 #include <boost/url/parse.hpp>
 
+#include "protocol/ascii.hpp"
 #include "protocol/http_date.hpp"
 
 namespace fusproxy::upstream {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using protocol::ascii::iequals;
+using protocol::ascii::trim;
 
 std::optional<std::uint64_t> parse_u64(std::string_view s) {
   if (s.empty()) return std::nullopt;
