@@ -1,23 +1,20 @@
 #pragma once
 // The firmware resolver: the firmware_service that answers version lists and metadata by
-// driving FUS sessions upstream (upstream/fus_client), with a metadata cache and
-// single-flight. Downloads (open_download(), files()) resolve the build's metadata (cached)
-// and hand it to the download_manager (firmware/download_manager.hpp, docs/streaming.md):
-// one fetch job per build, any number of client streams following it.
+// driving FUS sessions upstream (upstream/fus_client), and hands downloads (open_download(),
+// files(), entries()) the build's metadata (cached) for the download_manager
+// (firmware/download_manager.hpp, docs/streaming.md): one fetch job per build, any number
+// of client streams following it. It composes its parts (docs/resolver.md):
+// - metadata_cache.hpp: what is remembered and for how long (immutable full versions,
+//   TTL for `latest`/PDA/lists, stale answers when upstream fails, definitive errors
+//   briefly, transient ones never);
+// - single_flight.hpp: identical concurrent lookups share one upstream session;
+// - lookup_retrier.hpp: transient upstream failures retried within --upstream-deadline;
+// - mirror_scheduler.hpp: the --mirror loops and the mirror management routes.
 //
 // Threading: every call (the service methods, ready(), append_metrics(), status_json())
 // must come from the one thread that runs the io_context the resolver was built on;
-// `fusproxy serve` runs a single-threaded io_context, so the caches, the in-flight table
+// `fusproxy serve` runs a single-threaded io_context, so the caches, the in-flight tables
 // and the counters need no locks.
-//
-// Caching (docs/resolver.md):
-// - a full version's metadata is immutable: kept until restart (LRU, bounded count);
-// - `latest`, PDA-only lookups and version lists are reused for --metadata-ttl seconds;
-//   past that, when upstream fails transiently (unreachable, timeout, 5xx, garbage,
-//   auth) the stale answer is served with freshness{age, stale = true};
-// - definitive errors (not_found, not_hosted) are remembered for min(TTL, 30 s);
-//   transient errors are never cached.
-// Identical concurrent lookups share one upstream session (single-flight).
 #include <boost/asio/any_io_executor.hpp>
 #include <cstddef>
 #include <functional>
@@ -25,6 +22,7 @@
 
 #include "config/settings.hpp"
 #include "firmware/firmware_service.hpp"
+#include "firmware/metadata_cache.hpp"
 #include "firmware/model/mirror_event.hpp"
 
 namespace spdlog {
@@ -33,13 +31,12 @@ class logger;
 
 namespace fusproxy::server {
 
-struct resolver_limits {
-  std::size_t immutable_entries = 4096;  // full-version metadata kept (LRU)
-  std::size_t ttl_entries = 4096;        // latest/PDA metadata and version lists, each (LRU)
-  std::size_t error_entries = 1024;      // remembered definitive errors (LRU)
-};
+// The caches' bounds (firmware/metadata_cache.hpp); the build details (BinaryInform's
+// answers) share the bound of the immutable metadata.
+using resolver_limits = metadata_cache_limits;
 
 struct upstream_metrics;  // obs/metrics.hpp: where upstream requests and the cache record
+class mirror_scheduler;   // firmware/mirror_scheduler.hpp
 
 class firmware_resolver final : public firmware_service {
  public:
@@ -84,7 +81,8 @@ class firmware_resolver final : public firmware_service {
   struct impl;
 
  private:
-  std::shared_ptr<impl> impl_;
+  std::shared_ptr<impl> impl_;  // the lookups and the download manager
+  std::shared_ptr<mirror_scheduler> mirrors_;
 };
 
 }  // namespace fusproxy::server

@@ -86,4 +86,14 @@ std::size_t task_group::size() const {
   return state_->tasks.size();
 }
 
+std::string exception_text(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+  }
+  return "unknown exception";
+}
+
 }  // namespace fusproxy::server

@@ -55,4 +55,8 @@ class task_group {
   std::shared_ptr<state> state_;
 };
 
+// The text of the exception `e` holds, for an on_exception handler's log line: its what(),
+// or "unknown exception" for one that is not a std::exception.
+std::string exception_text(std::exception_ptr e);
+
 }  // namespace fusproxy::server
