@@ -6,19 +6,17 @@
 #include <ctime>
 #include <stdexcept>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/awaitable.hpp>
 
 #include "crypto/ecb.hpp"
 #include "protocol/ascii.hpp"
 #include "protocol/xml.hpp"
 #include "upstream/core/upstream_retry.hpp"
+#include "upstream/fus_channel.hpp"
 
 namespace fusproxy::upstream {
 
 namespace net = boost::asio;
-constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 namespace {
 
@@ -45,10 +43,6 @@ bool is_pda_only(std::string_view v) {
 
 std::string first_part(std::string_view v) {
   return std::string(v.substr(0, v.find('/')));
-}
-
-bool success(unsigned status) {
-  return status >= 200 && status < 300;
 }
 
 }  // namespace
@@ -138,432 +132,202 @@ net::awaitable<result<std::size_t>> range_reader::read_some(std::span<std::uint8
   co_return *n;
 }
 
-// ---- fus_session ----
+// ---- fus_session: the FUS operations, asked through the session's channel ----
 
-struct fus_session::state {
-  fus_client* client;
-  fus_session_core core;
-  std::uint64_t generation = 0;  // completed (re)authorisations for downloads
-  bool refreshing = false;       // a coroutine is authorising; others wait on `refreshed`
-  std::optional<failure> refresh_failure;
-  net::steady_timer refreshed;
+namespace {
 
-  state(fus_client& c, std::string id)
-      : client(&c),
-        core(c.config().dialect, c.config().legacy_keys, std::move(id)),
-        refreshed(c.http().get_executor()) {}
-
-  const protocol::endpoints& ep() const { return protocol::endpoints_for(core.dialect()); }
-
-  const base_url& base_of(upstream_host h) const {
-    switch (h) {
-      case upstream_host::cloud:
-        return client->cloud_base();
-      case upstream_host::fota:
-        return client->fota_base();
-      case upstream_host::fus:
-        break;
-    }
-    return client->fus_base();
-  }
-
-  static http_request to_http(const base_url& base, fus_request&& r) {
-    http_request req;
-    req.method = r.method;
-    req.target = base.path + r.target;
-    req.headers = std::move(r.headers);
-    req.body = std::move(r.body);
-    return req;
-  }
-
-  // One XML exchange the core asked for: sent, its NONCE and cookies absorbed (FUS only),
-  // observed (metrics).
-  net::awaitable<result<http_response>> send(fus_request r) {
-    const auto& base = base_of(r.host);
-    const auto kind = r.kind;
-    const auto svc = r.host == upstream_host::fota ? service::fota : service::fus;
-    const auto started = std::chrono::steady_clock::now();
-    auto resp = co_await client->http().request(base, to_http(base, std::move(r)),
-                                                protocol::max_answer_size);
-    if (resp && svc == service::fus) core.absorb(resp->headers);
-    observe(kind, svc, started, resp);
-    co_return resp;
-  }
-
-  // Tells the client's observer (metrics) how an exchange went.
-  void observe(std::string_view kind, service svc, std::chrono::steady_clock::time_point started,
-               const result<http_response>& r) const {
-    const auto& o = client->observer();
-    if (!o) return;
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (!r) {
-      const failure f = r.error();
-      o(kind, &f, seconds);
-    } else if (!success(r->status)) {
-      const auto f = status_failure(svc, r->status, r->header("Retry-After"), r->body);
-      o(kind, &f, seconds);
-    } else {
-      o(kind, nullptr, seconds);
-    }
-  }
-
-  net::awaitable<result<void>> generate_nonce() {
-    auto r = co_await send(core.generate_nonce());
-    if (!r) co_return r.error();
-    co_return core.on_nonce_answer(r->status, r->headers, r->body);
-  }
-
-  net::awaitable<result<void>> ensure_nonce() {
-    if (core.has_nonce()) co_return result<void>{};
-    co_return co_await generate_nonce();
-  }
-
-  // `in` must outlive the call (callers pass a named object: GCC 12 mishandles temporaries
-  // bound to coroutine parameters).
-  net::awaitable<result<protocol::inform_answer>> binary_inform(
-      const protocol::inform_request& in) {
-    protocol::inform_request req = in;
-    req.model = to_upper(req.model);
-    req.region = to_upper(req.region);
-    if (core.dialect() == protocol::dialect::legacy)
-      req.imei = std::string(client->imei_for(req.model));
-    for (int attempt = 0;; ++attempt) {
-      if (auto n = co_await ensure_nonce(); !n) co_return n.error();
-      auto request = core.binary_inform(req);
-      if (!request) co_return request.error();
-      auto r = co_await send(std::move(*request));
-      if (!r) co_return r.error();
-      protocol::inform_answer answer;
-      auto verdict = core.on_inform_answer(r->status, r->body, attempt == 0, answer);
-      if (!verdict) co_return verdict.error();
-      if (*verdict == answer_verdict::done) co_return answer;
-      if (auto n = co_await generate_nonce(); !n) co_return n.error();
-    }
-  }
-
-  net::awaitable<result<void>> init_for_mass(const protocol::init_request& init) {
-    for (int attempt = 0;; ++attempt) {
-      if (auto n = co_await ensure_nonce(); !n) co_return n.error();
-      auto request = core.init_for_mass(init);
-      if (!request) co_return request.error();
-      auto r = co_await send(std::move(*request));
-      if (!r) co_return r.error();
-      auto verdict = core.on_init_answer(r->status, r->body, attempt == 0, init);
-      if (!verdict) co_return verdict.error();
-      if (*verdict == answer_verdict::done) co_return result<void>{};
-      if (auto n = co_await generate_nonce(); !n) co_return n.error();
-    }
-  }
-
-  // SmartHistory in this session: after GenerateNonce, with its cookie (all smart2 clients).
-  net::awaitable<result<std::vector<protocol::version_entry>>> smart_history(
-      const std::string& model, const std::string& region) {
-    if (auto n = co_await ensure_nonce(); !n) co_return n.error();
-    auto r = co_await send(core.smart_history(model, region, crypto::make_client_nonce()));
-    if (!r) co_return r.error();
-    if (!success(r->status))
-      co_return status_failure(service::fus, r->status, r->header("Retry-After"), r->body);
-    // Success has an empty Results/Status; a failing one (an XML 401: the signature was
-    // refused) is no empty version list.
-    if (auto status = protocol::parse_status(r->body); status && !status->empty())
-      if (auto f = map_fus_status(*status)) co_return *f;
-    auto list = protocol::parse_smart_history(r->body);
-    if (!list) co_return from_protocol_error(list.error(), "SmartHistory answer");
-    co_return std::move(*list);
-  }
-
-  net::awaitable<result<protocol::fota_versions>> fota(const std::string& model,
-                                                       const std::string& region) {
-    auto r = co_await send(core.fota(model, region));
-    if (!r) co_return r.error();
-    if (!success(r->status)) {
-      auto f = status_failure(service::fota, r->status, r->header("Retry-After"), r->body);
-      if (protocol::is_fota_access_denied(r->body)) {
-        f.code = make_error_code(errc::not_found);
-        f.detail = "FOTA: AccessDenied (unknown model/region)";
-      }
-      co_return f;
-    }
-    auto parsed = protocol::parse_fota_versions(r->body);
-    if (!parsed) co_return from_protocol_error(parsed.error(), "FOTA version.xml");
-    co_return std::move(*parsed);
-  }
-
-  net::awaitable<result<version_list>> versions(std::string_view model_in,
-                                                std::string_view region_in) {
-    const auto model = to_upper(model_in);
-    const auto region = to_upper(region_in);
-    if (!valid_model(model) || !valid_region(region))
-      co_return make_failure(errc::invalid_argument, "malformed model or region");
-
-    std::optional<result<std::vector<protocol::version_entry>>> history;
-    if (core.dialect() == protocol::dialect::smart2) {
-      history = co_await smart_history(model, region);
-      // FOTA's "latest" lags behind SmartHistory: a transient SmartHistory failure fails the
-      // list (the caller retries) instead of answering from FOTA alone.
-      if (!*history && !history->error().is(errc::not_found)) co_return history->error();
-    }
-    auto fota_list = co_await fota(model, region);
-
-    // A FOTA that failed transiently fails the list too (the resolver retries it: a list
-    // without FOTA would lose its versions); one that answered for good (an unknown pair, a
-    // refused User-Agent) is left out. SmartHistory's order wins.
-    if (!fota_list && is_transient(fota_list.error())) co_return fota_list.error();
-    const bool history_ok = history && *history;
-    if (!history_ok && !fota_list) {
-      if (history && !history->error().is(errc::not_found)) co_return history->error();
-      co_return fota_list.error();
-    }
-    version_list out;
-    const std::vector<protocol::version_entry> no_history;
-    const protocol::fota_versions no_fota;
-    out.versions = protocol::merge_versions(history_ok ? history->value() : no_history,
-                                            fota_list ? *fota_list : no_fota);
-    if (core.dialect() == protocol::dialect::legacy && fota_list && !fota_list->latest.empty())
-      out.latest = fota_list->latest;
-    else
-      out.latest = protocol::newest_stable(out.versions);
-    if (out.versions.empty() && out.latest.empty())
-      co_return make_failure(errc::not_found, "no firmware listed for " + model + "/" + region);
-    co_return out;
-  }
-
-  net::awaitable<result<build_info>> resolve(std::string_view model_in, std::string_view region_in,
-                                             std::string_view spec) {
-    const auto model = to_upper(model_in);
-    const auto region = to_upper(region_in);
-    if (!valid_model(model) || !valid_region(region))
-      co_return make_failure(errc::invalid_argument, "malformed model or region");
-
-    std::string requested;
-    const bool latest = iequals(spec, "latest");
-    if (latest || is_pda_only(spec)) {
-      if (!latest && (spec.empty() || !valid_model(spec)))
-        co_return make_failure(errc::bad_version,
-                               "malformed version \"" + std::string(spec) + "\"");
-      auto list = co_await versions(model, region);
-      if (!list) co_return list.error();
-      if (latest) {
-        requested = list->latest;
-        if (requested.empty())
-          co_return make_failure(errc::not_found, "no stable firmware for " + model + "/" + region);
-      } else {
-        const auto pda = to_upper(spec);
-        for (const auto& v : list->versions)
-          if (first_part(v.version) == pda) {
-            requested = v.version;
-            break;
-          }
-        if (requested.empty())
-          co_return make_failure(
-              errc::not_found,
-              "version " + pda + " is not in the version list of " + model + "/" + region);
-      }
-    } else {
-      auto normalised = protocol::normalize_version(spec);
-      if (!normalised)
-        co_return make_failure(errc::bad_version,
-                               "malformed version \"" + std::string(spec) + "\"");
-      requested = *normalised;
-    }
-
-    const protocol::inform_request inform{model, region, requested, {}};
-    auto answer = co_await binary_inform(inform);
-    if (!answer) co_return answer.error();
-    auto served = protocol::normalize_version(answer->served_version);
-    if (!served)
-      co_return make_failure(errc::bad_answer, "BinaryInform answer names no valid served version");
-    // The served build is the truth: never present it under another version's name. For
-    // "latest" no version was named, so the served build is the answer.
-    if (*served != requested && !latest) {
-      auto f = make_failure(errc::served_other,
-                            "asked for " + requested + ", upstream serves " + *served);
-      f.served_version = *served;
-      co_return f;
-    }
-
-    build_info b;
-    b.model = model;
-    b.region = region;
-    b.version = *served;
-    const auto& name = answer->binary_name;
-    if (name.ends_with(".enc4")) {
-      b.enc = encryption::enc4;
-      if (answer->logic_value.empty())
-        co_return make_failure(errc::bad_answer, "enc4 build without LOGIC_VALUE_FACTORY/HOME");
-      auto key = crypto::enc4_key(b.version, answer->logic_value);
-      if (!key) co_return make_failure(errc::bad_answer, "enc4 key: " + key.error().message());
-      b.key = *key;
-    } else if (name.ends_with(".enc2")) {
-      b.enc = encryption::enc2;
-      b.key = crypto::enc2_key(region, model, b.version);
-    } else {
-      co_return make_failure(errc::bad_answer, "unknown encryption of " + name);
-    }
-    if (answer->model_path.empty())
-      co_return make_failure(errc::bad_answer, "BinaryInform answer has no MODEL_PATH");
-    if (answer->byte_size == 0)
-      co_return make_failure(errc::bad_answer, "BinaryInform answer has no BINARY_BYTE_SIZE");
-    b.inform = std::move(*answer);
-    co_return b;
-  }
-
-  net::awaitable<void> wait_for_refresh() {
-    while (refreshing) co_await refreshed.async_wait(use_tuple);
-  }
-
-  // Brings the session to the point where `file` may be downloaded, one step at a time as
-  // the core asks: GenerateNonce, BinaryInform for the file (unless this session's answered
-  // it), InitForMass. One coroutine at a time; the others wait for its outcome.
-  net::awaitable<result<void>> refresh(const download_file& file) {
-    refreshing = true;
-    refresh_failure.reset();
-    refreshed.expires_at(net::steady_timer::time_point::max());
-    result<void> r;
-    // At most one of each step, plus one renewal of the nonce.
-    for (int steps = 0; r && steps < 6; ++steps) {
-      const auto step = core.next_auth_step(file);
-      if (step == fus_session_core::auth_step::ready) break;
-      if (step == fus_session_core::auth_step::generate_nonce) {
-        r = co_await generate_nonce();
-      } else if (step == fus_session_core::auth_step::binary_inform) {
-        auto answer = co_await binary_inform(file.inform);
-        if (!answer)
-          r = answer.error();
-        else if (answer->binary_name != file.init.binary_name)
-          r = make_failure(errc::not_hosted, "BinaryInform for " + file.inform.version +
-                                                 " now names " + answer->binary_name + ", not " +
-                                                 file.init.binary_name);
-      } else {
-        r = co_await init_for_mass(file.init);
-      }
-    }
-    if (r && core.next_auth_step(file) != fus_session_core::auth_step::ready)
-      r = make_failure(errc::auth, "could not authorise " + file.init.binary_name);
-    if (!r) refresh_failure = r.error();
-    ++generation;
-    refreshing = false;
-    refreshed.cancel();
-    co_return r;
-  }
-
-  net::awaitable<result<void>> ensure_authorised(const download_file& file) {
-    co_await wait_for_refresh();
-    if (core.next_auth_step(file) == fus_session_core::auth_step::ready) co_return result<void>{};
-    co_return co_await refresh(file);
-  }
-
-  net::awaitable<result<void>> reauthorize(const download_file& file, std::uint64_t seen) {
-    if (generation == seen && !refreshing) {
-      core.on_download_unauthorised();
-      co_return co_await refresh(file);
-    }
-    co_await wait_for_refresh();
-    if (refresh_failure) co_return *refresh_failure;
-    co_return result<void>{};
-  }
-
-  net::awaitable<result<std::vector<std::uint8_t>>> read_range_whole(download_file file,
-                                                                     crypto::byte_range range);
-
-  net::awaitable<result<range_reader>> open_range(const download_file& file,
-                                                  crypto::byte_range range) {
-    if (range.empty() || (file.size && range.end > file.size) || file.path.empty())
-      co_return make_failure(errc::invalid_argument, "range " + std::to_string(range.begin) + "-" +
-                                                         std::to_string(range.end) +
-                                                         " outside the file");
-    if (auto a = co_await ensure_authorised(file); !a) co_return a.error();
-    for (int attempt = 0;; ++attempt) {
-      const auto seen = generation;
-      auto request = core.download(file, range);
-      if (!request) co_return request.error();
-      const auto& base = client->cloud_base();
-      auto body = co_await client->http().open(base, to_http(base, std::move(*request)));
-      if (!body) co_return body.error();
-      core.absorb(body->headers());
-      const auto status = body->status();
-      if (status == 401 && attempt == 0) {
-        if (auto a = co_await reauthorize(file, seen); !a) co_return a.error();
-        continue;
-      }
-      if (!success(status))
-        co_return map_http_status(service::download, status, body->header("Retry-After"),
-                                  std::time(nullptr));
-      if (auto ok = check_range_answer(status, body->header("Content-Range"), range, file.size);
-          !ok)
-        co_return ok.error();
-      if (auto cl = body->content_length(); cl && *cl != range.size()) {
-        auto f = make_failure(errc::bad_range, "Content-Length " + std::to_string(*cl) +
-                                                   " for a range of " +
-                                                   std::to_string(range.size()) + " bytes");
-        f.http_status = status;
-        co_return f;
-      }
-      co_return range_reader(std::move(*body), range);
-    }
-  }
-};
-
-fus_session::fus_session(fus_client& client, std::string request_id)
-    : s_(std::make_unique<state>(client, std::move(request_id))) {}
-fus_session::~fus_session() = default;
-fus_session::fus_session(fus_session&&) noexcept = default;
-fus_session& fus_session::operator=(fus_session&&) noexcept = default;
-
-net::awaitable<result<void>> fus_session::generate_nonce() {
-  co_return co_await s_->generate_nonce();
+// SmartHistory in this session: after GenerateNonce, with its cookie (all smart2 clients).
+net::awaitable<result<std::vector<protocol::version_entry>>> smart_history(
+    fus_channel& ch, const std::string& model, const std::string& region) {
+  if (auto n = co_await ch.ensure_nonce(); !n) co_return n.error();
+  auto r = co_await ch.send(ch.core().smart_history(model, region, crypto::make_client_nonce()));
+  if (!r) co_return r.error();
+  if (!is_success(r->status))
+    co_return status_failure(service::fus, r->status, r->header("Retry-After"), r->body);
+  // Success has an empty Results/Status; a failing one (an XML 401: the signature was
+  // refused) is no empty version list.
+  if (auto status = protocol::parse_status(r->body); status && !status->empty())
+    if (auto f = map_fus_status(*status)) co_return *f;
+  auto list = protocol::parse_smart_history(r->body);
+  if (!list) co_return from_protocol_error(list.error(), "SmartHistory answer");
+  co_return std::move(*list);
 }
 
-net::awaitable<result<protocol::inform_answer>> fus_session::binary_inform(std::string model,
-                                                                           std::string region,
-                                                                           std::string version) {
-  const protocol::inform_request req{std::move(model), std::move(region), std::move(version), {}};
-  co_return co_await s_->binary_inform(req);
-}
-
-net::awaitable<result<void>> fus_session::init_for_mass(protocol::init_request init) {
-  co_return co_await s_->init_for_mass(init);
-}
-
-net::awaitable<result<version_list>> fus_session::versions(std::string model, std::string region) {
-  co_return co_await s_->versions(model, region);
-}
-
-net::awaitable<result<build_info>> fus_session::resolve(std::string model, std::string region,
-                                                        std::string version_or_latest) {
-  co_return co_await s_->resolve(model, region, version_or_latest);
-}
-
-net::awaitable<result<range_reader>> fus_session::open_range(download_file file,
-                                                             crypto::byte_range range) {
-  co_return co_await s_->open_range(file, range);
-}
-
-net::awaitable<result<std::vector<std::uint8_t>>> fus_session::fetch_range(
-    download_file file, crypto::byte_range range) {
-  constexpr std::uint64_t max_fetch = 16u << 20;
-  if (range.size() > max_fetch)
-    co_return make_failure(errc::invalid_argument, "fetch_range is for small ranges");
-  const auto started = std::chrono::steady_clock::now();
-  auto out = co_await s_->read_range_whole(file, range);
-  if (const auto& o = s_->client->observer()) {
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (out) {
-      o("range", nullptr, seconds);
-    } else {
-      const failure f = out.error();
-      o("range", &f, seconds);
+net::awaitable<result<protocol::fota_versions>> fota(fus_channel& ch, const std::string& model,
+                                                     const std::string& region) {
+  auto r = co_await ch.send(ch.core().fota(model, region));
+  if (!r) co_return r.error();
+  if (!is_success(r->status)) {
+    auto f = status_failure(service::fota, r->status, r->header("Retry-After"), r->body);
+    if (protocol::is_fota_access_denied(r->body)) {
+      f.code = make_error_code(errc::not_found);
+      f.detail = "FOTA: AccessDenied (unknown model/region)";
     }
+    co_return f;
   }
+  auto parsed = protocol::parse_fota_versions(r->body);
+  if (!parsed) co_return from_protocol_error(parsed.error(), "FOTA version.xml");
+  co_return std::move(*parsed);
+}
+
+net::awaitable<result<version_list>> list_versions(fus_channel& ch, std::string_view model_in,
+                                                   std::string_view region_in) {
+  const auto model = to_upper(model_in);
+  const auto region = to_upper(region_in);
+  if (!valid_model(model) || !valid_region(region))
+    co_return make_failure(errc::invalid_argument, "malformed model or region");
+
+  const auto dialect = ch.core().dialect();
+  std::optional<result<std::vector<protocol::version_entry>>> history;
+  if (dialect == protocol::dialect::smart2) {
+    history = co_await smart_history(ch, model, region);
+    // FOTA's "latest" lags behind SmartHistory: a transient SmartHistory failure fails the
+    // list (the caller retries) instead of answering from FOTA alone.
+    if (!*history && !history->error().is(errc::not_found)) co_return history->error();
+  }
+  auto fota_list = co_await fota(ch, model, region);
+
+  // A FOTA that failed transiently fails the list too (the resolver retries it: a list
+  // without FOTA would lose its versions); one that answered for good (an unknown pair, a
+  // refused User-Agent) is left out. SmartHistory's order wins.
+  if (!fota_list && is_transient(fota_list.error())) co_return fota_list.error();
+  const bool history_ok = history && *history;
+  if (!history_ok && !fota_list) {
+    if (history && !history->error().is(errc::not_found)) co_return history->error();
+    co_return fota_list.error();
+  }
+  version_list out;
+  const std::vector<protocol::version_entry> no_history;
+  const protocol::fota_versions no_fota;
+  out.versions = protocol::merge_versions(history_ok ? history->value() : no_history,
+                                          fota_list ? *fota_list : no_fota);
+  if (dialect == protocol::dialect::legacy && fota_list && !fota_list->latest.empty())
+    out.latest = fota_list->latest;
+  else
+    out.latest = protocol::newest_stable(out.versions);
+  if (out.versions.empty() && out.latest.empty())
+    co_return make_failure(errc::not_found, "no firmware listed for " + model + "/" + region);
   co_return out;
 }
 
-// (fus_session::state) A small ranged GET read whole.
-net::awaitable<result<std::vector<std::uint8_t>>> fus_session::state::read_range_whole(
-    download_file file, crypto::byte_range range) {
-  auto reader = co_await open_range(file, range);
+net::awaitable<result<build_info>> resolve_build(fus_channel& ch, std::string_view model_in,
+                                                 std::string_view region_in,
+                                                 std::string_view spec) {
+  const auto model = to_upper(model_in);
+  const auto region = to_upper(region_in);
+  if (!valid_model(model) || !valid_region(region))
+    co_return make_failure(errc::invalid_argument, "malformed model or region");
+
+  std::string requested;
+  const bool latest = iequals(spec, "latest");
+  if (latest || is_pda_only(spec)) {
+    if (!latest && (spec.empty() || !valid_model(spec)))
+      co_return make_failure(errc::bad_version, "malformed version \"" + std::string(spec) + "\"");
+    auto list = co_await list_versions(ch, model, region);
+    if (!list) co_return list.error();
+    if (latest) {
+      requested = list->latest;
+      if (requested.empty())
+        co_return make_failure(errc::not_found, "no stable firmware for " + model + "/" + region);
+    } else {
+      const auto pda = to_upper(spec);
+      for (const auto& v : list->versions)
+        if (first_part(v.version) == pda) {
+          requested = v.version;
+          break;
+        }
+      if (requested.empty())
+        co_return make_failure(
+            errc::not_found,
+            "version " + pda + " is not in the version list of " + model + "/" + region);
+    }
+  } else {
+    auto normalised = protocol::normalize_version(spec);
+    if (!normalised)
+      co_return make_failure(errc::bad_version, "malformed version \"" + std::string(spec) + "\"");
+    requested = *normalised;
+  }
+
+  const protocol::inform_request inform{model, region, requested, {}};
+  auto answer = co_await ch.binary_inform(inform);
+  if (!answer) co_return answer.error();
+  auto served = protocol::normalize_version(answer->served_version);
+  if (!served)
+    co_return make_failure(errc::bad_answer, "BinaryInform answer names no valid served version");
+  // The served build is the truth: never present it under another version's name. For
+  // "latest" no version was named, so the served build is the answer.
+  if (*served != requested && !latest) {
+    auto f =
+        make_failure(errc::served_other, "asked for " + requested + ", upstream serves " + *served);
+    f.served_version = *served;
+    co_return f;
+  }
+
+  build_info b;
+  b.model = model;
+  b.region = region;
+  b.version = *served;
+  const auto& name = answer->binary_name;
+  if (name.ends_with(".enc4")) {
+    b.enc = encryption::enc4;
+    if (answer->logic_value.empty())
+      co_return make_failure(errc::bad_answer, "enc4 build without LOGIC_VALUE_FACTORY/HOME");
+    auto key = crypto::enc4_key(b.version, answer->logic_value);
+    if (!key) co_return make_failure(errc::bad_answer, "enc4 key: " + key.error().message());
+    b.key = *key;
+  } else if (name.ends_with(".enc2")) {
+    b.enc = encryption::enc2;
+    b.key = crypto::enc2_key(region, model, b.version);
+  } else {
+    co_return make_failure(errc::bad_answer, "unknown encryption of " + name);
+  }
+  if (answer->model_path.empty())
+    co_return make_failure(errc::bad_answer, "BinaryInform answer has no MODEL_PATH");
+  if (answer->byte_size == 0)
+    co_return make_failure(errc::bad_answer, "BinaryInform answer has no BINARY_BYTE_SIZE");
+  b.inform = std::move(*answer);
+  co_return b;
+}
+
+net::awaitable<result<range_reader>> open_range_in(fus_channel& ch, const download_file& file,
+                                                   crypto::byte_range range) {
+  if (range.empty() || (file.size && range.end > file.size) || file.path.empty())
+    co_return make_failure(errc::invalid_argument, "range " + std::to_string(range.begin) + "-" +
+                                                       std::to_string(range.end) +
+                                                       " outside the file");
+  if (auto a = co_await ch.ensure_authorised(file); !a) co_return a.error();
+  for (int attempt = 0;; ++attempt) {
+    const auto seen = ch.generation();
+    auto request = ch.core().download(file, range);
+    if (!request) co_return request.error();
+    auto body = co_await ch.open(std::move(*request));
+    if (!body) co_return body.error();
+    const auto status = body->status();
+    if (status == 401 && attempt == 0) {
+      if (auto a = co_await ch.reauthorize(file, seen); !a) co_return a.error();
+      continue;
+    }
+    if (!is_success(status))
+      co_return map_http_status(service::download, status, body->header("Retry-After"),
+                                std::time(nullptr));
+    if (auto ok = check_range_answer(status, body->header("Content-Range"), range, file.size); !ok)
+      co_return ok.error();
+    if (auto cl = body->content_length(); cl && *cl != range.size()) {
+      auto f = make_failure(errc::bad_range, "Content-Length " + std::to_string(*cl) +
+                                                 " for a range of " + std::to_string(range.size()) +
+                                                 " bytes");
+      f.http_status = status;
+      co_return f;
+    }
+    co_return range_reader(std::move(*body), range);
+  }
+}
+
+// A small ranged GET read whole.
+net::awaitable<result<std::vector<std::uint8_t>>> read_range_whole(fus_channel& ch,
+                                                                   const download_file& file,
+                                                                   crypto::byte_range range) {
+  auto reader = co_await open_range_in(ch, file, range);
   if (!reader) co_return reader.error();
   std::vector<std::uint8_t> out(range.size());
   std::size_t filled = 0;
@@ -577,6 +341,63 @@ net::awaitable<result<std::vector<std::uint8_t>>> fus_session::state::read_range
     auto f = make_failure(errc::dropped, "short range body");
     f.received = filled;
     co_return f;
+  }
+  co_return out;
+}
+
+}  // namespace
+
+fus_session::fus_session(fus_client& client, std::string request_id)
+    : channel_(std::make_unique<fus_channel>(client, std::move(request_id))) {}
+fus_session::~fus_session() = default;
+fus_session::fus_session(fus_session&&) noexcept = default;
+fus_session& fus_session::operator=(fus_session&&) noexcept = default;
+
+net::awaitable<result<void>> fus_session::generate_nonce() {
+  co_return co_await channel_->generate_nonce();
+}
+
+net::awaitable<result<protocol::inform_answer>> fus_session::binary_inform(std::string model,
+                                                                           std::string region,
+                                                                           std::string version) {
+  const protocol::inform_request req{std::move(model), std::move(region), std::move(version), {}};
+  co_return co_await channel_->binary_inform(req);
+}
+
+net::awaitable<result<void>> fus_session::init_for_mass(protocol::init_request init) {
+  co_return co_await channel_->init_for_mass(init);
+}
+
+net::awaitable<result<version_list>> fus_session::versions(std::string model, std::string region) {
+  co_return co_await list_versions(*channel_, model, region);
+}
+
+net::awaitable<result<build_info>> fus_session::resolve(std::string model, std::string region,
+                                                        std::string version_or_latest) {
+  co_return co_await resolve_build(*channel_, model, region, version_or_latest);
+}
+
+net::awaitable<result<range_reader>> fus_session::open_range(download_file file,
+                                                             crypto::byte_range range) {
+  co_return co_await open_range_in(*channel_, file, range);
+}
+
+net::awaitable<result<std::vector<std::uint8_t>>> fus_session::fetch_range(
+    download_file file, crypto::byte_range range) {
+  constexpr std::uint64_t max_fetch = 16u << 20;
+  if (range.size() > max_fetch)
+    co_return make_failure(errc::invalid_argument, "fetch_range is for small ranges");
+  const auto started = std::chrono::steady_clock::now();
+  auto out = co_await read_range_whole(*channel_, file, range);
+  if (const auto& o = channel_->client().observer()) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (out) {
+      o("range", nullptr, seconds);
+    } else {
+      const failure f = out.error();
+      o("range", &f, seconds);
+    }
   }
   co_return out;
 }
@@ -602,19 +423,19 @@ net::awaitable<result<std::uint64_t>> fus_session::plain_size(build_info build) 
 }
 
 std::uint64_t fus_session::auth_generation() const {
-  return s_->generation;
+  return channel_->generation();
 }
 
 net::awaitable<result<void>> fus_session::reauthorize(download_file file,
                                                       std::uint64_t seen_generation) {
-  co_return co_await s_->reauthorize(file, seen_generation);
+  co_return co_await channel_->reauthorize(file, seen_generation);
 }
 
 std::string fus_session::nonce() const {
-  return s_->core.nonce();
+  return channel_->core().nonce();
 }
 std::string fus_session::cookies() const {
-  return s_->core.jar().header();
+  return channel_->core().jar().header();
 }
 
 }  // namespace fusproxy::upstream

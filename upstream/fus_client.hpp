@@ -1,9 +1,11 @@
 #pragma once
 // The coroutine FUS client: one upstream session, a thin driver of the sans-I/O
 // fus_session_core (nonce, cookies, signing, which request next) over
-// upstream/upstream_http: version lists,
-// resolve (the served build is the truth), InitForMass, and ranged downloads whose bodies
-// are read as they arrive (the building block of the streaming fetch jobs).
+// upstream/upstream_http: version lists, resolve (the served build is the truth),
+// InitForMass, and ranged downloads whose bodies are read as they arrive (the building
+// block of the streaming fetch jobs). The session's transport and authorisation (sending,
+// the nonce, authorising a download, re-authorising after a 401) are its fus_channel
+// (upstream/fus_channel.hpp); the operations here say what to ask.
 //
 // A fus_session is not thread-safe: run its operations on one strand (or a single-threaded
 // io_context). Several coroutines of that strand may use one session at once (parallel
@@ -31,6 +33,8 @@
 #include "upstream/upstream_http.hpp"
 
 namespace fusproxy::upstream {
+
+class fus_channel;
 
 struct fus_config {
   protocol::dialect dialect = protocol::dialect::smart2;
@@ -169,10 +173,8 @@ class fus_session {
   std::string nonce() const;    // the NONCE as last received
   std::string cookies() const;  // the Cookie header the session sends
 
-  struct state;
-
  private:
-  std::unique_ptr<state> s_;
+  std::unique_ptr<fus_channel> channel_;  // stable across moves of the session
 };
 
 }  // namespace fusproxy::upstream

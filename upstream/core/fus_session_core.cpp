@@ -11,10 +11,6 @@ namespace {
 
 using protocol::ascii::iequals;
 
-bool success(unsigned status) {
-  return status >= 200 && status < 300;
-}
-
 // A success answer without BINARY_NAME means nothing to download: not hosted.
 bool has_binary_name(std::string_view xml) {
   auto msg = protocol::parse_fus_message(xml);
@@ -160,7 +156,7 @@ void fus_session_core::absorb(const header_list& headers) {
 
 result<void> fus_session_core::on_nonce_answer(unsigned status, const header_list& headers,
                                                std::string_view body) {
-  if (!success(status))
+  if (!is_success(status))
     return status_failure(service::fus, status, find_header(headers, "Retry-After"), body);
   if (looks_like_html(body))
     return make_failure(errc::firewall, "GenerateNonce answered with an HTML page");
@@ -178,7 +174,7 @@ result<answer_verdict> fus_session_core::on_inform_answer(unsigned status, std::
     if (may_renew) return answer_verdict::renew;
     return make_failure(errc::auth, "BinaryInform refused after a fresh nonce");
   }
-  if (!success(status)) return status_failure(service::fus, status, {}, body);
+  if (!is_success(status)) return status_failure(service::fus, status, {}, body);
   auto answer = protocol::parse_binary_inform(body);
   if (!answer) {
     if (answer.error() == protocol::make_error_code(protocol::errc::missing_field) &&
@@ -202,7 +198,7 @@ result<answer_verdict> fus_session_core::on_init_answer(unsigned status, std::st
                                                         const protocol::init_request& init) {
   bool unauthorised = status == 401;
   std::string refused;  // why, when InitForMass refused the file
-  if (success(status)) {
+  if (is_success(status)) {
     // Working clients read nothing of this body but a 401; only a FUS message with a
     // failing Status is a refusal. Empty, text or HTML bodies are success.
     if (auto msg = protocol::parse_fus_message(body); msg && msg->has_status) {

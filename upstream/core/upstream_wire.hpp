@@ -71,6 +71,11 @@ result<void> check_range_answer(unsigned status, std::string_view content_range_
 // `now` (0 s when already past). nullopt for garbage or more than a week.
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, std::time_t now);
 
+// An HTTP status in 200..299: the only answers that are no failure.
+constexpr bool is_success(unsigned status) noexcept {
+  return status >= 200 && status < 300;
+}
+
 // Which upstream answered: status codes mean different things per service.
 enum class service { fus, fota, download };
 // A failure for a non-2xx HTTP status (200..299 are not failures: callers do not ask).
