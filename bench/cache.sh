@@ -30,8 +30,8 @@ nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 dir="$(mktemp -d)"
 sim_pid="" proxy_pid="" nginx_pid=""
 cleanup() {
-  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
-  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+  stop_pid "$proxy_pid"
+  stop_pid "$sim_pid"
   [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null
   rm -rf "$dir"
 }

@@ -24,12 +24,12 @@ for b in "$sim" "$proxy"; do [ -x "$b" ] || { echo "missing $b (build it)" >&2; 
 dir="$(mktemp -d)"
 sim_pid="" proxy_pid=""
 stop_proxy() {
-  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
+  stop_pid "$proxy_pid"
   proxy_pid=""
 }
 cleanup() {
   stop_proxy
-  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+  stop_pid "$sim_pid"
   rm -rf "$dir"
 }
 trap cleanup EXIT

@@ -22,7 +22,7 @@ python="$(command -v /usr/bin/python3 || command -v python3)"
 dir="$(mktemp -d)"
 pid=""
 cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  stop_pid "$pid"
   rm -rf "$dir"
 }
 trap cleanup EXIT

@@ -47,8 +47,8 @@ for b in "$sim" "$proxy" ${compare:+"$compare"}; do [ -x "$b" ] || { echo "missi
 dir="$(mktemp -d)"
 sim_pid="" proxy_pid=""
 cleanup() {
-  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
-  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+  stop_pid "$proxy_pid"
+  stop_pid "$sim_pid"
   rm -rf "$dir"
 }
 trap cleanup EXIT
