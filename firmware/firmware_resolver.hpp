@@ -11,7 +11,7 @@
 // - lookup_retrier.hpp: transient upstream failures retried within --upstream-deadline;
 // - mirror_scheduler.hpp: the --mirror loops and the mirror management routes.
 //
-// Threading: every call (the service methods, ready(), append_metrics(), status_json())
+// Threading: every call (the service methods, refresh_metrics(), status_json(), manage())
 // must come from the one thread that runs the io_context the resolver was built on;
 // `fusproxy serve` runs a single-threaded io_context, so the caches, the in-flight tables
 // and the counters need no locks.
