@@ -15,6 +15,7 @@
 #include "crypto/keys.hpp"
 #include "fetch/fetch_plan.hpp"
 #include "fetch/file_io.hpp"
+#include "fetch/json_fields.hpp"
 #include "obs/metrics.hpp"
 #include "protocol/http_date.hpp"
 
@@ -76,38 +77,13 @@ std::string serialize_record(const cached_build_record& r) {
 }
 
 namespace {
-const json::value* member(const json::object& o, std::string_view k) {
-  return o.if_contains(k);
-}
-bool get_string(const json::object& o, std::string_view k, std::string& out) {
-  const auto* v = member(o, k);
-  if (!v || !v->is_string()) return false;
-  out = std::string(v->as_string());
-  return true;
-}
-bool get_u64(const json::object& o, std::string_view k, std::uint64_t& out) {
-  const auto* v = member(o, k);
-  if (!v) return false;
-  if (v->is_uint64()) {
-    out = v->as_uint64();
-    return true;
-  }
-  if (v->is_int64() && v->as_int64() >= 0) {
-    out = static_cast<std::uint64_t>(v->as_int64());
-    return true;
-  }
-  return false;
-}
+using json_fields::get_string;
+using json_fields::get_u64;
 // A CRC-32 that may be null (BinaryInform without BINARY_CRC); false when neither.
 bool get_crc(const json::object& o, std::string_view k, std::optional<std::uint32_t>& out) {
-  const auto* v = member(o, k);
-  if (v && v->is_null()) {
-    out.reset();
-    return true;
-  }
-  std::uint64_t crc = 0;
-  if (!get_u64(o, k, crc) || crc > 0xffffffffu) return false;
-  out = static_cast<std::uint32_t>(crc);
+  std::optional<std::uint64_t> crc;
+  if (!json_fields::get_optional_u64(o, k, crc) || (crc && *crc > 0xffffffffu)) return false;
+  out = crc ? std::optional<std::uint32_t>(static_cast<std::uint32_t>(*crc)) : std::nullopt;
   return true;
 }
 }  // namespace
@@ -133,7 +109,7 @@ std::optional<cached_build_record> parse_record(std::string_view text) {
   if (m.size < 16 || m.size % 16 != 0 || m.plain_size >= m.size || m.size - m.plain_size > 16)
     return std::nullopt;
   m.last_modified = static_cast<std::time_t>(lm);
-  if (const auto* f = member(o, "files"); f && f->is_object()) {
+  if (const auto* f = o.if_contains("files"); f && f->is_object()) {
     const auto& fo = f->as_object();
     get_string(fo, "bl", m.files.bl);
     get_string(fo, "ap", m.files.ap);
@@ -141,7 +117,7 @@ std::optional<cached_build_record> parse_record(std::string_view text) {
     get_string(fo, "csc", m.files.csc);
     get_string(fo, "home_csc", m.files.home_csc);
   }
-  const auto* bv = member(o, "build");
+  const auto* bv = o.if_contains("build");
   if (!bv || !bv->is_object()) return std::nullopt;
   const auto& bo = bv->as_object();
   auto& b = r.build;
@@ -180,9 +156,9 @@ std::optional<cached_build_record> parse_record(std::string_view text) {
 // --- scan decisions -------------------------------------------------------------------------
 
 std::vector<scan_decision> decide_scan(
-    const std::vector<scanned_file>& files,
-    const std::function<std::optional<cached_build_record>(const std::string&)>& record,
-    const std::function<std::optional<std::uint64_t>(const std::string&)>& map_total) {
+    const std::vector<scanned_file>& files, const record_probe& record,
+    const std::function<std::optional<std::uint64_t>(const std::string&)>& map_total,
+    const record_probe& partial_record) {
   std::map<std::string, const scanned_file*> builds, partial;
   for (const auto& f : files) (f.in_builds ? builds : partial)[f.name] = &f;
   std::vector<scan_decision> out;
@@ -195,13 +171,22 @@ std::vector<scan_decision> decide_scan(
     return s.size() >= suffix.size() &&
            s.compare(s.size() - suffix.size(), suffix.size(), suffix.data(), suffix.size()) == 0;
   };
+  // The files that share a data file's fate: decided with it (kept or removed together).
+  const auto decide_companions =
+      [&](const std::map<std::string, const scanned_file*>& dir, const std::string& data,
+          std::initializer_list<std::string_view> suffixes, scan_action a, const std::string& why) {
+        for (const auto suffix : suffixes)
+          if (const auto it = dir.find(data + std::string(suffix)); it != dir.end())
+            decide(*it->second, a, why);
+      };
+  constexpr std::string_view index_suffix = ".lz4index";
   for (const auto& [name, f] : builds) {
     if (ends(name, ".tmp")) {
       decide(*f, scan_action::remove, "an interrupted write");
       continue;
     }
-    if (ends(name, ".json")) {
-      const auto data = name.substr(0, name.size() - 5);
+    if (ends(name, ".json") || ends(name, index_suffix)) {
+      const auto data = name.substr(0, name.rfind('.'));
       if (!builds.count(data)) decide(*f, scan_action::remove, "metadata without its build");
       continue;  // otherwise decided with its data file
     }
@@ -219,23 +204,19 @@ std::vector<scan_decision> decide_scan(
     else if (rec->meta.plain_size != f->size)
       why = "size " + std::to_string(f->size) + " differs from the verified size " +
             std::to_string(rec->meta.plain_size);
-    if (why.empty()) {
-      decide(*f, scan_action::keep_verified, "");
-      decide(*meta_it->second, scan_action::keep_verified, "");
-    } else {
-      decide(*f, scan_action::remove, why);
-      if (meta_it != builds.end()) decide(*meta_it->second, scan_action::remove, why);
-    }
+    const auto action = why.empty() ? scan_action::keep_verified : scan_action::remove;
+    decide(*f, action, why);
+    decide_companions(builds, name, {".json", index_suffix}, action, why);
   }
   for (const auto& [name, f] : partial) {
     if (ends(name, ".tmp")) {
       decide(*f, scan_action::remove, "an interrupted write");
       continue;
     }
-    if (ends(name, ".part.map")) {
-      const auto part = name.substr(0, name.size() - 4);
-      if (!partial.count(part)) decide(*f, scan_action::remove, "map without its part file");
-      continue;
+    if (ends(name, ".part.map") || ends(name, ".part.json") || ends(name, ".part.lz4index")) {
+      const auto part = name.substr(0, name.rfind(".part.") + 5);
+      if (!partial.count(part)) decide(*f, scan_action::remove, "left without its part file");
+      continue;  // otherwise decided with its part
     }
     if (!ends(name, ".part")) {
       decide(*f, scan_action::remove, "not a cache file");
@@ -243,22 +224,25 @@ std::vector<scan_decision> decide_scan(
     }
     const auto map_name = name + ".map";
     const auto map_it = partial.find(map_name);
+    const auto rec_name = name + ".json";
+    std::optional<std::uint64_t> total;
+    std::optional<cached_build_record> rec;
     std::string why;
     if (map_it == partial.end()) {
       why = "part without a map (the fetch restarts)";
-    } else if (auto total = map_total(map_name); !total) {
+    } else if (total = map_total(map_name); !total) {
       why = "map does not parse (the fetch restarts)";
     } else if (f->size >= *total || *total - f->size > 16) {
       why = "part size " + std::to_string(f->size) + " does not fit the map's total " +
             std::to_string(*total) + " (the fetch restarts)";
+    } else if (!partial.count(rec_name) || !(rec = partial_record(rec_name))) {
+      why = "part without a record: it cannot be counted against the limit (the fetch restarts)";
+    } else if (rec->meta.plain_filename + ".part" != name || rec->meta.size != *total) {
+      why = "the part's record names another file or size (the fetch restarts)";
     }
-    if (why.empty()) {
-      decide(*f, scan_action::keep_partial, "");
-      decide(*map_it->second, scan_action::keep_partial, "");
-    } else {
-      decide(*f, scan_action::remove, why);
-      if (map_it != partial.end()) decide(*map_it->second, scan_action::remove, why);
-    }
+    const auto action = why.empty() ? scan_action::keep_partial : scan_action::remove;
+    decide(*f, action, why);
+    decide_companions(partial, name, {".map", ".json", index_suffix}, action, why);
   }
   return out;
 }
@@ -272,7 +256,7 @@ std::vector<std::string> choose_victims(const std::vector<lru_candidate>& entrie
   for (const auto& e : entries) total += e.bytes;
   std::vector<const lru_candidate*> idle;
   for (const auto& e : entries)
-    if (!e.busy && e.verified) idle.push_back(&e);
+    if (!e.busy) idle.push_back(&e);
   std::sort(idle.begin(), idle.end(), [](const auto* a, const auto* b) {
     return a->last_used != b->last_used ? a->last_used < b->last_used : a->name < b->name;
   });
@@ -290,6 +274,30 @@ std::vector<std::string> choose_victims(const std::vector<lru_candidate>& entrie
 namespace {
 std::time_t now_wall() {
   return std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+}
+std::time_t mtime_or_now(const fs::path& p) {
+  std::error_code ec;
+  const auto mtime = fs::last_write_time(p, ec);
+  return ec ? now_wall()
+            : std::chrono::system_clock::to_time_t(std::chrono::file_clock::to_sys(mtime));
+}
+// Writes `text` to `path` through `path`.tmp and a rename: a reader (or the next scan) sees
+// the old file or the new one, never a torn one. An error leaves no .tmp behind.
+std::error_code write_atomically(const fs::path& path, const std::string& text) {
+  const auto tmp = fs::path(path).concat(".tmp");
+  std::error_code ec;
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) {
+      fs::remove(tmp, ec);
+      return std::make_error_code(std::errc::no_space_on_device);
+    }
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) fs::remove(tmp, ec);
+  return ec;
 }
 }  // namespace
 
@@ -316,6 +324,9 @@ cache_paths build_cache::paths_for(const firmware_metadata& meta) const {
   p.map = dir_ / "partial" / (name + ".part.map");
   p.final = dir_ / "builds" / name;
   p.meta = dir_ / "builds" / (name + ".json");
+  p.partial_meta = dir_ / "partial" / (name + ".part.json");
+  p.lz4_index = dir_ / "builds" / (name + ".lz4index");
+  p.partial_lz4_index = dir_ / "partial" / (name + ".part.lz4index");
   return p;
 }
 
@@ -336,22 +347,30 @@ void build_cache::scan() {
       files.push_back({it->path().filename().string(), e2 ? 0 : size, sub[0] == 'b'});
     }
   }
-  std::map<std::string, cached_build_record> records;
-  const auto record = [&](const std::string& name) -> std::optional<cached_build_record> {
-    auto text = read_whole_file(dir_ / "builds" / name);
-    if (!text) return std::nullopt;
-    auto r = parse_record(*text);
-    if (r) records[name] = *r;
-    return r;
+  std::map<std::string, cached_build_record> records, partial_records;
+  const auto record_in = [&](const char* sub, std::map<std::string, cached_build_record>& seen) {
+    return
+        [this, sub, seen = &seen](const std::string& name) -> std::optional<cached_build_record> {
+          auto text = read_whole_file(dir_ / sub / name);
+          if (!text) return std::nullopt;
+          auto r = parse_record(*text);
+          if (r) (*seen)[name] = *r;
+          return r;
+        };
   };
+  // A partial build counts by the bytes its map says present (a sparse fetch of a 20 GB
+  // build for one tar entry holds a few MiB).
+  std::map<std::string, std::uint64_t> present;  // map name -> plain bytes present
   const auto map_total = [&](const std::string& name) -> std::optional<std::uint64_t> {
     auto text = read_whole_file(dir_ / "partial" / name);
     if (!text) return std::nullopt;
     auto m = fetch::parse_saved_map(*text);
     if (!m) return std::nullopt;
+    present[name] = m->present.present_bytes();
     return m->present.total();
   };
-  const auto decisions = decide_scan(files, record, map_total);
+  const auto decisions = decide_scan(files, record_in("builds", records), map_total,
+                                     record_in("partial", partial_records));
   unsigned kept = 0, partials = 0, removed = 0;
   for (const auto& d : decisions) {
     const auto path = dir_ / (d.in_builds ? "builds" : "partial") / d.name;
@@ -369,18 +388,23 @@ void build_cache::scan() {
           e.verified = true;
           e.bytes = r.meta.plain_size;
           e.last_used = tick();
-          std::error_code te;
-          const auto mtime = fs::last_write_time(path, te);
-          e.last_used_at =
-              te ? now_wall()
-                 : std::chrono::system_clock::to_time_t(std::chrono::file_clock::to_sys(mtime));
+          e.last_used_at = mtime_or_now(path);
           e.stored_at = e.last_used_at;
           entries_[r.meta.filename] = std::move(e);
           ++kept;
         }
         break;
       case scan_action::keep_partial:
-        if (d.name.ends_with(".part")) ++partials;
+        if (d.name.ends_with(".part")) {
+          const auto& r = partial_records.at(d.name + ".json");
+          cache_entry e;
+          e.record = r;
+          e.bytes = present.at(d.name + ".map");
+          e.last_used = tick();
+          e.last_used_at = mtime_or_now(dir_ / "partial" / (d.name + ".map"));
+          entries_[r.meta.filename] = std::move(e);
+          ++partials;
+        }
         break;
     }
   }
@@ -391,9 +415,8 @@ void build_cache::scan() {
             [](const auto* a, const auto* b) { return a->last_used_at < b->last_used_at; });
   for (auto* e : order) e->last_used = tick();
   log_->info(
-      "cache: {} verified builds ({} bytes), {} partial fetches to resume, {} files removed, "
-      "under {}",
-      kept, used_bytes(), partials, removed, dir_.string());
+      "cache: {} verified builds, {} partial builds ({} bytes in all), {} files removed, under {}",
+      kept, partials, used_bytes(), removed, dir_.string());
   update_gauges();
 }
 
@@ -431,12 +454,18 @@ const cache_entry* build_cache::newest(const std::string& model, const std::stri
 }
 
 void build_cache::track_partial(const cached_build_record& record) {
-  auto& e = entries_[record.meta.filename];
+  const auto [it, added] = entries_.try_emplace(record.meta.filename);
+  auto& e = it->second;
   if (e.verified) return;
   e.record = record;
-  e.bytes = record.meta.plain_size;
   e.last_used = tick();
   e.last_used_at = now_wall();
+  if (!added) return;
+  // Without its record a partial build would not be indexed by the next start-up scan
+  // (nor counted, nor evicted): it would be removed there. Serving goes on meanwhile.
+  if (auto ec = write_atomically(paths_for(record.meta).partial_meta, serialize_record(record)))
+    log_->warn("cache: cannot write the record of partial {}: {} (the next start removes it)",
+               record.meta.plain_filename, ec.message());
 }
 
 void build_cache::set_partial_bytes(const std::string& name, std::uint64_t bytes) {
@@ -445,26 +474,39 @@ void build_cache::set_partial_bytes(const std::string& name, std::uint64_t bytes
 }
 
 std::error_code build_cache::write_record(const cached_build_record& record) {
-  const auto p = paths_for(record.meta);
-  const auto tmp = fs::path(p.meta).concat(".tmp");
+  return write_atomically(paths_for(record.meta).meta, serialize_record(record));
+}
+
+std::optional<std::string> build_cache::read_lz4_index(const std::string& name) const {
+  const auto* e = find(name);
+  if (!e) return std::nullopt;
+  const auto p = paths_for(e->record.meta);
+  return read_whole_file(e->verified ? p.lz4_index : p.partial_lz4_index);
+}
+
+std::error_code build_cache::write_lz4_index(const std::string& name, const std::string& text) {
+  const auto* e = find(name);
+  if (!e) return std::make_error_code(std::errc::no_such_file_or_directory);
+  const auto p = paths_for(e->record.meta);
+  return write_atomically(e->verified ? p.lz4_index : p.partial_lz4_index, text);
+}
+
+void build_cache::remove_lz4_index(const std::string& name) {
+  const auto* e = find(name);
+  if (!e) return;
+  const auto p = paths_for(e->record.meta);
   std::error_code ec;
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << serialize_record(record);
-    out.flush();
-    if (!out) {
-      fs::remove(tmp, ec);
-      return std::make_error_code(std::errc::no_space_on_device);
-    }
-  }
-  fs::rename(tmp, p.meta, ec);
-  if (ec) fs::remove(tmp, ec);
-  return ec;
+  fs::remove(p.lz4_index, ec);
+  fs::remove(p.partial_lz4_index, ec);
 }
 
 void build_cache::published(const std::string& name) {
   auto it = entries_.find(name);
   if (it == entries_.end()) return;
+  const auto p = paths_for(it->second.record.meta);
+  std::error_code ec;
+  if (fs::exists(p.partial_lz4_index, ec)) fs::rename(p.partial_lz4_index, p.lz4_index, ec);
+  fs::remove(p.partial_meta, ec);
   it->second.verified = true;
   it->second.bytes = it->second.record.meta.plain_size;
   it->second.last_used = tick();
@@ -475,7 +517,12 @@ void build_cache::published(const std::string& name) {
 
 void build_cache::forget(const std::string& name) {
   auto it = entries_.find(name);
-  if (it != entries_.end() && !it->second.verified && it->second.pins == 0) entries_.erase(it);
+  if (it == entries_.end() || it->second.verified || it->second.pins != 0) return;
+  const auto p = paths_for(it->second.record.meta);
+  std::error_code ec;
+  fs::remove(p.partial_meta, ec);
+  fs::remove(p.partial_lz4_index, ec);
+  entries_.erase(it);
 }
 
 void build_cache::touch(const std::string& name) {
@@ -519,8 +566,13 @@ void build_cache::remove_files(const cache_entry& e) {
   // Metadata first: a data file without its .json is never served (the scan removes it).
   fs::remove(p.meta, ec);
   fs::remove(p.final, ec);
+  fs::remove(p.lz4_index, ec);
+  // A crash among these leaves files the next scan removes (a part without its map or
+  // record, or those without their part).
   fs::remove(p.part, ec);
   fs::remove(p.map, ec);
+  fs::remove(p.partial_lz4_index, ec);
+  fs::remove(p.partial_meta, ec);
 }
 
 std::vector<std::string> build_cache::evict(std::uint64_t incoming,
@@ -528,12 +580,13 @@ std::vector<std::string> build_cache::evict(std::uint64_t incoming,
   std::vector<lru_candidate> c;
   c.reserve(entries_.size());
   for (const auto& [name, e] : entries_)
-    c.push_back({name, e.bytes, e.last_used, e.pins > 0 || (busy && busy(name)), e.verified});
+    c.push_back({name, e.bytes, e.last_used, e.pins > 0 || (busy && busy(name))});
   auto victims = choose_victims(c, max_bytes_, incoming);
   for (const auto& name : victims) {
     const auto it = entries_.find(name);
-    log_->info("cache: evicted {} ({} bytes, least recently used; limit {} bytes)",
-               it->second.record.meta.plain_filename, it->second.bytes, max_bytes_);
+    log_->info("cache: evicted {}{} ({} bytes, least recently used; limit {} bytes)",
+               it->second.verified ? "" : "partial ", it->second.record.meta.plain_filename,
+               it->second.bytes, max_bytes_);
     remove_files(it->second);
     entries_.erase(it);
   }
@@ -552,7 +605,7 @@ std::uint64_t build_cache::evictable_bytes(
     const std::function<bool(const std::string&)>& busy) const {
   std::uint64_t n = 0;
   for (const auto& [name, e] : entries_)
-    if (e.verified && e.pins == 0 && !(busy && busy(name))) n += e.bytes;
+    if (e.pins == 0 && !(busy && busy(name))) n += e.bytes;
   return n;
 }
 

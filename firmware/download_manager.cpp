@@ -19,6 +19,8 @@
 
 #include "crypto/ecb.hpp"
 #include "crypto/ranges.hpp"
+#include "fetch/file_io.hpp"
+#include "firmware/lz4_index_store.hpp"
 #include "firmware/member_source.hpp"
 #include "firmware/resolver_mapping.hpp"
 #include "firmware/tar_entries.hpp"
@@ -123,53 +125,79 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
     return f;
   }
 
+  // Whether a build's job holds it now: fetching, or with tasks still unwinding. An idle job
+  // (a sparse one between readers) does not: its build is evicted like any other when no
+  // reader pins it (build_cache::pin).
   bool busy(const std::string& name) const {
     const auto it = jobs.find(name);
     return it != jobs.end() &&
-           (it->second->state() == job_state::fetching || it->second->state() == job_state::idle);
+           (it->second->state() == job_state::fetching || it->second->tasks_running() > 0);
   }
 
-  // Evicts least recently used idle builds until `incoming` more bytes fit the limit; their
-  // jobs are dropped (the open descriptor of a removed file goes with the last reader).
-  void make_room(std::uint64_t incoming) {
-    account_partials();
-    const auto victims =
-        cache.evict(incoming, [this](const std::string& name) { return busy(name); });
-    for (const auto& v : victims) {
-      if (auto it = jobs.find(v); it != jobs.end()) {
-        settled.erase(it->second.get());
-        jobs.erase(it);
-      }
-      directories.erase(v);
+  // Erases the entries "<BINARY_NAME>\n…" of one build from a map keyed so.
+  template <typename Map>
+  static void erase_build_keys(Map& map, const std::string& name) {
+    const auto prefix = name + "\n";
+    for (auto it = map.lower_bound(prefix); it != map.end() && it->first.starts_with(prefix);)
+      it = map.erase(it);
+  }
+
+  // What the manager keeps in memory about a build that left the cache (evicted, removed):
+  // its job (idle: the open descriptor of the removed file goes with it), its directory,
+  // listings and LZ4 indexes.
+  void forget_build(const std::string& name) {
+    if (auto it = jobs.find(name); it != jobs.end()) {
+      settled.erase(it->second.get());
+      jobs.erase(it);
     }
+    directories.erase(name);
+    erase_build_keys(listings, name);
+    erase_build_keys(locations, name);
+    lz4_indexes.erase(name);
   }
 
-  // Whether a build that is not cached yet has room. `evict`: evicts what it must for it
-  // first (a body starts); otherwise only answers whether eviction would make room (HEAD,
-  // 304, 416 and the headers of a GET never evict).
+  // Evicts least recently used idle builds until `incoming` more bytes fit the limit, never
+  // `keep` (a build being opened, not pinned yet).
+  void make_room(std::uint64_t incoming, const std::string& keep = {}) {
+    account_partials();
+    const auto victims = cache.evict(
+        incoming, [this, &keep](const std::string& name) { return name == keep || busy(name); });
+    for (const auto& v : victims) forget_build(v);
+  }
+
+  // Whether a build that is not cached yet (or only partly: the rest of a sparse build a
+  // full download completes) has room. `evict`: evicts what it must for it first (a body
+  // starts); otherwise only answers whether eviction would make room (HEAD, 304, 416 and the
+  // headers of a GET never evict).
   std::optional<service_error> check_room(const firmware_metadata& meta, bool evict) {
     account_partials();
     const auto* entry = cache.find(meta.filename);
-    if (entry || jobs.count(meta.filename)) return std::nullopt;  // cached or tracked already
+    if (entry && entry->verified) return std::nullopt;
+    if (const auto it = jobs.find(meta.filename); it != jobs.end() && it->second->reserved())
+      return std::nullopt;  // a complete fetch: its room is counted already
+    const std::uint64_t present = entry ? std::min(entry->bytes, meta.plain_size) : 0;
+    const std::uint64_t needed = meta.plain_size - present;
+    const auto others_busy = [this, &meta](const std::string& n) {
+      return n == meta.filename || busy(n);
+    };
     std::uint64_t freeable = 0;
     if (evict)
-      make_room(meta.plain_size);
+      make_room(needed, meta.filename);
     else
-      freeable = cache.evictable_bytes([this](const std::string& n) { return busy(n); });
-    if (cache.max_bytes() != 0 &&
-        cache.used_bytes() - freeable + meta.plain_size > cache.max_bytes())
+      freeable = cache.evictable_bytes(others_busy);
+    if (cache.max_bytes() != 0 && cache.used_bytes() - freeable + needed > cache.max_bytes())
       return service_error{firmware_errc::cache_full,
                            "the cache limit (" + std::to_string(cache.max_bytes()) +
                                " bytes) is held by builds in use; " + meta.plain_filename +
-                               " needs " + std::to_string(meta.plain_size) + " bytes",
+                               " needs " + std::to_string(needed) + " bytes",
                            {}};
     struct statvfs fsinfo {};
     if (::statvfs(settings.cache_dir.c_str(), &fsinfo) == 0) {
       const auto avail = static_cast<std::uint64_t>(fsinfo.f_bavail) * fsinfo.f_frsize;
-      if (avail + freeable < meta.plain_size)
+      if (avail + freeable < needed)
         return service_error{firmware_errc::cache_full,
                              "no space left in the cache directory: " + meta.plain_filename +
-                                 " needs " + std::to_string(meta.plain_size) + " bytes, " +
+                                 " needs " + std::to_string(needed) + " bytes, " +
                                  std::to_string(avail) + " available",
                              {}};
     }
@@ -208,30 +236,37 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
       settle(*job, settled[job.get()]);
       // A failed job is replaced by a fresh one (which resumes from the saved map).
       if (job->state() != job_state::failed && job->state() != job_state::crc_mismatch) return job;
+      if (job->state() == job_state::crc_mismatch) {
+        // Its bytes were dropped as wrong: what decodes learnt from them goes too.
+        lz4_indexes.erase(name);
+        cache.remove_lz4_index(name);
+      }
       settled.erase(job.get());
       jobs.erase(it);
     }
     const auto* entry = cache.find(name);
-    if (!entry || !entry->verified) {
-      cache.track_partial({source.meta, source.build});
-      make_room(0);
-    }
+    const bool indexed = entry != nullptr;
+    const bool partial = !entry || !entry->verified;
+    if (partial) cache.track_partial({source.meta, source.build});
     auto job =
         fetch_job::open(executor, client, source, settings.fetch, files_for(source), log, sparse);
     if (!job) {
-      if (!entry) cache.forget(name);
+      if (!indexed) cache.forget(name);
       log->error("fetch {}: cannot open its cache file under {}: {}", name,
                  settings.cache_dir.string(), job.error().message());
       return job.error();
     }
     ++count.jobs_opened;
     jobs.emplace(name, *job);
-    account_partials();
+    // Counted as what the open job holds (reserved, or the bytes present), then the others
+    // make room for it if they must.
+    if (partial) make_room(0, name);
     return *job;
   }
 
   // A partial build counts against --cache-max-bytes by its reserved plain size while a
-  // complete fetch holds it, by its present bytes while it is fetched sparsely.
+  // complete fetch holds it, by its present bytes while it is fetched sparsely. (A partial
+  // build without a job counts what the start-up scan read from its map.)
   void account_partials() {
     for (const auto& [name, job] : jobs)
       cache.set_partial_bytes(name, job->reserved() ? job->plain_size() : job->present_bytes());
@@ -244,9 +279,15 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
     zip::member m;
     std::uint64_t data = 0;
   };
+  // Where members' data start, by build and the name asked (immutable: the zip's local
+  // headers), so that listing or entry requests after the first read no header upstream.
+  std::map<std::string, located> locations;  // BINARY_NAME \n member name as asked
+
   net::awaitable<service_result<located>> locate(const build_source& src,
                                                  upstream::fus_session& session,
                                                  const std::string& name) {
+    const auto key = src.meta.filename + "\n" + name;
+    if (const auto it = locations.find(key); it != locations.end()) co_return it->second;
     auto dir = co_await directory(src, session);
     if (!dir) co_return dir.error();
     const auto* m = find_member(**dir, name);
@@ -270,7 +311,9 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
     if (!data)
       co_return service_error{
           firmware_errc::upstream_error, "member " + m->name + ": " + data.error().message(), {}};
-    co_return located{*m, *data};
+    const located at{*m, *data};
+    locations[key] = at;
+    co_return at;
   }
 
   // The build's job for a reader of a part of it: opened sparse (nothing reserved), pinned.
@@ -291,19 +334,73 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
     return member_reading{std::move(*started), std::move(bytes)};
   }
 
-  // Listings and LZ4 block indexes, by build: immutable / growing per build.
+  // Listings, by build: immutable per build.
   std::map<std::string, std::shared_ptr<const tar_listing>> listings;  // name \n member
-  std::map<std::string, std::shared_ptr<archive::lz4::block_index>> lz4_indexes;
 
-  static std::string entry_key(const build_source& src, const located& at,
-                               const archive::tar_entry& e) {
-    return src.meta.filename + "\n" + at.m.name + "\n" + e.name + "\n" +
-           std::to_string(e.data_offset);
+  // The LZ4 block indexes of a build's entries: growing as decodes learn them, kept in the
+  // cache beside the build's record (lz4_index_store): read from there when the build's
+  // indexes are first needed, written when a decode learnt something.
+  struct build_lz4_indexes {
+    bool loaded = false;
+    std::uint64_t saved = 0;  // what_learnt() when last read or written
+    std::map<lz4_entry_id, std::shared_ptr<archive::lz4::block_index>> entries;
+    // Grows with every block, decoded size or header learnt: unchanged, nothing to write.
+    std::uint64_t what_learnt() const {
+      std::uint64_t n = 0;
+      for (const auto& [id, i] : entries)
+        n += i->blocks.size() + (i->header ? 1 : 0) + (i->decoded_size ? 1 : 0);
+      return n;
+    }
+  };
+  std::map<std::string, build_lz4_indexes> lz4_indexes;  // BINARY_NAME ->
+
+  static lz4_entry_id entry_id(const located& at, const archive::tar_entry& e) {
+    return {at.m.name, at.m.crc32, e.name, e.data_offset, e.size};
   }
-  std::shared_ptr<archive::lz4::block_index> index_for(const std::string& key) {
-    auto& i = lz4_indexes[key];
+  static lz4_index_owner index_owner(const build_source& src) {
+    return {src.meta.filename, src.meta.crc32, src.meta.plain_size};
+  }
+  // The build's indexes, read from the cache the first time (a file that does not check is
+  // logged and ignored: the decodes learn again and write a good one).
+  build_lz4_indexes& indexes_of(const build_source& src) {
+    auto& b = lz4_indexes[src.meta.filename];
+    if (b.loaded) return b;
+    b.loaded = true;
+    const auto text = cache.read_lz4_index(src.meta.filename);
+    if (!text) return b;
+    auto parsed = parse_lz4_indexes(*text, index_owner(src));
+    if (!parsed.indexes) {
+      log->warn("cache: ignoring the LZ4 indexes of {}: {}", src.meta.plain_filename,
+                parsed.refused);
+      return b;
+    }
+    for (auto& [id, index] : *parsed.indexes)
+      b.entries[id] = std::make_shared<archive::lz4::block_index>(std::move(index));
+    b.saved = b.what_learnt();
+    log->debug("cache: {}: LZ4 indexes of {} entries read", src.meta.plain_filename,
+               b.entries.size());
+    return b;
+  }
+  std::shared_ptr<archive::lz4::block_index> index_for(const build_source& src, const located& at,
+                                                       const archive::tar_entry& e) {
+    auto& i = indexes_of(src).entries[entry_id(at, e)];
     if (!i) i = std::make_shared<archive::lz4::block_index>();
     return i;
+  }
+  // After a decode: the build's indexes are written to the cache when they learnt something
+  // (temp + rename; a failure is logged, the indexes stay in memory).
+  void keep_indexes(const build_source& src) {
+    const auto it = lz4_indexes.find(src.meta.filename);
+    if (it == lz4_indexes.end() || it->second.what_learnt() == it->second.saved) return;
+    auto& b = it->second;
+    lz4_index_map all;
+    for (const auto& [id, i] : b.entries) all.emplace(id, *i);
+    if (auto ec =
+            cache.write_lz4_index(src.meta.filename, serialize_lz4_indexes(index_owner(src), all)))
+      log->warn("cache: cannot keep the LZ4 indexes of {}: {}", src.meta.plain_filename,
+                ec.message());
+    else
+      b.saved = b.what_learnt();
   }
 
   static service_error archive_failure(const std::string& what, boost::system::error_code ec) {
@@ -337,12 +434,15 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
                 std::min<std::uint64_t>(e.size, archive::lz4::max_header_size)));
     for (const auto& e : l->entries) {
       if (!e.regular() || !e.name.ends_with(".lz4") || e.size == 0) continue;
-      auto index = index_for(entry_key(src, at, e));
+      auto index = index_for(src, at, e);
       if (index->header) continue;
       auto h = co_await read_frame_header(*source, e);
-      if (h)
-        index->header = *h;  // a corrupt header: found when the entry is read
-      else if (h.error().category() != archive::error_category())
+      if (h) {  // (a corrupt header: found when the entry is read)
+        index->header = *h;
+        // As the decoder does with a header it reads: a decode to the content size then
+        // holds the last block back until liblz4 checked the content checksum.
+        if (h->content_size) index->decoded_size = h->content_size;
+      } else if (h.error().category() != archive::error_category())
         co_return service_error{firmware_errc::upstream_error, h.error().message(), {}};
     }
     listings[key] = l;
@@ -352,8 +452,9 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
 
   std::optional<std::uint64_t> decoded_size(const build_source& src, const located& at,
                                             const archive::tar_entry& e) {
-    auto it = lz4_indexes.find(entry_key(src, at, e));
-    if (it == lz4_indexes.end()) return std::nullopt;
+    const auto& entries = indexes_of(src).entries;
+    const auto it = entries.find(entry_id(at, e));
+    if (it == entries.end()) return std::nullopt;
     if (it->second->decoded_size) return it->second->decoded_size;
     if (it->second->header) return it->second->header->content_size;
     return std::nullopt;
@@ -367,25 +468,29 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
       std::uint64_t length) {
     std::vector<std::uint8_t> out(static_cast<std::size_t>(length));
     if (length == 0) co_return out;
-    // A verified build on disk (e.g. after a restart) is read from there, offline too.
-    if (const auto* e = cache.find(src.meta.filename);
-        e && e->verified && !jobs.count(src.meta.filename))
-      (void)job_for(src);
-    if (auto it = jobs.find(src.meta.filename); it != jobs.end()) {
-      auto& job = *it->second;
-      if (job.state() != job_state::failed && job.state() != job_state::crc_mismatch &&
-          job.progress().total == src.meta.size) {
-        if (job.has(offset, offset + length)) {
-          std::size_t got = 0;
-          while (got < out.size()) {
-            const auto r = ::pread(job.fd(), out.data() + got, out.size() - got,
-                                   static_cast<off_t>(offset + got));
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) break;
-            got += static_cast<std::size_t>(r);
+    const auto& name = src.meta.filename;
+    // A build the cache holds is read through its job: a verified one from disk (offline
+    // too), a partial one (after a restart) from its file, its missing bytes fetched by the
+    // job (its authorised session) into the build's file: no session of this request's own,
+    // and the next request finds them there.
+    if (const auto* e = cache.find(name); e && !jobs.count(name)) (void)job_for(src, !e->verified);
+    if (auto it = jobs.find(name); it != jobs.end()) {
+      auto job = it->second;
+      if (job->state() != job_state::failed && job->state() != job_state::crc_mismatch &&
+          job->total() == src.meta.size) {
+        auto pin = cache.acquire(name);
+        bool present = job->has(offset, offset + length);
+        if (!present) {
+          fetch_job::interest wanted(job, offset, offset + length);
+          present = true;
+          for (std::uint64_t pos = offset; present && pos < offset + length;) {
+            auto until = co_await job->wait_for(pos, offset + length, true);
+            present = until.has_value();
+            if (present) pos = *until;
           }
-          if (got == out.size()) co_return out;
         }
+        if (present && !pread_full(job->fd(), std::span<std::uint8_t>(out), offset)) co_return out;
+        // The job failed meanwhile: this request fetches them itself.
       }
     }
     const crypto::byte_range plain{offset, offset + length};
@@ -687,6 +792,7 @@ class decoded_body final : public body_source {
     if (index.blocks.size() > index_->blocks.size() ||
         (index.decoded_size && !index_->decoded_size))
       *index_ = std::move(index);
+    mgr->keep_indexes(source_);
     mgr->account_partials();
     if (ec)
       mgr->log->error("{}: {}/{}: decoding bytes {}-{} failed: {} (connection cut)",
@@ -768,7 +874,7 @@ net::awaitable<service_result<download_representation>> download_manager::entry_
     rep.body = std::make_shared<entry_body>(self, source, *at, e);
     co_return rep;
   }
-  auto index = self->index_for(impl::entry_key(source, *at, e));
+  auto index = self->index_for(source, *at, e);
   // No content size in the frame header and no decode yet: the first answer is chunked (its
   // decode learns the size, kept with the build's index for the next ones).
   const auto size = self->decoded_size(source, *at, e);
@@ -856,11 +962,7 @@ service_result<void> download_manager::remove_build(const std::string& binary_na
     case build_cache::remove_result::removed:
       break;
   }
-  if (auto it = s.jobs.find(binary_name); it != s.jobs.end()) {
-    s.settled.erase(it->second.get());
-    s.jobs.erase(it);
-  }
-  s.directories.erase(binary_name);
+  s.forget_build(binary_name);
   return {};
 }
 

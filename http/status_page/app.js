@@ -246,9 +246,10 @@ function renderCache(s) {
       el("span", {}, b.model + " " + b.region + " ",
         el("a", {href: "#" + b.model + "/" + b.region + "/" + vid(b.version)}, el("code", {}, b.version))),
       el("code", {}, b.plain_filename || b.filename),
-      bytes(b.verified ? b.plain_size : b.size),
+      // A partial build holds (and counts against the limit) only the bytes present.
+      b.verified ? bytes(b.plain_size) : bytes(b.bytes ?? 0) + " of " + bytes(b.plain_size),
       b.verified ? el("span", {class: "ok nowrap"}, "complete, verified")
-                 : el("span", {class: "warn nowrap"}, "partial (fetching or stopped)"),
+                 : el("span", {class: "warn nowrap"}, "partial (fetching, sparse or stopped)"),
       b.last_used ? b.last_used.replace("T", " ").replace("Z", " UTC") : "?",
       b.readers || 0,
       deleteButton(b),

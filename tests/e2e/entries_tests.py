@@ -10,13 +10,15 @@ usage: entries_tests.py --fusproxy PATH --fus-sim PATH [--source-dir DIR] CASE..
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Proxy, Sim, check, curl, run_cases  # noqa: E402
+from harness import Proxy, Sim, check, curl, run_cases, wait_until  # noqa: E402
 from stream_tests import build_of, fetch_to  # noqa: E402
 
 CASES = {}
@@ -301,6 +303,239 @@ def cli_get_file(paths):
                             "-o", missing, *up], capture_output=True, text=True, timeout=120)
         check(r.returncode == 3 and not os.path.exists(missing), f"unknown: {r.returncode}")
         check("still running" not in r.stderr, f"tasks joined: {r.stderr}")
+
+
+# --- what the cache keeps of a sparse build (its LZ4 indexes, its present bytes) ----------
+
+def restart(proxy):
+    """fusproxy stopped (SIGTERM: a graceful stop) and started again on the same cache."""
+    proxy.stop()
+    proxy.start()
+    wait_until(lambda: curl(proxy.url("/readyz")).status == 200, "fusproxy /readyz again")
+
+
+def bytes_read(proc):
+    """Bytes the process read through read(2)/pread(2) so far (rchar of /proc/PID/io): the
+    cache file's bytes an LZ4 decode reads, the requests' bytes."""
+    with open(f"/proc/{proc.pid}/io") as f:
+        for line in f:
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/PID/io")
+
+
+def cache_entry(proxy, binary_name):
+    cache = curl(proxy.url("/api/status")).json()["firmware"]["cache"]
+    return cache, next((b for b in cache["builds"] if b["filename"] == binary_name), None)
+
+
+def plain_name(b):
+    """The plain zip's name (the cache's file names): BINARY_NAME without .enc4/.enc2."""
+    return b["binary_name"].rsplit(".", 1)[0]
+
+
+def job_state(proxy, binary_name):
+    jobs = curl(proxy.url("/api/status")).json()["firmware"]["downloads"]
+    return next((j["state"] for j in jobs if j["filename"] == binary_name), None)
+
+
+def map_present(path):
+    """The plain bytes a saved present map (partial/X.part.map) says are on disk."""
+    with open(path) as f:
+        lines = f.read().split("\n")
+    check(lines[0].startswith("fusproxy-present 1 "), f"map header: {lines[0]}")
+    return sum(int(e) - int(b) for b, e, *_ in (x.split() for x in lines[1:] if x and x[0].isdigit()))
+
+
+@case
+def decoded_index_survives_restart(paths):
+    """Decode once (recovery.img: no content size in its frame header; super.img: 72 MB in
+    256 KiB independent blocks), restart fusproxy on the same cache: the listing and HEAD
+    have recovery.img's exact Content-Length (not chunked), and a Range near super.img's end
+    is decoded from the nearest indexed block: it reads a few blocks of the cache file,
+    not the compressed bytes before it (rchar of the process, a count)."""
+    with Sim(paths) as sim, Proxy(paths, sim) as proxy, tempfile.TemporaryDirectory() as d:
+        b = build_of(sim, "SM-A207F", "SER")
+        truth = sim_members(sim, b["binary_name"], "AP/super.img.lz4", "AP/recovery.img.lz4")
+        ap = {e["name"]: e for e in sim_member(truth, "AP")["entries"]}
+        rec, sup = ap["recovery.img.lz4"], ap["super.img.lz4"]
+        check(not rec["content_size_in_header"] and sup["independent_blocks"], "the sim's frames")
+        base = proxy.url("/firmware/SM-A207F/SER/latest/files/AP")
+        status, h, img = get(f"{base}/recovery.img")
+        check(status == 200 and h.get("transfer-encoding") == "chunked", "recovery.img chunked")
+        check(hashlib.sha256(img).hexdigest() == rec["decoded_sha256"], "recovery.img bytes")
+        super_path = os.path.join(d, "super.img")
+        status, _ = fetch_to(f"{base}/super.img", super_path)
+        check(status == 200, f"super.img: {status}")
+        with open(super_path, "rb") as f:
+            check(hashlib.sha256(f.read()).hexdigest() == sup["decoded_sha256"], "super.img bytes")
+        index_file = os.path.join(proxy.cache_dir, "cache", "partial",
+                                  plain_name(b) + ".part.lz4index")
+
+        restart(proxy)
+        base = proxy.url("/firmware/SM-A207F/SER/latest/files/AP")  # a new port
+        listed = {e["name"]: e for e in curl(base + "/").json()}
+        check(listed["recovery.img.lz4"]["decoded_size"] == rec["decoded_size"],
+              f"listing after a restart: {listed['recovery.img.lz4']}")
+        status, h, _ = get(f"{base}/recovery.img", "-I")
+        check(status == 200 and h.get("content-length") == str(rec["decoded_size"]) and
+              "transfer-encoding" not in h, f"HEAD after a restart: {status} {h}")
+        status, h, img = get(f"{base}/recovery.img")
+        check(status == 200 and "transfer-encoding" not in h and
+              hashlib.sha256(img).hexdigest() == rec["decoded_sha256"], "GET after a restart")
+
+        a = sup["decoded_size"] * 9 // 10 + 777
+        before = bytes_read(proxy.proc)
+        status, _, part = get(f"{base}/super.img", "-r", f"{a}-{a + 65535}")
+        read = bytes_read(proxy.proc) - before
+        with open(super_path, "rb") as f:
+            f.seek(a)
+            check(status == 206 and part == f.read(65536), f"super.img range: {status}")
+        print(f"  a 64 KiB range at 90 % of super.img ({sup['size']} compressed bytes) read "
+              f"{read} bytes after the restart")
+        check(read < sup["size"] // 8, f"decoded from the frame's start? {read} bytes read")
+        check(os.path.exists(index_file), f"no {index_file}")
+
+
+@case
+def partial_counted_by_present_bytes_after_restart(paths):
+    """A sparse build (a listing and a few entries of a 24 MiB build) counts by the bytes
+    present; after a restart the start-up scan indexes it by its record with the bytes its
+    map says present (not its full size), and opening its job keeps counting the bytes
+    present."""
+    with Sim(paths) as sim, Proxy(paths, sim) as proxy:
+        b = build_of(sim, "SM-A207F", "SER")
+        base = proxy.url("/firmware/SM-A207F/SER/latest/files/AP")
+        check(curl(base + "/").status == 200, "listing")
+        for name in ("boot.img", "recovery.img.lz4", "vbmeta.img"):
+            check(get(f"{base}/{name}")[0] == 200, name)
+        wait_until(lambda: job_state(proxy, b["binary_name"]) == "idle", "the sparse job idle")
+        _, before = cache_entry(proxy, b["binary_name"])
+        check(before and not before["verified"] and 0 < before["bytes"] < b["plain_size"] // 4,
+              f"sparse before the restart: {before}")
+        restart(proxy)
+        part_map = os.path.join(proxy.cache_dir, "cache", "partial",
+                                plain_name(b) + ".part.map")
+        present = map_present(part_map)
+        cache, after = cache_entry(proxy, b["binary_name"])
+        check(after is not None, f"the partial build is not indexed after a restart: {cache}")
+        check(not after["verified"] and after["bytes"] == present == before["bytes"],
+              f"counted {after['bytes']}, present {present}, before {before['bytes']}")
+        check(cache["used_bytes"] == present, f"used_bytes {cache['used_bytes']} != {present}")
+        base = proxy.url("/firmware/SM-A207F/SER/latest/files/AP")  # a new port
+        check(get(f"{base}/boot.img")[0] == 200, "boot.img after the restart")
+        # Its job open (the zip directory, read through the job now, lands in its file too):
+        # still the bytes present, not the build's size.
+        wait_until(lambda: job_state(proxy, b["binary_name"]) == "idle", "the sparse job idle")
+        cache, opened = cache_entry(proxy, b["binary_name"])
+        check(present <= opened["bytes"] < b["plain_size"] // 4 and
+              cache["used_bytes"] == opened["bytes"],
+              f"once its job is open: {opened['bytes']} / {cache['used_bytes']}, present {present}")
+
+
+def held_range_reader(url, first, last):
+    """A Range request that stays in flight: the client reads the status line and then
+    nothing, with a tiny receive window, so the server cannot finish writing and keeps the
+    build pinned."""
+    u = urllib.parse.urlsplit(url)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect((u.hostname, u.port))
+    s.sendall(f"GET {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nRange: bytes={first}-{last}\r\n\r\n"
+              .encode())
+    check(s.recv(12).startswith(b"HTTP/1.1 206"), f"held read of {url} did not start")
+    return s
+
+
+@case
+def sparse_partial_evicted_never_while_read(paths):
+    """--cache-max-bytes with room for build B (2 MiB) and a few MiB more: 16 MiB of build
+    A's super.img.lz4 read sparsely (held by a slow client) pin A: B's download is 507
+    cache_full and A keeps its files. Once the reader left and A's job is idle, B's download
+    evicts A's partial files (least recently used, by its present bytes) and completes;
+    /api/status shows B verified and A gone."""
+    with Sim(paths) as sim:
+        a = build_of(sim, "SM-A207F", "SER")
+        bb = build_of(sim, "SM-G990B", "BTU")
+        limit = bb["plain_size"] + 4 * MiB
+        with Proxy(paths, sim, extra=["--cache-max-bytes", str(limit)]) as proxy:
+            base = proxy.url("/firmware/SM-A207F/SER/latest/files/AP")
+            check(curl(base + "/").status == 200, "A's listing")
+            check(get(f"{base}/recovery.img")[0] == 200, "A's recovery.img")
+            partial = os.path.join(proxy.cache_dir, "cache", "partial")
+            a_files = [os.path.join(partial, plain_name(a) + x)
+                       for x in (".part", ".part.map", ".part.json", ".part.lz4index")]
+            held = held_range_reader(f"{base}/super.img.lz4", 0, 16 * MiB - 1)
+
+            def a_entry():
+                return cache_entry(proxy, a["binary_name"])[1]
+
+            wait_until(lambda: (a_entry() or {}).get("readers", 0) > 0, "the held reader pins A")
+            # The whole range is fetched ahead of the slow client: A soon holds more than the
+            # room left beside B.
+            wait_until(lambda: a_entry()["bytes"] > 8 * MiB, "A's range fetched", timeout=30)
+            b_url = proxy.url("/firmware/SM-G990B/BTU/latest/download")
+            r = curl(b_url)
+            check(r.status == 507 and r.error_code() == "cache_full", f"B while A is read: {r}")
+            check(a_entry() is not None and all(os.path.exists(f) for f in a_files[:2]),
+                  "A was evicted while read")
+            held.close()
+
+            def a_idle():
+                e = a_entry()
+                return (e is not None and e["readers"] == 0 and
+                        job_state(proxy, a["binary_name"]) == "idle")
+
+            wait_until(a_idle, "A's reader gone and its job idle", timeout=30)
+            counted = a_entry()["bytes"]
+            check(counted > 4 * MiB, f"A counts its present bytes: {counted}")
+            # HEAD never evicts; it answers 200 once evicting A would make room (the idle job's
+            # last task ends within its 100 ms tick).
+            wait_until(lambda: curl(b_url, "-I").status == 200, "B fits once A is evictable")
+            check(a_entry() is not None, "a HEAD evicted A")
+            with tempfile.TemporaryDirectory() as d:
+                status, _ = fetch_to(b_url, os.path.join(d, "b.zip"))
+                check(status == 200, f"B once A is idle: {status}")
+                with open(os.path.join(d, "b.zip"), "rb") as f:
+                    digest = hashlib.sha256(f.read()).hexdigest()
+            check(digest == sim.get_json(f"/_sim/builds/{bb['binary_name']}/sha256")["sha256"],
+                  "B's bytes")
+            cache, b_entry = cache_entry(proxy, bb["binary_name"])
+            check(b_entry and b_entry["verified"], f"B verified in /api/status: {cache}")
+            check(a_entry() is None, f"A not evicted: {cache}")
+            check(not any(os.path.exists(f) for f in a_files), "A's partial files left")
+            check(cache["used_bytes"] <= limit, f"used {cache['used_bytes']} > limit {limit}")
+            check("evicted partial" in proxy.tail(400), "the eviction is logged")
+
+
+@case
+def warm_requests_open_no_session(paths):
+    """Once a build's directory and a member's header are known, listings and entries open
+    no FUS session of their own: member headers are remembered, and bytes not on disk yet (a
+    new member's local header, its tar headers, its entries) are fetched by the build's job
+    over its authorised session (the simulator's sessions_created does not grow)."""
+    with Sim(paths) as sim, Proxy(paths, sim) as proxy:
+        b = build_of(sim, "SM-A207F", "SER")
+        truth = sim_members(sim, b["binary_name"])
+        base = proxy.url("/firmware/SM-A207F/SER/latest/files")
+        check(curl(base + "/AP/").status == 200, "AP listing")
+        check(get(f"{base}/AP/boot.img")[0] == 200, "boot.img")
+        before = sim.stats()["sessions_created"]
+        for _ in range(3):
+            check(curl(base + "/AP/").status == 200, "AP listing again")
+            check(get(f"{base}/AP/boot.img", "-I")[0] == 200, "HEAD boot.img")
+            check(get(f"{base}/AP/vbmeta.img")[0] == 200, "vbmeta.img")
+        bl = sim_member(truth, "BL")
+        r = curl(base + "/BL/")
+        check(r.status == 200 and [e["name"] for e in r.json()] ==
+              [e["name"] for e in bl["entries"]], f"BL listing: {r}")
+        first = bl["entries"][0]["name"]
+        status, _, raw = get(f"{base}/BL/{first}")
+        check(status == 200 and len(raw) == bl["entries"][0]["size"], f"BL/{first}: {status}")
+        after = sim.stats()["sessions_created"]
+        print(f"  sessions created: {before} after the first listing and entry, {after} after "
+              f"10 more requests (a new member among them)")
+        check(after == before, f"{after - before} more FUS sessions for warm requests")
 
 
 if __name__ == "__main__":

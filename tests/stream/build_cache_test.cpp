@@ -2,6 +2,7 @@
 // persisted record; and the index (pins, eviction, removal) on a temporary directory.
 #include "fetch/build_cache.hpp"
 
+#include "fetch/fetch_plan.hpp"
 #include "obs/metrics.hpp"
 
 #include <spdlog/sinks/null_sink.h>
@@ -50,18 +51,19 @@ std::shared_ptr<spdlog::logger> quiet() {
 
 }  // namespace
 
-TEST_CASE("choose_victims: least recently used idle verified builds first, only as needed") {
+TEST_CASE("choose_victims: least recently used idle builds first, only as needed") {
+  // "partial": an idle partial build counted by its present bytes, evicted like any build.
   std::vector<lru_candidate> c = {
-      {"old", 100, 1, false, true}, {"busy-older", 100, 0, true, true},
-      {"mid", 100, 2, false, true}, {"partial", 100, 3, false, false},
-      {"new", 100, 4, false, true},
+      {"old", 100, 1, false},    {"busy-older", 100, 0, true}, {"mid", 100, 2, false},
+      {"partial", 30, 3, false}, {"new", 100, 4, false},
   };
   CHECK(choose_victims(c, 0, 1000).empty());  // no limit
-  CHECK(choose_victims(c, 500, 0).empty());   // fits
-  CHECK(choose_victims(c, 450, 0) == std::vector<std::string>{"old"});
-  CHECK(choose_victims(c, 350, 50) == std::vector<std::string>{"old", "mid"});
-  // Busy and partial entries are never chosen, even when the limit cannot be met.
-  CHECK(choose_victims(c, 100, 0) == std::vector<std::string>{"old", "mid", "new"});
+  CHECK(choose_victims(c, 450, 0).empty());   // fits
+  CHECK(choose_victims(c, 400, 0) == std::vector<std::string>{"old"});
+  CHECK(choose_victims(c, 300, 50) == std::vector<std::string>{"old", "mid"});
+  CHECK(choose_victims(c, 230, 30) == std::vector<std::string>{"old", "mid", "partial"});
+  // Busy entries are never chosen, even when the limit cannot be met.
+  CHECK(choose_victims(c, 50, 0) == std::vector<std::string>{"old", "mid", "partial", "new"});
 }
 
 TEST_CASE("record: round trip; torn or inconsistent records are refused") {
@@ -94,12 +96,24 @@ TEST_CASE("decide_scan: keeps verified builds and resumable parts, removes the r
       {"W.zip", 999, true},
       {"W.zip.json", 500, true},  // wrong size
       {"T.zip", 1000, true},
-      {"T.zip.json", 10, true},   // torn metadata
-      {"N.zip", 1000, true},      // no metadata
-      {"O.zip.json", 500, true},  // metadata alone
-      {"x.json.tmp", 5, true},    // interrupted write
+      {"T.zip.json", 10, true},      // torn metadata
+      {"N.zip", 1000, true},         // no metadata
+      {"O.zip.json", 500, true},     // metadata alone
+      {"x.json.tmp", 5, true},       // interrupted write
+      {"G.zip.lz4index", 70, true},  // the verified build's LZ4 indexes
+      {"W.zip.lz4index", 70, true},  // go with their build
+      {"Z.zip.lz4index", 70, true},  // an index alone
       {"P.zip.part", 1000, false},
-      {"P.zip.part.map", 50, false},  // resumable
+      {"P.zip.part.map", 50, false},
+      {"P.zip.part.json", 500, false},  // resumable, counted by its record
+      {"P.zip.part.lz4index", 70, false},
+      {"U.zip.part", 1000, false},
+      {"U.zip.part.map", 50, false},  // no record: cannot be counted
+      {"V.zip.part", 1000, false},
+      {"V.zip.part.map", 50, false},
+      {"V.zip.part.json", 500, false},     // a record of another size
+      {"L.zip.part.json", 500, false},     // a record alone
+      {"L.zip.part.lz4index", 70, false},  // an index alone
       {"S.zip.part", 500, false},
       {"S.zip.part.map", 50, false},  // shorter than its map
       {"M.zip.part", 1000, false},    // no map
@@ -115,20 +129,48 @@ TEST_CASE("decide_scan: keeps verified builds and resumable parts, removes the r
     return std::nullopt;
   };
   const auto total = [](const std::string& name) -> std::optional<std::uint64_t> {
-    if (name == "P.zip.part.map" || name == "S.zip.part.map") return 1008;
+    if (name == "P.zip.part.map" || name == "S.zip.part.map" || name == "U.zip.part.map" ||
+        name == "V.zip.part.map")
+      return 1008;
     return std::nullopt;
   };
-  const auto decisions = decide_scan(files, rec, total);
+  const auto partial_rec = [&](const std::string& name) -> std::optional<cached_build_record> {
+    if (name == "P.zip.part.json") return record("P", 1000);
+    if (name == "V.zip.part.json") return record("V", 2000);
+    if (name == "L.zip.part.json") return record("L", 1000);
+    return std::nullopt;
+  };
+  const auto decisions = decide_scan(files, rec, total, partial_rec);
   std::map<std::string, scan_action> by;
   for (const auto& d : decisions) by[(d.in_builds ? "b/" : "p/") + d.name] = d.action;
   CHECK(by.size() == files.size());
   CHECK(by["b/G.zip"] == scan_action::keep_verified);
   CHECK(by["b/G.zip.json"] == scan_action::keep_verified);
-  CHECK(by["p/P.zip.part"] == scan_action::keep_partial);
-  CHECK(by["p/P.zip.part.map"] == scan_action::keep_partial);
-  for (const auto* gone : {"b/W.zip", "b/W.zip.json", "b/T.zip", "b/T.zip.json", "b/N.zip",
-                           "b/O.zip.json", "b/x.json.tmp", "p/S.zip.part", "p/S.zip.part.map",
-                           "p/M.zip.part", "p/Q.zip.part.map", "p/R.zip.part.map.tmp"})
+  CHECK(by["b/G.zip.lz4index"] == scan_action::keep_verified);
+  for (const auto* kept :
+       {"p/P.zip.part", "p/P.zip.part.map", "p/P.zip.part.json", "p/P.zip.part.lz4index"})
+    CHECK(by[kept] == scan_action::keep_partial);
+  for (const auto* gone : {"b/W.zip",
+                           "b/W.zip.json",
+                           "b/W.zip.lz4index",
+                           "b/Z.zip.lz4index",
+                           "b/T.zip",
+                           "b/T.zip.json",
+                           "b/N.zip",
+                           "b/O.zip.json",
+                           "b/x.json.tmp",
+                           "p/S.zip.part",
+                           "p/S.zip.part.map",
+                           "p/M.zip.part",
+                           "p/Q.zip.part.map",
+                           "p/R.zip.part.map.tmp",
+                           "p/U.zip.part",
+                           "p/U.zip.part.map",
+                           "p/V.zip.part",
+                           "p/V.zip.part.map",
+                           "p/V.zip.part.json",
+                           "p/L.zip.part.json",
+                           "p/L.zip.part.lz4index"})
     CHECK(by[gone] == scan_action::remove);
 }
 
@@ -207,5 +249,65 @@ TEST_CASE("build_cache: records evictions and the verified builds' size and coun
   CHECK(metrics.cache_builds.value() == 0);
   const auto text = registry.render();
   CHECK(text.find("fusproxy_cache_builds 0\n") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+// A partial build is indexed by its record, counted by the bytes present, evicted when idle;
+// its LZ4 indexes move with it and go with it.
+TEST_CASE("build_cache: partial builds across a restart, eviction and publication") {
+  const auto dir =
+      fs::temp_directory_path() / ("build-cache-partial-test-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const auto p = record("P", 100000);
+  const auto paths = [&] {
+    build_cache cache(dir, 0, quiet());
+    cache.scan();
+    cache.track_partial(p);  // a sparse fetch starts: its record is written beside the part
+    const auto ps = cache.paths_for(p.meta);
+    CHECK(fs::exists(ps.partial_meta));
+    CHECK(cache.find("P.zip.enc4")->bytes == 0);
+    // What a sparse job leaves: a part holding 4 KiB of the build, and its map.
+    std::ofstream(ps.part) << std::string(p.meta.plain_size, '\0');
+    fetch::present_map present(p.meta.size);
+    REQUIRE(present.insert(8192, 12288, 0x1234));
+    std::ofstream(ps.map) << fetch::serialize_saved_map(present, true);
+    CHECK_FALSE(cache.write_lz4_index("P.zip.enc4", "learnt"));
+    CHECK(fs::exists(ps.partial_lz4_index));
+    CHECK(cache.write_lz4_index("nope", "x"));  // not in the cache: refused
+    return ps;
+  }();
+
+  // A restart: the scan indexes it by its record, counting the 4 KiB present, not 100000.
+  build_cache cache(dir, 50000, quiet());
+  cache.scan();
+  const auto* e = cache.find("P.zip.enc4");
+  REQUIRE(e);
+  CHECK_FALSE(e->verified);
+  CHECK(e->bytes == 4096);
+  CHECK(cache.used_bytes() == 4096);
+  CHECK(cache.read_lz4_index("P.zip.enc4") == std::optional<std::string>("learnt"));
+  // Idle, it is evictable; read (pinned) or fetched (busy), it is not.
+  CHECK(cache.evictable_bytes({}) == 4096);
+  {
+    auto pin = cache.acquire("P.zip.enc4");
+    CHECK(cache.evict(48000, {}).empty());
+  }
+  CHECK(cache.evict(48000, [](const std::string&) { return true; }).empty());
+  CHECK(cache.evict(48000, {}) == std::vector<std::string>{"P.zip.enc4"});
+  for (const auto& gone : {paths.part, paths.map, paths.partial_meta, paths.partial_lz4_index})
+    CHECK_FALSE(fs::exists(gone));
+
+  // Published: the index moves to builds/ and the partial record goes; a removal takes all.
+  cache.track_partial(p);
+  CHECK_FALSE(cache.write_lz4_index("P.zip.enc4", "learnt again"));
+  REQUIRE_FALSE(cache.write_record(p));
+  std::ofstream(paths.final) << std::string(p.meta.plain_size, 'x');
+  cache.published("P.zip.enc4");
+  CHECK_FALSE(fs::exists(paths.partial_meta));
+  CHECK_FALSE(fs::exists(paths.partial_lz4_index));
+  CHECK(cache.read_lz4_index("P.zip.enc4") == std::optional<std::string>("learnt again"));
+  CHECK(cache.remove("P.zip.enc4", {}) == build_cache::remove_result::removed);
+  CHECK_FALSE(fs::exists(paths.lz4_index));
+  CHECK_FALSE(fs::exists(paths.meta));
   fs::remove_all(dir);
 }
