@@ -5,7 +5,6 @@
 #include <pthread.h>
 #include <spdlog/logger.h>
 #include <sys/statvfs.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
@@ -13,20 +12,20 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <cerrno>
 #include <latch>
 #include <map>
 
 #include "crypto/ecb.hpp"
 #include "crypto/ranges.hpp"
 #include "fetch/file_io.hpp"
+#include "fetch/landed_reader.hpp"
+#include "firmware/bodies.hpp"
 #include "firmware/lz4_index_store.hpp"
 #include "firmware/member_source.hpp"
 #include "firmware/resolver_mapping.hpp"
 #include "firmware/tar_entries.hpp"
 #include "obs/metrics.hpp"
 #include "zip/zip_directory.hpp"
-#include "zip/zip_member_reader.hpp"
 
 namespace fusproxy::server {
 
@@ -45,7 +44,9 @@ void name_threads(net::thread_pool& pool, unsigned count, const char* name) {
 }
 }  // namespace
 
-struct download_manager::impl : std::enable_shared_from_this<download_manager::impl> {
+// The registry of jobs and the choices (room, which job, which member); the bodies it makes
+// (bodies.hpp) reach it only as their body_host.
+struct download_manager::impl : body_host, std::enable_shared_from_this<download_manager::impl> {
   // Declared first so that it is joined last: landing work in flight finishes first.
   std::unique_ptr<net::thread_pool> land_pool;
   net::any_io_executor executor;
@@ -93,13 +94,11 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
       metrics->cache_misses.inc();
   }
 
-  // What every body source holds while it writes: the build's one fetch job, and a pin so
-  // that the build is never evicted while it is read.
-  struct body_start {
-    std::shared_ptr<fetch_job> job;
-    build_cache::pin pin;
-  };
-  boost::system::result<body_start> start_body(const build_source& source);
+  boost::system::result<body_start> start_body(const build_source& source) override;
+  void sparse_bytes_landed() override { account_partials(); }
+  void lz4_indexes_learnt(const build_source& source) override { keep_indexes(source); }
+  download_metrics& counters() override { return count; }
+  spdlog::logger& logger() override { return *log; }
 
   job_files files_for(const build_source& source) {
     const auto p = cache.paths_for(source.meta);
@@ -274,11 +273,7 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
 
   // --- files inside tar members (issue 14) ---------------------------------------------
 
-  // A member of the zip, found by full name or alias, and where its data starts.
-  struct located {
-    zip::member m;
-    std::uint64_t data = 0;
-  };
+  using located = located_member;  // declared in bodies.hpp: entry bodies hold one
   // Where members' data start, by build and the name asked (immutable: the zip's local
   // headers), so that listing or entry requests after the first read no header upstream.
   std::map<std::string, located> locations;  // BINARY_NAME \n member name as asked
@@ -322,12 +317,8 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
     if (!opened) return opened.error();
     return body_start{*opened, cache.acquire(source.meta.filename)};
   }
-  // A reader of one member of the build: its sparse job (pinned) and the member's bytes.
-  struct member_reading {
-    body_start started;
-    std::unique_ptr<member_source> bytes;
-  };
-  boost::system::result<member_reading> read_member(const build_source& source, const located& at) {
+  boost::system::result<member_reading> read_member(const build_source& source,
+                                                    const located& at) override {
     auto started = start_sparse(source);
     if (!started) return started.error();
     auto bytes = make_member_source(started->job, at.m, at.data);
@@ -479,17 +470,8 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
       if (job->state() != job_state::failed && job->state() != job_state::crc_mismatch &&
           job->total() == src.meta.size) {
         auto pin = cache.acquire(name);
-        bool present = job->has(offset, offset + length);
-        if (!present) {
-          fetch_job::interest wanted(job, offset, offset + length);
-          present = true;
-          for (std::uint64_t pos = offset; present && pos < offset + length;) {
-            auto until = co_await job->wait_for(pos, offset + length, true);
-            present = until.has_value();
-            if (present) pos = *until;
-          }
-        }
-        if (present && !pread_full(job->fd(), std::span<std::uint8_t>(out), offset)) co_return out;
+        auto reader = landed_reader::sparse(job);
+        if (!co_await reader.read(offset, std::span<std::uint8_t>(out))) co_return out;
         // The job failed meanwhile: this request fetches them itself.
       }
     }
@@ -534,8 +516,7 @@ struct download_manager::impl : std::enable_shared_from_this<download_manager::i
   }
 };
 
-boost::system::result<download_manager::impl::body_start> download_manager::impl::start_body(
-    const build_source& source) {
+boost::system::result<body_start> download_manager::impl::start_body(const build_source& source) {
   ++count.bodies;
   // Eviction for a build not cached yet happens here, when its bytes are about to be
   // written, not when its headers were answered.
@@ -550,264 +531,6 @@ boost::system::result<download_manager::impl::body_start> download_manager::impl
 }
 
 namespace {
-
-constexpr std::uint64_t max_write = 4u << 20;    // per sink call: job state is checked between
-constexpr std::uint64_t min_batch = 256u << 10;  // a reader following the fetch waits for this
-
-// A response that carries the file's last byte, and is a real download rather than a probe
-// of the tail (zip tools read the central directory first), sends that byte only once the
-// build's CRC-32 matched: a client never gets a complete file that failed verification.
-bool holds_last_byte(std::uint64_t end, std::uint64_t length, std::uint64_t size) {
-  constexpr std::uint64_t probe = 1u << 20;
-  return end == size && length > probe;
-}
-
-// The plain zip: the job's file, read as ranges land.
-class plain_body final : public body_source {
- public:
-  plain_body(std::shared_ptr<download_manager::impl> m, build_source s)
-      : mgr_(std::move(m)), source_(std::move(s)) {}
-
-  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
-                                                        body_sink& sink) override {
-    auto mgr = mgr_;
-    auto started = mgr->start_body(source_);
-    if (!started) co_return started.error();
-    auto job = started->job;
-    const std::uint64_t end = first + length;
-    const std::uint64_t size = source_.meta.plain_size;
-    if (end > size) co_return make_error_code(stream_errc::upstream_failed);
-    const std::uint64_t hold = holds_last_byte(end, length, size) ? 1 : 0;
-    if (auto ec = co_await copy(*job, first, end - hold, sink)) co_return ec;
-    if (hold) {
-      if (auto ec = co_await job->wait_done()) co_return ec;
-      if (auto ec = co_await copy(*job, end - hold, end, sink)) co_return ec;
-    }
-    co_return boost::system::error_code{};
-  }
-
- private:
-  net::awaitable<boost::system::error_code> copy(fetch_job& job, std::uint64_t pos,
-                                                 std::uint64_t end, body_sink& sink) {
-    fetch_job::follower follow(job.shared_from_this(), pos, end);
-    while (pos < end) {
-      follow.move_to(pos);
-      auto until = co_await job.wait_for(pos, std::min(end, pos + min_batch));
-      if (!until) co_return until.error();
-      const std::uint64_t stop = std::min({*until, end, pos + max_write});
-      if (auto ec = co_await sink.write_file(job.fd(), pos, stop - pos)) co_return ec;
-      mgr_->count.bytes_plain += stop - pos;
-      pos = stop;
-    }
-    co_return boost::system::error_code{};
-  }
-
- private:
-  std::shared_ptr<download_manager::impl> mgr_;
-  build_source source_;
-};
-
-// The encrypted file: plain blocks re-encrypted (ECB), the final block padded (PKCS#7).
-class encrypted_body final : public body_source {
- public:
-  encrypted_body(std::shared_ptr<download_manager::impl> m, build_source s)
-      : mgr_(std::move(m)), source_(std::move(s)) {}
-
-  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
-                                                        body_sink& sink) override {
-    auto mgr = mgr_;
-    auto started = mgr->start_body(source_);
-    if (!started) co_return started.error();
-    auto job = started->job;
-    const std::uint64_t total = source_.meta.size;
-    const std::uint64_t end = first + length;
-    if (end > total) co_return make_error_code(stream_errc::upstream_failed);
-    const std::uint64_t hold = holds_last_byte(end, length, total) ? 1 : 0;
-    crypto::block_encryptor enc(source_.build.key);
-    std::vector<std::uint8_t> buf(256u << 10);
-    if (auto ec = co_await copy(*job, enc, buf, first, end - hold, sink)) co_return ec;
-    if (hold) {
-      if (auto ec = co_await job->wait_done()) co_return ec;
-      if (auto ec = co_await copy(*job, enc, buf, end - hold, end, sink)) co_return ec;
-    }
-    co_return boost::system::error_code{};
-  }
-
- private:
-  net::awaitable<boost::system::error_code> copy(fetch_job& job, crypto::block_encryptor& enc,
-                                                 std::vector<std::uint8_t>& buf, std::uint64_t pos,
-                                                 std::uint64_t end, body_sink& sink) {
-    const std::uint64_t total = source_.meta.size;
-    const std::uint64_t plain = source_.meta.plain_size;
-    fetch_job::follower follow(job.shared_from_this(), pos, end);
-    while (pos < end) {
-      follow.move_to(pos);
-      const std::uint64_t a0 = pos - pos % crypto::aes_block;
-      const std::uint64_t end16 = std::min(total, (end + 15) / 16 * 16);
-      auto until = co_await job.wait_for(a0, std::min(end16, a0 + buf.size()));
-      if (!until) co_return until.error();
-      const std::uint64_t stop = std::min({*until, end16, a0 + buf.size()});
-      const std::uint64_t plain_end = std::min(stop, plain);
-      if (plain_end > a0) {
-        std::size_t got = 0;
-        const auto want = static_cast<std::size_t>(plain_end - a0);
-        while (got < want) {
-          const auto r =
-              ::pread(job.fd(), buf.data() + got, want - got, static_cast<off_t>(a0 + got));
-          if (r < 0 && errno == EINTR) continue;
-          if (r <= 0) co_return make_error_code(stream_errc::disk);
-          got += static_cast<std::size_t>(r);
-        }
-      }
-      if (stop == total) {
-        const std::uint64_t last = total - crypto::aes_block;
-        auto block = crypto::pkcs7_final_block(
-            {buf.data() + (last - a0), static_cast<std::size_t>(plain - last)});
-        if (!block) co_return block.error();
-        std::copy(block->begin(), block->end(),
-                  buf.begin() + static_cast<std::ptrdiff_t>(last - a0));
-      }
-      const auto n = static_cast<std::size_t>(stop - a0);
-      if (auto ec = enc.encrypt({buf.data(), n}, buf)) co_return ec;
-      const std::uint64_t out_end = std::min(end, stop);
-      const auto* from = reinterpret_cast<const std::byte*>(buf.data() + (pos - a0));
-      if (auto ec = co_await sink.write({from, static_cast<std::size_t>(out_end - pos)}))
-        co_return ec;
-      mgr_->count.bytes_encrypted += out_end - pos;
-      pos = out_end;
-    }
-    co_return boost::system::error_code{};
-  }
-
- private:
-  std::shared_ptr<download_manager::impl> mgr_;
-  build_source source_;
-};
-
-// One zip member, uncompressed: its zip bytes read as they land, through the member reader
-// (stored: copied; deflated: inflated), CRC-checked when the range reaches its end.
-class member_body final : public body_source {
- public:
-  member_body(std::shared_ptr<download_manager::impl> m, build_source s, zip::member member,
-              std::uint64_t data_offset)
-      : mgr_(std::move(m)), source_(std::move(s)), member_(std::move(member)), data_(data_offset) {}
-
-  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
-                                                        body_sink& sink) override {
-    auto mgr = mgr_;
-    auto started = mgr->start_body(source_);
-    if (!started) co_return started.error();
-    auto job = started->job;
-    auto reader = zip::member_reader::open(member_, data_, first, first + length);
-    if (!reader) co_return reader.error();
-    const auto input = reader->input_range();
-    std::vector<std::uint8_t> in(256u << 10), out(256u << 10);
-    std::uint64_t pos = input.offset;
-    const std::uint64_t end = input.offset + input.length;
-    std::span<const std::uint8_t> pending;
-    fetch_job::follower follow(job, pos, end);
-    while (!reader->finished()) {
-      if (pending.empty() && pos < end) {
-        follow.move_to(pos);
-        auto until = co_await job->wait_for(pos, std::min(end, pos + in.size()));
-        if (!until) co_return until.error();
-        const auto n = static_cast<std::size_t>(std::min({*until, end, pos + in.size()}) - pos);
-        std::size_t got = 0;
-        while (got < n) {
-          const auto r =
-              ::pread(job->fd(), in.data() + got, n - got, static_cast<off_t>(pos + got));
-          if (r < 0 && errno == EINTR) continue;
-          if (r <= 0) co_return make_error_code(stream_errc::disk);
-          got += static_cast<std::size_t>(r);
-        }
-        pending = {in.data(), n};
-        pos += n;
-      }
-      auto step = reader->transform(pending, out);
-      if (!step) co_return step.error();
-      pending = pending.subspan(step->consumed);
-      if (step->produced > 0) {
-        const auto* from = reinterpret_cast<const std::byte*>(out.data());
-        if (auto ec = co_await sink.write({from, step->produced})) co_return ec;
-      }
-    }
-    co_return boost::system::error_code{};
-  }
-
- private:
-  std::shared_ptr<download_manager::impl> mgr_;
-  build_source source_;
-  zip::member member_;
-  std::uint64_t data_;
-};
-
-// One entry of a tar member: its bytes, fetched sparsely (only the blocks it covers).
-class entry_body final : public body_source {
- public:
-  entry_body(std::shared_ptr<download_manager::impl> m, build_source s,
-             download_manager::impl::located at, archive::tar_entry e)
-      : mgr_(std::move(m)), source_(std::move(s)), at_(std::move(at)), entry_(std::move(e)) {}
-
-  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
-                                                        body_sink& sink) override {
-    auto mgr = mgr_;
-    ++mgr->count.bodies;
-    auto reading = mgr->read_member(source_, at_);
-    if (!reading) co_return reading.error();
-    auto ec = co_await write_entry(*reading->bytes, entry_, first, length, sink);
-    mgr->count.bytes_plain += length - std::min(length, sink.remaining());
-    mgr->account_partials();
-    co_return ec;
-  }
-
- private:
-  std::shared_ptr<download_manager::impl> mgr_;
-  build_source source_;
-  download_manager::impl::located at_;
-  archive::tar_entry entry_;
-};
-
-// The LZ4-decoded image of an entry: decoded from the nearest independent block the entry's
-// index knows; the index learnt here is kept with the build for later ranges.
-class decoded_body final : public body_source {
- public:
-  decoded_body(std::shared_ptr<download_manager::impl> m, build_source s,
-               download_manager::impl::located at, archive::tar_entry e,
-               std::shared_ptr<archive::lz4::block_index> index)
-      : mgr_(std::move(m)),
-        source_(std::move(s)),
-        at_(std::move(at)),
-        entry_(std::move(e)),
-        index_(std::move(index)) {}
-
-  net::awaitable<boost::system::error_code> write_range(std::uint64_t first, std::uint64_t length,
-                                                        body_sink& sink) override {
-    auto mgr = mgr_;
-    ++mgr->count.bodies;
-    auto reading = mgr->read_member(source_, at_);
-    if (!reading) co_return reading.error();
-    // Decoders of one entry may run at once: each works on a copy and the longer index wins.
-    auto index = *index_;
-    auto ec = co_await write_decoded(*reading->bytes, entry_, index, first, length, &sink);
-    if (index.blocks.size() > index_->blocks.size() ||
-        (index.decoded_size && !index_->decoded_size))
-      *index_ = std::move(index);
-    mgr->keep_indexes(source_);
-    mgr->account_partials();
-    if (ec)
-      mgr->log->error("{}: {}/{}: decoding bytes {}-{} failed: {} (connection cut)",
-                      source_.meta.plain_filename, at_.m.name, entry_.name, first, first + length,
-                      ec.message());
-    co_return ec;
-  }
-
- private:
-  std::shared_ptr<download_manager::impl> mgr_;
-  build_source source_;
-  download_manager::impl::located at_;
-  archive::tar_entry entry_;
-  std::shared_ptr<archive::lz4::block_index> index_;
-};
 
 std::string base_name(const std::string& name) {
   const auto slash = name.find_last_of('/');
@@ -871,7 +594,7 @@ net::awaitable<service_result<download_representation>> download_manager::entry_
     rep.etag = etag;
     rep.size = e.size;
     rep.filename = base_name(e.name);
-    rep.body = std::make_shared<entry_body>(self, source, *at, e);
+    rep.body = make_entry_body(self, source, *at, e);
     co_return rep;
   }
   auto index = self->index_for(source, *at, e);
@@ -885,7 +608,7 @@ net::awaitable<service_result<download_representation>> download_manager::entry_
   rep.size = size.value_or(0);
   rep.size_known = size.has_value();
   rep.filename = base_name(e.name.substr(0, e.name.size() - 4));
-  rep.body = std::make_shared<decoded_body>(self, source, *at, e, index);
+  rep.body = make_decoded_body(self, source, *at, e, index);
   co_return rep;
 }
 
@@ -916,7 +639,7 @@ net::awaitable<service_result<download_representation>> download_manager::member
   rep.fresh = fresh;
   rep.content_type = "application/octet-stream";
   rep.filename = base_name(m->name);
-  rep.body = std::make_shared<member_body>(self, source, *m, *data);
+  rep.body = make_member_body(self, source, *m, *data);
   co_return rep;
 }
 
@@ -994,12 +717,12 @@ service_result<download_representation> download_manager::representation(const b
     rep.size = m.size;
     rep.content_type = "application/octet-stream";
     rep.filename = m.filename;
-    rep.body = std::make_shared<encrypted_body>(impl_, source);
+    rep.body = make_encrypted_body(impl_, source);
   } else {
     rep.size = m.plain_size;
     rep.content_type = "application/zip";
     rep.filename = m.plain_filename;
-    rep.body = std::make_shared<plain_body>(impl_, source);
+    rep.body = make_plain_body(impl_, source);
   }
   return rep;
 }

@@ -2,8 +2,9 @@
 // The registry of fetch jobs (one per build, keyed by BINARY_NAME) and the representations
 // clients read: the plain zip (the file's bytes as they land) and the encrypted file
 // (the plain bytes re-encrypted on the fly: AES-128-ECB plus the PKCS#7 final block, byte-
-// exact with upstream). A representation is obtained without starting any fetch (HEAD,
-// 304, 416 use only its fields); its body joins (or starts) the build's job when read.
+// exact with upstream), a zip member, a file inside a tar member. A representation is
+// obtained without starting any fetch (HEAD, 304, 416 use only its fields); its body
+// (bodies.hpp) joins (or starts) the build's job when read.
 //
 // Files under --cache-dir: partial/<plain name>.part (+ .map: the present runs) while
 // fetching, builds/<plain name> once the CRC-32 matched (atomic rename).

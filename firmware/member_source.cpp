@@ -1,12 +1,10 @@
 #include "firmware/member_source.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <optional>
 #include <vector>
 
+#include "fetch/landed_reader.hpp"
 #include "zip/zip_member_reader.hpp"
 
 namespace fusproxy::server {
@@ -14,48 +12,26 @@ namespace net = boost::asio;
 
 namespace {
 
-// Plain zip bytes [pos, pos + out.size()) through the job, sparse, into out.
-net::awaitable<boost::system::error_code> read_zip(fetch_job& job, std::uint64_t pos,
-                                                   std::span<std::uint8_t> out) {
-  std::size_t got = 0;
-  while (got < out.size()) {
-    const std::uint64_t at = pos + got;
-    auto until = co_await job.wait_for(at, pos + out.size(), true);
-    if (!until) co_return until.error();
-    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(*until, pos + out.size()) - at);
-    std::size_t done = 0;
-    while (done < n) {
-      const auto r =
-          ::pread(job.fd(), out.data() + got + done, n - done, static_cast<off_t>(at + done));
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) co_return make_error_code(stream_errc::disk);
-      done += static_cast<std::size_t>(r);
-    }
-    got += n;
-  }
-  co_return boost::system::error_code{};
-}
-
 class stored_source final : public member_source {
  public:
   stored_source(std::shared_ptr<fetch_job> job, zip::member m, std::uint64_t data)
-      : job_(std::move(job)), m_(std::move(m)), data_(data) {}
+      : zip_(landed_reader::sparse(std::move(job))), m_(std::move(m)), data_(data) {}
   std::uint64_t size() const override { return m_.size; }
   void prefetch(std::uint64_t offset, std::uint64_t length) override {
     ahead_.reset();
     offset = std::min(offset, m_.size);
     length = std::min(length, m_.size - offset);
-    if (length > 0) ahead_.emplace(job_, data_ + offset, data_ + offset + length);
+    if (length > 0) ahead_.emplace(zip_.job(), data_ + offset, data_ + offset + length);
   }
   net::awaitable<boost::system::error_code> read(std::uint64_t offset,
                                                  std::span<std::uint8_t> out) override {
     if (offset > m_.size || out.size() > m_.size - offset)
       co_return make_error_code(zip::errc::bad_range);
-    co_return co_await read_zip(*job_, data_ + offset, out);
+    co_return co_await zip_.read(data_ + offset, out);
   }
 
  private:
-  std::shared_ptr<fetch_job> job_;
+  landed_reader zip_;  // the plain zip's bytes, read sparsely
   zip::member m_;
   std::uint64_t data_;
   std::optional<fetch_job::interest> ahead_;
@@ -68,7 +44,7 @@ class deflated_source final : public member_source {
   static constexpr std::uint64_t window = 32u << 20;
 
   deflated_source(std::shared_ptr<fetch_job> job, zip::member m, std::uint64_t data)
-      : job_(std::move(job)), m_(std::move(m)), data_(data) {}
+      : zip_(landed_reader::sparse(std::move(job))), m_(std::move(m)), data_(data) {}
   std::uint64_t size() const override { return m_.size; }
   void prefetch(std::uint64_t, std::uint64_t) override {}  // the window ahead does it
   net::awaitable<boost::system::error_code> read(std::uint64_t offset,
@@ -92,11 +68,11 @@ class deflated_source final : public member_source {
         if (in_pos_ + (window / 4) > ahead_end_ && ahead_end_ < end) {
           ahead_end_ = std::min(end, in_pos_ + window);
           ahead_.reset();
-          ahead_.emplace(job_, in_pos_, ahead_end_);
+          ahead_.emplace(zip_.job(), in_pos_, ahead_end_);
         }
         in_.resize(256u << 10);
         const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(in_.size(), end - in_pos_));
-        if (auto ec = co_await read_zip(*job_, in_pos_, {in_.data(), n})) co_return ec;
+        if (auto ec = co_await zip_.read(in_pos_, {in_.data(), n})) co_return ec;
         in_pos_ += n;
         pending_ = {in_.data(), n};
       }
@@ -120,7 +96,7 @@ class deflated_source final : public member_source {
   }
 
  private:
-  std::shared_ptr<fetch_job> job_;
+  landed_reader zip_;  // the plain zip's bytes, read sparsely
   zip::member m_;
   std::uint64_t data_;
   std::optional<zip::member_reader> reader_;

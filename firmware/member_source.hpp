@@ -1,8 +1,9 @@
 #pragma once
-// The bytes of one zip member of a build, read by ranges as a fetch job lands them: what
-// the tar listing and the entry bodies of issue 14 read (server/tar_entries.hpp). Reads are
-// SPARSE: they fetch only the cipher blocks they cover (fetch_job's sparse mode), kept in
-// the build's part file and present map, so later reads and a full download reuse them.
+// The bytes of one zip member of a build, read by ranges as a fetch job lands them
+// (fetch/landed_reader.hpp): what the tar listing and the entry bodies of issue 14 read
+// (tar_entries.hpp). Reads are SPARSE: they fetch only the cipher blocks they cover
+// (fetch_job's sparse mode), kept in the build's part file and present map, so later reads
+// and a full download reuse them.
 //
 //   stored member:   member byte i is zip byte data_offset + i: any range, at its cost.
 //   deflated member: inflated from its start (zip::member_reader); a read behind the
