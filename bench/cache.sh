@@ -11,6 +11,7 @@
 #        fusproxy's strict session conduct, when comparing with an older commit)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lib.sh"
 build="${1:-$here/../build}"
 sim="$build/sim/fus-sim"
 proxy="$build/cli/fusproxy"
@@ -29,31 +30,23 @@ nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
 dir="$(mktemp -d)"
 sim_pid="" proxy_pid="" nginx_pid=""
 cleanup() {
-  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
-  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+  stop_pid "$proxy_pid"
+  stop_pid "$sim_pid"
   [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null
   rm -rf "$dir"
 }
 trap cleanup EXIT
 
-wait_file() {  # file pid log
-  for _ in $(seq 400); do
-    [ -s "$1" ] && return 0
-    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; exit 1; }
-    sleep 0.025
-  done
-  echo "no $1" >&2; exit 1
-}
 
 "$sim" --listen 127.0.0.1:0 --port-file "$dir/sim.port" "${sim_args[@]}" 2>"$dir/sim.log" &
 sim_pid=$!
-wait_file "$dir/sim.port" "$sim_pid" "$dir/sim.log"
+wait_port "$dir/sim.port" "$sim_pid" "$dir/sim.log"
 base="http://127.0.0.1:$(cat "$dir/sim.port")/"
 "$proxy" --listen 127.0.0.1:0 --port-file "$dir/proxy.port" --cache-dir "$dir/cache" \
   --fus-url "$base" --cloud-url "$base" --fota-url "$base" --log-level warn \
   --max-downloads-per-client 0 --max-downloads 0 2>"$dir/proxy.log" &
 proxy_pid=$!
-wait_file "$dir/proxy.port" "$proxy_pid" "$dir/proxy.log"
+wait_port "$dir/proxy.port" "$proxy_pid" "$dir/proxy.log"
 pport="$(cat "$dir/proxy.port")"
 
 # Resolve the build and fill the cache once; then the versioned URL is a pure cache hit.
@@ -106,7 +99,6 @@ m = re.search(r"Transfer/sec:\s*([\d.]+)([KMGT]?B)", text)
 unit = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}[m.group(2)]
 print(int(float(m.group(1)) * unit))'
 }
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 hwm() { awk '/VmHWM/ {print $2 * 1024}' "/proc/$proxy_pid/status"; }
 
 echo "build: $plain ($size bytes); wrk -d${duration}s (-t1 -c1, -t2 -c64); median of $runs"

@@ -12,6 +12,7 @@
 # env:   RUNS (3), CAP_BPS (8388608), PROXY_ARGS (extra fusproxy flags)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lib.sh"
 build="${1:-$here/../build}"
 sim="$build/sim/fus-sim"
 proxy="$build/cli/fusproxy"
@@ -23,22 +24,21 @@ for b in "$sim" "$proxy"; do [ -x "$b" ] || { echo "missing $b (build it)" >&2; 
 dir="$(mktemp -d)"
 sim_pid="" proxy_pid=""
 stop_proxy() {
-  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
+  stop_pid "$proxy_pid"
   proxy_pid=""
 }
 cleanup() {
   stop_proxy
-  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+  stop_pid "$sim_pid"
   rm -rf "$dir"
 }
 trap cleanup EXIT
 
-wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
 
 "$sim" --listen 127.0.0.1:0 --port-file "$dir/sim.port" --throttle-bps "$cap" \
   >"$dir/sim.log" 2>&1 &
 sim_pid=$!
-wait_file "$dir/sim.port"
+wait_port "$dir/sim.port" "$sim_pid" "$dir/sim.log"
 sp=$(cat "$dir/sim.port")
 up="http://127.0.0.1:$sp/"
 name=$(curl -s "${up}_sim/builds" | python3 -c '
@@ -57,7 +57,7 @@ for run in $(seq "$runs"); do
     --fus-url "$up" --cloud-url "$up" --fota-url "$up" "${proxy_args[@]}" \
     >"$dir/proxy.log" 2>&1 &
   proxy_pid=$!
-  wait_file "$dir/px.port"
+  wait_port "$dir/px.port" "$proxy_pid" "$dir/proxy.log"
   base="http://127.0.0.1:$(cat "$dir/px.port")/firmware/SM-BIG00/BIG/latest"
   curl -sf "$base" >/dev/null
   before=$(served)
@@ -67,7 +67,6 @@ for run in $(seq "$runs"); do
   size=$(stat -c %s "$dir/boot.img")
   stop_proxy
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 l=$(median "${list_t[@]}") t=$(median "${boot_t[@]}") b=$(median "${bytes[@]}")
 echo "boot.img: $size bytes decoded; upstream paced at $cap B/s per connection; $runs cold runs"
 echo "  listing /files/AP/:   median $l s   (runs: ${list_t[*]})"

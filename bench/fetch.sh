@@ -18,6 +18,7 @@
 #        COMPARE), SECTIONS ("1 2 3": which sections run)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lib.sh"
 build="${1:-$here/../build}"
 sim="$build/sim/fus-sim"
 proxy="${PROXY:-$build/cli/fusproxy}"
@@ -33,8 +34,8 @@ for b in "$sim" "$proxy" ${compare:+"$compare"}; do [ -x "$b" ] || { echo "missi
 dir="$(mktemp -d)"
 sim_pid="" proxy_pid=""
 cleanup() {
-  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
-  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+  stop_pid "$proxy_pid"
+  stop_pid "$sim_pid"
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -52,14 +53,6 @@ cat >"$dir/catalogue.json" <<'EOF'
 ]}
 EOF
 
-wait_port() {  # file pid log
-  for _ in $(seq 400); do
-    [ -s "$1" ] && return 0
-    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; exit 1; }
-    sleep 0.025
-  done
-  echo "no port in $1" >&2; exit 1
-}
 start_sim() {  # extra args
   rm -f "$dir/sim.port"
   "$sim" --listen 127.0.0.1:0 --port-file "$dir/sim.port" --catalogue "$dir/catalogue.json" \
@@ -80,7 +73,6 @@ start_proxy() {  # extra args (BIN: the binary, default PROXY)
   proxy_port="$(cat "$dir/proxy.port")"
 }
 stop_proxy() { kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true; proxy_pid=""; rm -rf "$dir/cache"; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # One cold download: metadata first (not timed), then the body with curl while
 # /api/status is polled. Prints: seconds bytes max_connections max_target gets

@@ -9,6 +9,7 @@
 # needs wrk: FUSPROXY_SETUP_BENCH=1 bash scripts/setup.sh
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lib.sh"
 proxy="${1:-$here/../build/cli/fusproxy}"
 sim="${2:-$here/../build/sim/fus-sim}"
 runs="${RUNS:-3}"
@@ -26,15 +27,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_port() {  # file pid
-  for _ in $(seq 200); do
-    [ -s "$1" ] && return 0
-    kill -0 "$2" 2>/dev/null || { echo "process $2 exited" >&2; exit 1; }
-    sleep 0.05
-  done
-  echo "no port file $1" >&2
-  exit 1
-}
 
 "$sim" --listen 127.0.0.1:0 --port-file "$dir/sim.port" 2>"$dir/sim.log" &
 pids+=($!)
@@ -49,7 +41,6 @@ url="http://127.0.0.1:$(cat "$dir/proxy.port")$route"
 status="$(curl -s -o /dev/null -w '%{http_code}' "$url")"
 [ "$status" = 200 ] || { echo "warm-up $url: HTTP $status" >&2; exit 1; }
 
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 to_ms() {  # wrk latency (e.g. 1.23ms, 850.00us, 1.10s) -> ms
   awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)}
         else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000} print v}'

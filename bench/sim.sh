@@ -10,6 +10,7 @@
 # usage: bench/sim.sh [path/to/fus-sim]      (default: build/sim/fus-sim)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lib.sh"
 sim="${1:-$here/../build/sim/fus-sim}"
 runs="${RUNS:-5}"
 bench_bytes="${BENCH_BYTES:-8589934592}"
@@ -21,7 +22,7 @@ python="$(command -v /usr/bin/python3 || command -v python3)"
 dir="$(mktemp -d)"
 pid=""
 cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  stop_pid "$pid"
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -41,7 +42,6 @@ start_sim() {  # extra args...
 }
 stop_sim() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; }
 
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$pid/status"; }
 
 fetch() {  # range -> bytes/s

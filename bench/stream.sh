@@ -26,6 +26,7 @@
 #        flags: --lenient for a COMPARE build older than fusproxy's strict session conduct)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lib.sh"
 build="${1:-$here/../build}"
 sim="$build/sim/fus-sim"
 proxy="${PROXY:-$build/cli/fusproxy}"
@@ -46,20 +47,12 @@ for b in "$sim" "$proxy" ${compare:+"$compare"}; do [ -x "$b" ] || { echo "missi
 dir="$(mktemp -d)"
 sim_pid="" proxy_pid=""
 cleanup() {
-  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
-  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+  stop_pid "$proxy_pid"
+  stop_pid "$sim_pid"
   rm -rf "$dir"
 }
 trap cleanup EXIT
 
-wait_port() {  # file pid log
-  for _ in $(seq 400); do
-    [ -s "$1" ] && return 0
-    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; exit 1; }
-    sleep 0.025
-  done
-  echo "no port in $1" >&2; exit 1
-}
 start_sim() {  # extra args
   rm -f "$dir/sim.port"
   "$sim" --listen 127.0.0.1:0 --port-file "$dir/sim.port" "${sim_args[@]}" "$@" 2>"$dir/sim.log" &
@@ -80,7 +73,6 @@ start_proxy() {  # extra args (BIN: the binary, default PROXY)
 }
 stop_proxy() { kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true; proxy_pid=""; rm -rf "$dir/cache"; }
 
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 url_plain() { echo "http://127.0.0.1:$proxy_port/firmware/SM-BIG00/BIG/latest/download$1"; }
 range="0-$((bytes - 1))"
 gb() { awk -v s="$1" 'BEGIN {printf "%.2f GB/s", s / 1e9}'; }

@@ -293,6 +293,17 @@ net::awaitable<void> tick_progress(progress_bar& bar, Progress progress,
   }
 }
 
+// Waits (5 s at most) until the tasks a stopped job or manager still runs have unwound on
+// this thread, so that none is left for the io_context's destruction (the flow's owner
+// stops the io_context once the flow returns).
+net::awaitable<void> join_tasks(const std::function<std::size_t()>& tasks_running) {
+  net::steady_timer tick(co_await net::this_coro::executor);
+  for (int i = 0; i < 500 && tasks_running() > 0; ++i) {
+    tick.expires_after(std::chrono::milliseconds(10));
+    co_await tick.async_wait(net::as_tuple(net::use_awaitable));
+  }
+}
+
 // Writes a body to a file (--file), counting what it wrote for the progress bar.
 class file_sink final : public server::body_sink {
  public:
@@ -359,11 +370,7 @@ net::awaitable<int> get_file_flow(context& c, const parsed_args& a, upstream::fu
   if (!rep) {
     std::fprintf(stderr, "fusproxy get: %s: %s\n", a.file.c_str(), rep.error().message.c_str());
     mgr->stop_all();
-    net::steady_timer t(c.ioc);
-    for (int i = 0; i < 500 && mgr->tasks_running() > 0; ++i) {
-      t.expires_after(std::chrono::milliseconds(10));
-      co_await t.async_wait(net::as_tuple(net::use_awaitable));
-    }
+    co_await join_tasks([&] { return mgr->tasks_running(); });
     co_return exit_for(rep.error());
   }
   const auto part = fs::path(out).concat(".part");
@@ -394,10 +401,7 @@ net::awaitable<int> get_file_flow(context& c, const parsed_args& a, upstream::fu
       written.index() == 0 ? std::get<0>(written) : make_error_code(server::stream_errc::cancelled);
   bar.finish();
   mgr->stop_all();
-  for (int i = 0; i < 500 && mgr->tasks_running() > 0; ++i) {  // they unwind on this thread
-    tick.expires_after(std::chrono::milliseconds(10));
-    co_await tick.async_wait(net::as_tuple(net::use_awaitable));
-  }
+  co_await join_tasks([&] { return mgr->tasks_running(); });
   const bool synced = ::fsync(fd) == 0;
   ::close(fd);
   if (result || (rep->size_known && sink.remaining() > 0) || !synced) {
@@ -522,6 +526,11 @@ net::awaitable<int> get_flow(context& c, const parsed_args& a) {
   signals.cancel();
   bar.draw(job->progress(), resumed_from);
   bar.finish();
+  // The job is done (verified, failed or interrupted); hedges and the supervisor may still
+  // be running: stop them (SIGINT stopped it already: a second stop() would no longer count
+  // the map as synced) and let them unwind before the flow returns.
+  if (result != server::stream_errc::cancelled) job->stop();
+  co_await join_tasks([&] { return job->tasks_running(); });
   if (result) {
     const auto p = job->progress();
     if (result == server::stream_errc::cancelled)

@@ -8,7 +8,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -384,7 +383,16 @@ simulator::simulator(net::io_context& ioc, simulator_options options)
                       std::to_string(options.listen_port) + ": " + ec.message());
   impl_->port = acceptor.local_endpoint().port();
   impl_->host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
-  net::co_spawn(acceptor.get_executor(), impl_->accept_loop(), net::detached);
+  // Not detached: the loop holds the impl (shared_from_this) until stop() closes the
+  // acceptor, and an exception ending it is printed, never dropped.
+  net::co_spawn(acceptor.get_executor(), impl_->accept_loop(), [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      std::fprintf(stderr, "fus-sim: accept loop failed: %s\n", x.what());
+    }
+  });
 }
 
 simulator::~simulator() {
