@@ -1,6 +1,8 @@
 #include "fetch/build_cache.hpp"
 
+#include <fcntl.h>
 #include <spdlog/logger.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/json/array.hpp>
@@ -418,6 +420,17 @@ void build_cache::scan() {
       "cache: {} verified builds, {} partial builds ({} bytes in all), {} files removed, under {}",
       kept, partials, used_bytes(), removed, dir_.string());
   update_gauges();
+}
+
+std::optional<std::string> build_cache::why_not_writable() const {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  const auto probe = dir_ / ".fusproxy-ready-probe";
+  const int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return "cache directory '" + dir_.string() + "' is not writable";
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return std::nullopt;
 }
 
 std::uint64_t build_cache::used_bytes() const {

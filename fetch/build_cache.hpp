@@ -136,6 +136,10 @@ class build_cache {
   void scan();
 
   const std::filesystem::path& dir() const { return dir_; }
+  // /readyz asks (through the firmware service): can a new file be created in the directory
+  // now? It is created again if it vanished, and a probe file is made and removed. nullopt:
+  // writable; else why not, naming the directory.
+  std::optional<std::string> why_not_writable() const;
   std::uint64_t max_bytes() const { return max_bytes_; }
   std::uint64_t used_bytes() const;
   cache_paths paths_for(const firmware_metadata& meta) const;

@@ -462,6 +462,12 @@ net::awaitable<service_result<download_representation>> firmware_resolver::open_
   co_return std::move(*rep);
 }
 
+net::awaitable<readiness> firmware_resolver::ready() {
+  if (auto why = impl_->downloads.cache().why_not_writable())
+    co_return readiness{false, std::move(*why)};
+  co_return readiness{};
+}
+
 net::awaitable<void> firmware_resolver::refresh_metrics() {
   impl_->refresh_metrics();
   impl_->downloads.refresh_metrics();

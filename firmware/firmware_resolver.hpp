@@ -64,6 +64,8 @@ class firmware_resolver final : public firmware_service {
   boost::asio::awaitable<service_result<download_representation>> open_download(
       const download_request& request, const request_context& ctx) override;
 
+  // Not ready while the cache directory (the download manager's build_cache) takes no file.
+  boost::asio::awaitable<readiness> ready() override;
   boost::asio::awaitable<void> refresh_metrics() override;
   boost::asio::awaitable<boost::json::object> status_json() override;
   boost::asio::awaitable<service_result<boost::json::value>> manage(

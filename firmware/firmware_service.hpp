@@ -28,8 +28,8 @@ class body_sink {
   virtual ~body_sink() = default;
   virtual boost::asio::awaitable<boost::system::error_code> write(
       std::span<const std::byte> bytes) = 0;
-  // Writes [offset, offset + length) of an open file (a cache hit). Today: pread + write;
-  // the hook exists so that plain-TCP connections can use sendfile(2) later.
+  // Writes [offset, offset + length) of an open file (a cache hit): the edge's sink sends
+  // it by sendfile(2) on plain TCP, by pread + write under TLS.
   virtual boost::asio::awaitable<boost::system::error_code> write_file(int fd, std::uint64_t offset,
                                                                        std::uint64_t length) = 0;
   // Bytes still expected by the client (Content-Length minus what was written).

@@ -1,5 +1,10 @@
 #include "http/handler.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <functional>
+
+#include "http/atom_feed.hpp"
 #include "http/auth.hpp"
 #include "protocol/http_date.hpp"
 
@@ -44,6 +49,31 @@ reply json_reply(std::string body, std::string cache_control, const freshness& f
   r.body = std::move(body);
   r.headers.emplace_back("Cache-Control", std::move(cache_control));
   add_freshness(r.headers, fresh);
+  return r;
+}
+
+reply feed_reply(const version_list& list, const feed_request& req) {
+  feed_options o;
+  o.generator_version = req.generator_version;
+  const auto host = req.host;
+  const bool plain_host =
+      !host.empty() && host.size() <= 255 &&
+      std::all_of(host.begin(), host.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
+      });
+  if (plain_host) o.base_url = (req.secure ? "https://" : "http://") + std::string(host);
+  reply r;
+  r.content_type = "application/atom+xml; charset=utf-8";
+  r.body = atom_feed(list, o);
+  const auto etag = "\"" + std::to_string(std::hash<std::string>{}(r.body)) + "\"";
+  r.headers.emplace_back("ETag", etag);
+  r.headers.emplace_back("Cache-Control", req.cache_control);
+  r.headers.emplace_back("Vary", "Host");
+  add_freshness(r.headers, list.fresh);
+  if (!req.if_none_match.empty() && req.if_none_match.find(etag) != req.if_none_match.npos) {
+    r.status = 304;
+    r.body.clear();
+  }
   return r;
 }
 

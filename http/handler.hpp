@@ -45,6 +45,18 @@ reply page_reply(page_answer a);
 // A JSON document with its Cache-Control, and Age/Warning when it is a stale answer.
 reply json_reply(std::string body, std::string cache_control, const freshness& fresh = {});
 
+// GET …/feed.atom: what the feed's answer depends on besides the version list.
+struct feed_request {
+  std::string_view host;               // the Host header: absolute links when a plain host[:port]
+  bool secure = false;                 // the client came over TLS: https:// links
+  std::string_view if_none_match;      // a feed reader polling
+  std::string cache_control;           // the route's policy
+  std::string_view generator_version;  // fusproxy's version
+};
+// The Atom feed (http/atom_feed.hpp) with a strong ETag of its bytes (304 when
+// If-None-Match names it) and Vary: Host.
+reply feed_reply(const version_list& list, const feed_request& req);
+
 // The parts of a request the decisions look at (the edge fills it from the parsed request).
 struct request_view {
   std::string_view method;  // "GET", "HEAD", …

@@ -1,7 +1,9 @@
 #pragma once
 // The HTTP server: one coroutine per connection on the caller's io_context, keep-alive,
 // timeouts, limits, auth, access log, health/readiness/metrics routes, graceful shutdown;
-// firmware routes go to a firmware_service. Asio/Beast stay in server.cpp.
+// firmware routes go to a firmware_service. Its parts, each in a file of its own (Asio and
+// Beast stay in them): listener, session, request_handler, responder (with the body sinks
+// and the download slots), lifecycle; server.cpp composes them.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -68,7 +70,7 @@ class http_server {
 
  private:
   struct impl;
-  std::shared_ptr<impl> impl_;
+  std::unique_ptr<impl> impl_;
 };
 
 }  // namespace fusproxy::server

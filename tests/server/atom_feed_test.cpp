@@ -1,4 +1,5 @@
 #include "http/atom_feed.hpp"
+#include "http/handler.hpp"
 
 #include <catch2/catch.hpp>
 #include <rapidxml/rapidxml.hpp>
@@ -74,4 +75,34 @@ TEST_CASE("atom feed: hostile text is escaped and made valid XML 1.0") {
 TEST_CASE("name_uuid_urn: RFC 4122 v5 in the URL namespace") {
   // Python: uuid.uuid5(uuid.NAMESPACE_URL, "http://example.com/")
   CHECK(name_uuid_urn("http://example.com/") == "urn:uuid:0a300ee9-f9e4-5697-a51a-efc7fafaba67");
+}
+
+TEST_CASE("feed_reply: absolute links for a plain Host, ETag, 304, Vary") {
+  feed_request in;
+  in.host = "mirror:8080";
+  in.cache_control = "public, max-age=60";
+  in.generator_version = "1.2.3";
+  const auto r = feed_reply(sample(), in);
+  CHECK(r.status == 200);
+  CHECK(r.content_type == "application/atom+xml; charset=utf-8");
+  CHECK(r.body.find("http://mirror:8080/firmware/SM-A207F/SER") != std::string::npos);
+  std::string etag;
+  for (const auto& [k, v] : r.headers)
+    if (k == "ETag") etag = v;
+  REQUIRE(etag.size() > 2);
+  CHECK(r.headers ==
+        header_fields{{"ETag", etag}, {"Cache-Control", "public, max-age=60"}, {"Vary", "Host"}});
+
+  in.secure = true;
+  CHECK(feed_reply(sample(), in).body.find("https://mirror:8080/") != std::string::npos);
+
+  in.secure = false;
+  in.if_none_match = etag;
+  const auto again = feed_reply(sample(), in);
+  CHECK(again.status == 304);
+  CHECK(again.body.empty());
+
+  in.host = "evil\"><x";  // not a plain host: links stay relative
+  in.if_none_match = {};
+  CHECK(feed_reply(sample(), in).body.find("evil") == std::string::npos);
 }

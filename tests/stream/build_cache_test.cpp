@@ -309,5 +309,23 @@ TEST_CASE("build_cache: partial builds across a restart, eviction and publicatio
   CHECK(cache.remove("P.zip.enc4", {}) == build_cache::remove_result::removed);
   CHECK_FALSE(fs::exists(paths.lz4_index));
   CHECK_FALSE(fs::exists(paths.meta));
+
+TEST_CASE("build_cache: /readyz's probe of the directory") {
+  const auto dir = fs::temp_directory_path() / ("fusproxy-ready-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  build_cache cache(dir, 0, quiet());
+  CHECK(!cache.why_not_writable());  // created on the way
+  CHECK(fs::is_directory(dir));
+  CHECK(fs::is_empty(dir));  // the probe file is gone again
+  fs::remove_all(dir);
+  CHECK(!cache.why_not_writable());  // a directory removed under the service comes back
+
+  // A path under a regular file can never be a directory (even for root, unlike a mode).
+  const auto file = dir / "a-file";
+  std::ofstream(file) << "x";
+  build_cache blocked(file / "cache", 0, quiet());
+  const auto why = blocked.why_not_writable();
+  REQUIRE(why);
+  CHECK(*why == "cache directory '" + (file / "cache").string() + "' is not writable");
   fs::remove_all(dir);
 }
