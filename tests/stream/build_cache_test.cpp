@@ -309,6 +309,8 @@ TEST_CASE("build_cache: partial builds across a restart, eviction and publicatio
   CHECK(cache.remove("P.zip.enc4", {}) == build_cache::remove_result::removed);
   CHECK_FALSE(fs::exists(paths.lz4_index));
   CHECK_FALSE(fs::exists(paths.meta));
+  fs::remove_all(dir);
+}
 
 TEST_CASE("build_cache: /readyz's probe of the directory") {
   const auto dir = fs::temp_directory_path() / ("fusproxy-ready-" + std::to_string(::getpid()));
