@@ -659,16 +659,20 @@ net::awaitable<boost::system::result<std::uint64_t>> fetch_job::wait_for(std::ui
     if (state_ == job_state::failed || state_ == job_state::crc_mismatch) co_return error_;
     const auto present = plan_.present().present_until(pos);
     if (present >= need) co_return present;
+    // A sparse wait declares its interest before start(): the workers start() spawns may
+    // run at once (co_spawn dispatches on this thread), and a sparse job whose workers find
+    // nothing declared goes idle again: start, idle, start... spun the service thread.
+    if (sparse) plan_.add_interest(pos, need);
     start(!sparse);
-    if (state_ != job_state::fetching) continue;  // start() may have settled it
+    if (state_ != job_state::fetching) {  // start() may have settled it
+      if (sparse) plan_.remove_interest(pos, need);
+      continue;
+    }
 
     waiter w{pos, need, net::steady_timer(executor_, steady::time_point::max())};
     io_->waiters.push_back(&w);
     plan_.want(pos);
-    if (sparse) {
-      plan_.add_interest(pos, need);
-      io_->slot.cancel();  // parked workers: there is work
-    }
+    if (sparse) io_->slot.cancel();  // parked workers: there is work
     struct unregister {
       fetch_job* job;
       waiter* w;

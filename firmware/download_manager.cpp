@@ -470,9 +470,6 @@ struct download_manager::impl : body_host, std::enable_shared_from_this<download
       if (job->state() != job_state::failed && job->state() != job_state::crc_mismatch &&
           job->total() == src.meta.size) {
         auto pin = cache.acquire(name);
-        // Declared for the whole read before its first wait, as member_source does: the job
-        // then has work when it starts and stays fetching until these bytes landed.
-        fetch_job::interest wanted(job, offset, offset + length);
         auto reader = landed_reader::sparse(job);
         if (!co_await reader.read(offset, std::span<std::uint8_t>(out))) co_return out;
         // The job failed meanwhile: this request fetches them itself.
